@@ -1,0 +1,290 @@
+//! `module/asset/*`: create (upload), data GET/PUT/DELETE, search and deleteassets.
+
+use super::endpoint::Access;
+use super::error::{ApiError, ApiResult};
+use super::render::{asset_json, Names};
+use super::session;
+use super::{lenient_json, ok_json, Call};
+use crate::auth::Permission;
+use crate::domain::asset::{Asset, Original};
+use crate::domain::fields::asset_field;
+use crate::domain::query::{self, FieldInfo};
+use crate::domain::fields::FieldKind;
+use crate::ops::assets::{self as ops_assets, CreateRequest};
+use crate::ops::ingest::{self, ClientStreamError};
+use axum::body::Body;
+use axum::http::header;
+use axum::response::Response;
+use base64::Engine;
+use futures_util::StreamExt;
+use serde_json::{json, Map, Value};
+
+const CREATE: Access = Access::Requires(Permission::CreateData);
+
+async fn render_one(call: &Call, asset: &Asset) -> Value {
+    let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &[asset]).await;
+    asset_json(asset, &names)
+}
+
+/// `POST module/asset/create`: a multipart upload (metadata in `jsonrequest` or an
+/// `application/json` part, the first other file part is the file) or a JSON record.
+pub async fn create(call: &mut Call, body: Option<Body>) -> ApiResult<Response> {
+    let mut original: Option<Original> = None;
+    if let Some(body) = body {
+        if let Err(e) = read_multipart(call, body, &mut original).await {
+            if let Some(o) = original.take() {
+                let _ = call.state.blobs.delete(&o.blob_key).await;
+            }
+            return Err(e);
+        }
+    }
+    let result = create_record(call, original.clone()).await;
+    if result.is_err() {
+        if let Some(o) = original {
+            let _ = call.state.blobs.delete(&o.blob_key).await;
+        }
+    }
+    result
+}
+
+async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult<Response> {
+    session::authorize(call, CREATE).await?;
+    for unsupported in ["importpath", "localPath", "fetchURL", "fetchurl"] {
+        if call.params.get(unsupported).is_some() {
+            return Err(ApiError::bad(format!(
+                "\"{unsupported}\" (server-side import) is not enabled on this server; upload the file as multipart/form-data"
+            )));
+        }
+    }
+    let values = call.params.merged();
+    let params = call.params.clone();
+    let param = move |k: &str| params.get(k);
+    let req = CreateRequest {
+        id: call.params.get("id"),
+        sourcepath: call.params.get("sourcepath"),
+        values,
+        original,
+        param: &param,
+    };
+    let created = ops_assets::create(&call.ops(), req).await?;
+    let data = render_one(call, &created.asset).await;
+    let mut response = json!({"status": "ok", "id": created.asset.id});
+    if !created.changes.ignored.is_empty() {
+        response["ignoredfields"] = json!(created.changes.ignored);
+    }
+    Ok(ok_json(json!({"response": response, "data": data})))
+}
+
+async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Original>) -> ApiResult<()> {
+    let ctype = call
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(ctype)
+        .map_err(|e| ApiError::bad(format!("multipart/form-data without a usable boundary: {e}")))?;
+    let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
+    let limit = call.state.config.max_body_bytes;
+    let broken = |e: multer::Error| ApiError::bad(format!("the multipart body is broken: {e}"));
+    while let Some(mut field) = mp.next_field().await.map_err(broken)? {
+        let name = field.name().unwrap_or("").to_string();
+        let filename = field.file_name().map(str::to_string);
+        let is_json = field
+            .content_type()
+            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+        if name == "jsonrequest" || is_json {
+            let bytes = read_small(&mut field, limit).await?;
+            let v = lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
+            let Value::Object(m) = v else {
+                return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
+            };
+            call.params.json.get_or_insert_with(Map::new).extend(m);
+        } else if let Some(fname) = filename {
+            if original.is_some() {
+                // Only the first file is the asset's; the rest are read and dropped.
+                while field.chunk().await.map_err(broken)?.is_some() {}
+                continue;
+            }
+            // The file is the expensive part: refuse it before storing a byte.
+            session::authorize(call, CREATE).await?;
+            let fname = clean_filename(&fname)?;
+            let stream = field.map(|r| r.map_err(|e| ClientStreamError(e.to_string())));
+            let max = call.state.config.max_upload_bytes;
+            *original = Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), max).await?);
+        } else {
+            let bytes = read_small(&mut field, limit).await?;
+            let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
+            call.params.form.push((name, text));
+        }
+    }
+    Ok(())
+}
+
+async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad(format!("the multipart body is broken: {e}")))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!("a form field is larger than {limit} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The file name of an upload: its last path component (browsers on Windows send
+/// `C:\dir\x.jpg`), not hidden, no control characters.
+fn clean_filename(raw: &str) -> ApiResult<String> {
+    let leaf = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if leaf.is_empty() || leaf.starts_with('.') || leaf.chars().any(char::is_control) || leaf.len() > 255 {
+        return Err(ApiError::bad(format!("the uploaded file name \"{}\" is not usable", raw.escape_default())));
+    }
+    Ok(leaf.to_string())
+}
+
+/// The id of a `data/{id}` call: the `id` parameter when present (EnterMediaDB's
+/// `data/index.html` form), else the path segment.
+fn data_id(call: &Call, path_id: &str) -> String {
+    call.params.get("id").unwrap_or_else(|| path_id.to_string())
+}
+
+pub async fn get(call: &mut Call, path_id: &str) -> ApiResult<Response> {
+    let id = data_id(call, path_id);
+    let asset = ops_assets::get(&call.ops(), &id).await?;
+    let data = render_one(call, &asset).await;
+    Ok(ok_json(json!({"response": {"status": "ok", "id": asset.id}, "data": data})))
+}
+
+pub async fn update(call: &mut Call, path_id: &str) -> ApiResult<Response> {
+    let id = data_id(call, path_id);
+    let values = call.params.merged();
+    if values.keys().all(|k| k == "id" || k == "entermedia.key" || k == "entermediakey") {
+        return Err(ApiError::bad("nothing to update: send the field values as JSON, e.g. {\"longcaption\":\"...\"}"));
+    }
+    let (asset, changes) = ops_assets::update(&call.ops(), &id, &values).await?;
+    let data = render_one(call, &asset).await;
+    let mut response = json!({"status": "ok", "id": asset.id});
+    if !changes.ignored.is_empty() {
+        response["ignoredfields"] = json!(changes.ignored);
+    }
+    Ok(ok_json(json!({"response": response, "data": data})))
+}
+
+fn wants(call: &Call, name: &str) -> bool {
+    call.params.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+pub async fn delete_one(call: &mut Call, path_id: &str) -> ApiResult<Response> {
+    let id = data_id(call, path_id);
+    let done = ops_assets::delete(&call.ops(), std::slice::from_ref(&id), wants(call, "deleteoriginal")).await?;
+    if done.deleted.is_empty() {
+        return Err(ApiError::not_found(id));
+    }
+    Ok(ok_json(json!({"response": {"status": "ok", "id": id}})))
+}
+
+/// `POST module/asset/deleteassets` `{"assetid":"101"}` or `{"assetid":["101","102"]}`.
+pub async fn delete_assets(call: &mut Call) -> ApiResult<Response> {
+    let ids: Vec<String> = match call.params.get_value("assetid") {
+        None => return Err(ApiError::bad("assetid is required, e.g. {\"assetid\":\"101\"} or {\"assetid\":[\"101\",\"102\"]}")),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(ApiError::bad(format!("assetid entries must be ids, not {other}"))),
+            })
+            .collect::<ApiResult<_>>()?,
+        Some(Value::String(s)) => vec![s],
+        Some(Value::Number(n)) => vec![n.to_string()],
+        Some(other) => return Err(ApiError::bad(format!("assetid must be an id or a list of ids, not {other}"))),
+    };
+    if ids.is_empty() {
+        return Err(ApiError::bad("assetid lists no asset"));
+    }
+    let done = ops_assets::delete(&call.ops(), &ids, wants(call, "deleteoriginal")).await?;
+    let rows = done.deleted.len().to_string();
+    if done.deleted.is_empty() {
+        return Err(ApiError::NotFound {
+            id: done.missing.join(","),
+            extra: vec![("rowsedited", json!("0")), ("notfound", json!(done.missing))],
+        });
+    }
+    let mut response = json!({"status": "ok", "rowsedited": rows});
+    if !done.missing.is_empty() {
+        response["notfound"] = json!(done.missing);
+    }
+    Ok(ok_json(json!({"response": response})))
+}
+
+pub fn asset_field_info(field: &str) -> Option<FieldInfo> {
+    match field {
+        crate::domain::fields::DESCRIPTION => Some(FieldInfo { kind: FieldKind::Text, name: "Description" }),
+        _ => asset_field(field).map(|d| FieldInfo { kind: d.kind, name: d.name }),
+    }
+}
+
+const SESSION_KEYS: &[&str] = &["hitssessionid", "assethitssessionid", "hitsessionid"];
+const NOT_IN_SESSION: &[&str] = &["page", "assetpage", "entermedia.key", "entermediakey"];
+
+/// A `hitsessionid` names a search by encoding it, so any server can page it again
+/// without shared session state.
+fn encode_session(body: &Map<String, Value>) -> String {
+    let kept: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| !SESSION_KEYS.contains(&k.as_str()) && !NOT_IN_SESSION.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    format!(
+        "hits{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Value::Object(kept).to_string())
+    )
+}
+
+fn decode_session(id: &str) -> ApiResult<Map<String, Value>> {
+    let bad = || ApiError::bad(format!("hitssessionid \"{id}\" names no search; search again without it"));
+    let raw = id.strip_prefix("hits").ok_or_else(bad)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(bad()),
+    }
+}
+
+/// `POST module/asset/search` with the search language of wire §5.2.
+pub async fn search(call: &mut Call) -> ApiResult<Response> {
+    let mut body = call.params.merged();
+    if !body.contains_key("query") && !body.contains_key("orqueries") {
+        if let Some(sid) = SESSION_KEYS.iter().find_map(|k| body.get(*k).and_then(Value::as_str).map(str::to_string)) {
+            let mut stored = decode_session(&sid)?;
+            for k in ["page", "assetpage", "hitsperpage"] {
+                if let Some(v) = body.get(k) {
+                    stored.insert(k.to_string(), v.clone());
+                }
+            }
+            body = stored;
+        }
+    }
+    let req = query::parse_search(&body, "asset", &asset_field_info)?;
+    let page = ops_assets::search(&call.ops(), &req).await?;
+    let refs: Vec<&Asset> = page.hits.iter().collect();
+    let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &refs).await;
+    let results: Vec<Value> = page.hits.iter().map(|a| asset_json(a, &names)).collect();
+    let pages = page.total.div_ceil(req.hits_per_page as u64);
+    Ok(ok_json(json!({
+        "response": {
+            "status": "ok",
+            "totalhits": page.total,
+            "searchtype": "asset",
+            "hitsperpage": req.hits_per_page,
+            "page": req.page,
+            "pages": pages,
+            "hitsessionid": encode_session(&body),
+            "query": {"friendly": req.friendly, "terms": req.echo_terms}
+        },
+        "results": results
+    })))
+}

@@ -1,0 +1,82 @@
+//! `authentication/login`, `getkey` and `logout` (wire §4.3-§4.5).
+
+use super::error::{ApiError, ApiResult};
+use super::session::{self, clear_cookie, key_cookie};
+use super::{ok_json, Call};
+use crate::auth;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Exchanges an id and password (or a valid key) for a new key. `login` also sets the
+/// cookie; `getkey` only answers the key.
+pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
+    let id = call
+        .params
+        .get("id")
+        .or_else(|| call.params.get("accountname"))
+        .or_else(|| call.params.get("email"))
+        .map(|s| s.trim().to_string());
+    let password = call.params.get("password");
+
+    let user = match (&id, &password) {
+        (Some(id), Some(pw)) => {
+            let user = call.state.store.get_user(id).await?;
+            match user {
+                Some(u) if u.enabled && auth::verify_password(&u.password_hash, pw) => Some(u),
+                _ => None,
+            }
+        }
+        (None, None) | (Some(_), None) | (None, Some(_)) => {
+            // A key may stand in for the password, as in EnterMediaDB.
+            let key = call.params.get("entermedia.key").or_else(|| call.params.get("entermediakey"));
+            match key {
+                Some(k) => session::resolve_key(call, &k).await?.map(|c| c.user),
+                None if id.is_none() && password.is_none() => {
+                    return Err(ApiError::bad("send \"id\" and \"password\" (or an entermedia.key)"))
+                }
+                None => None,
+            }
+        }
+    };
+    let Some(user) = user else {
+        let body = json!({
+            "errorcode": "401",
+            "response": {"status": "invalidlogin", "details": "wrong user name or password"},
+            "results": {"status": "invalidlogin"}
+        });
+        return Ok((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response());
+    };
+
+    let (key, hash) = auth::new_key(&user.id);
+    let ttl = call.state.config.key_ttl_days;
+    let expires = (ttl > 0).then(|| {
+        crate::domain::dates::format_emdb(chrono::Utc::now() + chrono::Duration::days(ttl as i64))
+    });
+    call.state.store.insert_key(&hash, &user.id, expires.as_deref()).await?;
+    if set_cookie {
+        call.set_cookies.push(key_cookie(&session::cookie_name(call), &key));
+        call.set_cookies.push(key_cookie("entermedia.key", &key));
+    }
+    let results = if set_cookie {
+        json!({
+            "id": user.id, "userid": user.id, "entermediakey": key,
+            "firstname": user.firstname, "lastname": user.lastname,
+            "email": user.email, "screenname": user.screenname
+        })
+    } else {
+        json!({"entermediakey": key})
+    };
+    Ok(ok_json(json!({"response": {"status": "ok", "user": user.id}, "results": results})))
+}
+
+/// Revokes the key used for this call and clears the cookies.
+pub async fn logout(call: &mut Call) -> ApiResult<Response> {
+    if let Some(c) = &call.caller {
+        call.state.store.revoke_key(&c.key_hash).await?;
+    }
+    call.set_cookies.retain(|_| false);
+    call.set_cookies.push(clear_cookie(&session::cookie_name(call)));
+    call.set_cookies.push(clear_cookie("entermedia.key"));
+    Ok(ok_json(json!({"response": {"status": "logout"}})))
+}

@@ -1,0 +1,152 @@
+//! The route table: every `services/...` call decoded into one [`Endpoint`], with the
+//! access it requires. Decoding is pure and unit-tested without HTTP.
+
+use crate::auth::Permission;
+use axum::http::Method;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Login,
+    GetKey,
+    Logout,
+    SystemStatus,
+    /// `module/asset/create`, and `POST module/asset/data/{anything}`.
+    AssetCreate,
+    AssetGet(String),
+    AssetUpdate(String),
+    AssetDelete(String),
+    AssetSearch,
+    DeleteAssets,
+    /// `module/asset/downloads/originals/{sourcepath}/{filename}`.
+    DownloadOriginal(String),
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// Any valid key.
+    Authenticated,
+    Requires(Permission),
+}
+
+impl Endpoint {
+    pub fn access(&self) -> Access {
+        use Endpoint::*;
+        match self {
+            Login | GetKey | SystemStatus => Access::Public,
+            Logout => Access::Authenticated,
+            AssetCreate => Access::Requires(Permission::CreateData),
+            AssetGet(_) => Access::Requires(Permission::LoadData),
+            AssetUpdate(_) => Access::Requires(Permission::UpdateData),
+            AssetDelete(_) | DeleteAssets => Access::Requires(Permission::DeleteData),
+            AssetSearch => Access::Requires(Permission::SearchData),
+            DownloadOriginal(_) => Access::Requires(Permission::Download),
+        }
+    }
+
+    /// Whether the request body is streamed to the handler (uploads) instead of read whole.
+    pub fn streams_body(&self) -> bool {
+        matches!(self, Endpoint::AssetCreate)
+    }
+
+    /// One sample of every endpoint, for tests that walk the route table.
+    pub fn samples() -> Vec<(Method, &'static str)> {
+        vec![
+            (Method::POST, "authentication/login"),
+            (Method::POST, "authentication/getkey"),
+            (Method::POST, "authentication/logout"),
+            (Method::GET, "system/systemstatus"),
+            (Method::POST, "module/asset/create"),
+            (Method::GET, "module/asset/data/101"),
+            (Method::PUT, "module/asset/data/101"),
+            (Method::DELETE, "module/asset/data/101"),
+            (Method::POST, "module/asset/search"),
+            (Method::POST, "module/asset/deleteassets"),
+            (Method::GET, "module/asset/downloads/originals/a/b.jpg/b.jpg"),
+        ]
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteError {
+    NotFound,
+    /// The path exists but not for this method; the allowed methods.
+    Method(&'static str),
+}
+
+/// Decodes the part of the path after `services/` (percent-decoded).
+pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
+    // Downloads keep their file names exactly; everything else may end in `.json`.
+    if let Some(path) = rest.strip_prefix("module/asset/downloads/originals/") {
+        return match *method {
+            Method::GET | Method::HEAD => Ok(Endpoint::DownloadOriginal(path.to_string())),
+            _ => Err(RouteError::Method("GET, HEAD")),
+        };
+    }
+    let rest = rest.strip_suffix(".json").unwrap_or(rest);
+    let any = |e: Endpoint| Ok(e);
+    let post_or_get = |e: Endpoint| match *method {
+        Method::GET | Method::POST => Ok(e),
+        _ => Err(RouteError::Method("GET, POST")),
+    };
+    let post = |e: Endpoint| match *method {
+        Method::POST => Ok(e),
+        _ => Err(RouteError::Method("POST")),
+    };
+    match rest {
+        "authentication/login" => post_or_get(Endpoint::Login),
+        "authentication/getkey" => post_or_get(Endpoint::GetKey),
+        "authentication/logout" => post_or_get(Endpoint::Logout),
+        "system/systemstatus" => any(Endpoint::SystemStatus),
+        "module/asset/create" => post(Endpoint::AssetCreate),
+        "module/asset/search" => post_or_get(Endpoint::AssetSearch),
+        "module/asset/deleteassets" => post(Endpoint::DeleteAssets),
+        _ => {
+            if let Some(id) = rest.strip_prefix("module/asset/data/") {
+                if id.is_empty() || id.contains('/') {
+                    return Err(RouteError::NotFound);
+                }
+                let id = id.to_string();
+                return match *method {
+                    Method::GET | Method::HEAD => Ok(Endpoint::AssetGet(id)),
+                    Method::PUT | Method::PATCH => Ok(Endpoint::AssetUpdate(id)),
+                    Method::DELETE => Ok(Endpoint::AssetDelete(id)),
+                    Method::POST => Ok(Endpoint::AssetCreate),
+                    _ => Err(RouteError::Method("GET, PUT, POST, DELETE")),
+                };
+            }
+            Err(RouteError::NotFound)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_emdb_paths() {
+        assert_eq!(decode(&Method::POST, "module/asset/deleteassets"), Ok(Endpoint::DeleteAssets));
+        assert_eq!(decode(&Method::POST, "module/asset/deleteassets.json"), Ok(Endpoint::DeleteAssets));
+        assert_eq!(decode(&Method::GET, "module/asset/data/101.json"), Ok(Endpoint::AssetGet("101".into())));
+        assert_eq!(decode(&Method::PUT, "module/asset/data/index.html"), Ok(Endpoint::AssetUpdate("index.html".into())));
+        assert_eq!(decode(&Method::POST, "module/asset/data/create"), Ok(Endpoint::AssetCreate));
+        assert_eq!(
+            decode(&Method::GET, "module/asset/downloads/originals/a/x.json/x.json"),
+            Ok(Endpoint::DownloadOriginal("a/x.json/x.json".into()))
+        );
+        assert_eq!(decode(&Method::GET, "module/asset/deleteassets"), Err(RouteError::Method("POST")));
+        assert_eq!(decode(&Method::GET, "module/asset/nothing"), Err(RouteError::NotFound));
+        assert_eq!(decode(&Method::GET, "module/asset/data/a/b"), Err(RouteError::NotFound));
+    }
+
+    #[test]
+    fn every_sample_decodes_and_only_the_public_list_is_public() {
+        for (m, p) in Endpoint::samples() {
+            let e = decode(&m, p).unwrap_or_else(|_| panic!("{m} {p}"));
+            let public = matches!(e, Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus);
+            assert_eq!(e.access() == Access::Public, public, "{p}");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The HTTP API: the EnterMediaDB `services/...` surface, `/healthz`, and the one
+//! dispatcher that decodes a call, authenticates it, checks its access, runs it, and
+//! renders any error in the EnterMediaDB envelope.
+//!
+//! Only this layer knows the wire format.
+
+mod assets;
+mod authn;
+mod cors;
+mod downloads;
+pub mod endpoint;
+pub mod error;
+pub mod lenient_json;
+pub mod render;
+pub mod request;
+mod session;
+
+use crate::app::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use endpoint::{Endpoint, RouteError};
+use error::{ApiError, ApiResult};
+use futures_util::FutureExt;
+use request::Params;
+use serde_json::{json, Value};
+use session::Caller;
+use std::panic::AssertUnwindSafe;
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable"}))).into_response()
+        }
+    }
+}
+
+/// One API call in progress.
+pub struct Call {
+    pub state: AppState,
+    /// The site id as written in the URL (`None` for `/mediadb/...`).
+    pub url_site: Option<String>,
+    /// The catalog the site addresses.
+    pub catalog: String,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub params: Params,
+    pub caller: Option<Caller>,
+    /// Cookies to set on the response.
+    pub set_cookies: Vec<String>,
+}
+
+impl Call {
+    pub fn ops(&self) -> crate::ops::Ctx<'_> {
+        crate::ops::Ctx {
+            store: self.state.store.as_ref(),
+            blobs: &self.state.blobs,
+            catalog: &self.catalog,
+            user: self.caller.as_ref().map(|c| c.user.id.as_str()).unwrap_or(""),
+        }
+    }
+    pub fn services_prefix(&self) -> String {
+        render::services_prefix(self.url_site.as_deref())
+    }
+}
+
+/// A JSON answer with status 200.
+pub fn ok_json(v: Value) -> Response {
+    (StatusCode::OK, axum::Json(v)).into_response()
+}
+
+async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let is_preflight = req.method() == Method::OPTIONS;
+    let result = AssertUnwindSafe(handle(state.clone(), req)).catch_unwind().await;
+    let mut resp = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => ApiError::Internal("a handler panicked".into()).into_response(),
+    };
+    cors::apply(&state.config, origin.as_ref(), is_preflight, resp.headers_mut());
+    resp
+}
+
+async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let raw_path = parts.uri.path().to_string();
+    let Some(sp) = request::split_site_path(&raw_path) else {
+        return Err(ApiError::NoSuchEndpoint(raw_path.clone()));
+    };
+    let catalog = state
+        .config
+        .catalog_for_site(sp.site)
+        .ok_or_else(|| ApiError::NoSuchEndpoint(format!("{raw_path} (no site \"{}\")", sp.site.unwrap_or(""))))?
+        .to_string();
+    let Some(rest) = sp.rest.strip_prefix("services/") else {
+        return Err(ApiError::NoSuchEndpoint(raw_path.clone()));
+    };
+    let rest = request::decode_path(rest)?;
+    if parts.method == Method::OPTIONS {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let endpoint = endpoint::decode(&parts.method, &rest).map_err(|e| match e {
+        RouteError::NotFound => ApiError::NoSuchEndpoint(raw_path.clone()),
+        RouteError::Method(allowed) => {
+            ApiError::MethodNotAllowed(format!("{} is not allowed here; use {allowed}", parts.method))
+        }
+    })?;
+
+    let mut call = Call {
+        url_site: sp.site.map(str::to_string),
+        catalog,
+        method: parts.method.clone(),
+        params: Params::from_query(parts.uri.query())?,
+        headers: parts.headers,
+        caller: None,
+        set_cookies: Vec::new(),
+        state,
+    };
+
+    let is_multipart = call
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let mut stream_body = None;
+    if endpoint.streams_body() && is_multipart {
+        stream_body = Some(body);
+    } else {
+        let limit = call.state.config.max_body_bytes;
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes"))
+        })?;
+        request::read_body(&mut call.params, &call.headers, &bytes)?;
+    }
+
+    // A multipart upload may carry its key in a form field, read by the handler
+    // before the file; everything else is authorised here, before any work.
+    if stream_body.is_none() || session::has_key(&call) {
+        session::authorize(&mut call, endpoint.access()).await?;
+    }
+
+    let mut resp = run(&mut call, endpoint, stream_body).await?;
+    for c in &call.set_cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
+async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> ApiResult<Response> {
+    match endpoint {
+        Endpoint::Login => authn::login(call, true).await,
+        Endpoint::GetKey => authn::login(call, false).await,
+        Endpoint::Logout => authn::logout(call).await,
+        Endpoint::SystemStatus => Ok(ok_json(json!({"response": {"status": "ok"}}))),
+        Endpoint::AssetCreate => assets::create(call, stream_body).await,
+        Endpoint::AssetGet(id) => assets::get(call, &id).await,
+        Endpoint::AssetUpdate(id) => assets::update(call, &id).await,
+        Endpoint::AssetDelete(id) => assets::delete_one(call, &id).await,
+        Endpoint::AssetSearch => assets::search(call).await,
+        Endpoint::DeleteAssets => assets::delete_assets(call).await,
+        Endpoint::DownloadOriginal(path) => downloads::original(call, &path).await,
+    }
+}

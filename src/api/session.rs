@@ -1,0 +1,124 @@
+//! Who is calling: the key a request presents, checked against the store, and the
+//! access an endpoint requires (401 without a valid key, 403 without the permission).
+
+use super::endpoint::Access;
+use super::error::{ApiError, ApiResult};
+use super::request::{presented_key, KeySource};
+use super::{cors, Call};
+use crate::auth;
+use crate::store::User;
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub permissions: Vec<String>,
+    /// The hash of the key used, for logout.
+    pub key_hash: String,
+    pub key: String,
+}
+
+impl Caller {
+    pub fn has(&self, p: auth::Permission) -> bool {
+        self.permissions.iter().any(|x| x == p.id())
+    }
+}
+
+/// The cookie name of a site: `entermedia.key{site}` (`entermedia.keyassets`).
+pub fn cookie_name(call: &Call) -> String {
+    format!("entermedia.key{}", call.url_site.as_deref().unwrap_or(&call.catalog))
+}
+
+fn site(call: &Call) -> String {
+    call.url_site.clone().unwrap_or_else(|| call.catalog.clone())
+}
+
+pub fn has_key(call: &Call) -> bool {
+    let cookie_ok = cors::cookie_allowed(&call.state.config, &call.headers);
+    presented_key(&call.params, &call.headers, &site(call), cookie_ok).is_some()
+}
+
+/// Checks the key a request presents and stores the caller in `call`; then enforces
+/// `access`.
+pub async fn authorize(call: &mut Call, access: Access) -> ApiResult<()> {
+    if call.caller.is_none() {
+        let cookie_ok = cors::cookie_allowed(&call.state.config, &call.headers);
+        if let Some((key, source)) = presented_key(&call.params, &call.headers, &site(call), cookie_ok) {
+            match resolve_key(call, &key).await? {
+                Some(caller) => {
+                    if source != KeySource::Cookie {
+                        call.set_cookies.push(key_cookie(&cookie_name(call), &key));
+                    }
+                    call.caller = Some(caller);
+                }
+                None if access == Access::Public => {}
+                None => {
+                    if source == KeySource::Cookie {
+                        call.set_cookies.push(clear_cookie(&cookie_name(call)));
+                    }
+                    return Err(ApiError::Unauthorized(
+                        "the entermedia.key is not valid (unknown, revoked or expired); log in again".into(),
+                    ));
+                }
+            }
+        }
+    }
+    match access {
+        Access::Public => Ok(()),
+        Access::Authenticated | Access::Requires(_) if call.caller.is_none() => Err(ApiError::Unauthorized(
+            "log in first: send an entermedia.key (cookie, parameter, X-entermedia.key header, or X-token with X-tokentype: entermedia)".into(),
+        )),
+        Access::Authenticated => Ok(()),
+        Access::Requires(p) => {
+            let caller = call.caller.as_ref().ok_or_else(|| ApiError::Unauthorized("log in first".into()))?;
+            if caller.has(p) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(format!(
+                    "user \"{}\" lacks the permission {}",
+                    caller.user.id,
+                    p.id()
+                )))
+            }
+        }
+    }
+}
+
+/// The caller a key belongs to, if the key is valid now.
+pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
+    if auth::key_user(key).is_none() || key.len() > 512 {
+        return Ok(None);
+    }
+    let hash = auth::key_hash(key);
+    let store = &call.state.store;
+    let Some(rec) = store.lookup_key(&hash).await? else { return Ok(None) };
+    if rec.revoked {
+        return Ok(None);
+    }
+    if let Some(exp) = &rec.expires {
+        if exp.as_str() <= crate::domain::dates::now_emdb().as_str() {
+            return Ok(None);
+        }
+    }
+    if auth::key_user(key) != Some(rec.user_id.as_str()) {
+        return Ok(None);
+    }
+    let Some(user) = store.get_user(&rec.user_id).await? else { return Ok(None) };
+    if !user.enabled {
+        return Ok(None);
+    }
+    let permissions = store.user_permissions(&user.id).await?;
+    Ok(Some(Caller {
+        user,
+        permissions,
+        key_hash: hash,
+        key: key.to_string(),
+    }))
+}
+
+pub fn key_cookie(name: &str, key: &str) -> String {
+    format!("{name}={key}; Path=/; Max-Age=34560000; HttpOnly; SameSite=Lax")
+}
+
+pub fn clear_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
+}

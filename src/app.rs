@@ -1,0 +1,101 @@
+//! Application state, start-up (migrations, bootstrap admin), and the server loop with
+//! graceful shutdown. Tests use [`serve`] with a listener bound to port 0.
+
+use crate::auth::{self, permissions};
+use crate::blobs::BlobStore;
+use crate::config::Config;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{MetaStore, User};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn MetaStore>,
+    pub blobs: BlobStore,
+}
+
+impl AppState {
+    /// Opens (creating if needed) the data directory's database and blob store, brings
+    /// the schema up to date and creates the groups and the bootstrap admin.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = SqliteStore::open(&config.data_dir.join("mediadb.sqlite")).await?;
+        store.migrate().await?;
+        let blobs = BlobStore::local(config.data_dir.join("blobs"))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store: Arc::new(store),
+            blobs,
+        };
+        state.bootstrap().await?;
+        Ok(state)
+    }
+
+    async fn bootstrap(&self) -> anyhow::Result<()> {
+        let all: Vec<&str> = auth::Permission::ALL.iter().map(|p| p.id()).collect();
+        self.store.ensure_group(permissions::ADMINISTRATORS, "Administrators", &all).await?;
+        self.store
+            .ensure_group(permissions::USERS, "Users", &permissions::default_user_permissions())
+            .await?;
+        if self.store.user_count().await? == 0 {
+            let (password, generated) = match &self.config.admin_password {
+                Some(p) if !p.is_empty() => (p.clone(), false),
+                _ => (auth::random_password(), true),
+            };
+            let admin = User {
+                id: "admin".into(),
+                password_hash: auth::hash_password(&password),
+                firstname: "".into(),
+                lastname: "".into(),
+                email: "".into(),
+                screenname: "Administrator".into(),
+                enabled: true,
+            };
+            self.store.create_user(&admin, &[permissions::ADMINISTRATORS]).await?;
+            if generated {
+                // Printed once, on the first start of a new data directory.
+                println!("Created user \"admin\" with password: {password}");
+            }
+            tracing::info!("created the admin user");
+        }
+        Ok(())
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = crate::api::router(state);
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

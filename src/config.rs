@@ -1,0 +1,65 @@
+//! Server configuration: flags, each with an environment variable (CONTRACT §4).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "MEDIADB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database and the stored files.
+    #[arg(long, env = "MEDIADB_DATA_DIR", default_value = "./mediadb-data")]
+    pub data_dir: PathBuf,
+
+    /// Password of the `admin` user created on a new data directory (random if unset).
+    #[arg(long, env = "MEDIADB_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Site ids served as `/{siteid}/mediadb/...`, comma-separated; the first is also
+    /// served as `/mediadb/...`. Each site is its own catalog.
+    #[arg(long, env = "MEDIADB_SITES", value_delimiter = ',', default_value = "assets")]
+    pub sites: Vec<String>,
+
+    /// Origins (e.g. `https://app.example.com`) whose cross-origin requests may
+    /// authenticate with the `entermedia.key` cookie. Comma-separated.
+    #[arg(long, env = "MEDIADB_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Days after which a new key expires (0 = never, as EnterMediaDB keys).
+    #[arg(long, env = "MEDIADB_KEY_TTL_DAYS", default_value_t = 0)]
+    pub key_ttl_days: u64,
+
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "MEDIADB_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Largest accepted JSON or form body, in bytes.
+    #[arg(long, env = "MEDIADB_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// A configuration with every default, for tests and embedding.
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            admin_password: None,
+            sites: vec!["assets".into()],
+            cors_origins: Vec::new(),
+            key_ttl_days: 0,
+            max_upload_bytes: 64 * 1024 * 1024 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+
+    /// The catalog a site id addresses; `None` for an unknown site.
+    pub fn catalog_for_site(&self, site: Option<&str>) -> Option<&str> {
+        match site {
+            None => self.sites.first().map(String::as_str),
+            Some(s) => self.sites.iter().find(|x| *x == s).map(String::as_str),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The asset field catalog: which fields exist, what kind each is, and the names of
+//! the values of the fixed lists (import status, preview status, ...).
+//!
+//! EnterMediaDB defines fields per catalog in XML (`fields/asset/dam.xml`); MediaDB
+//! ships the standard set here. The kind decides how a value is validated on write,
+//! indexed for search and rendered on the wire.
+
+/// How a field's values are typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Free text, matched case-insensitively word by word.
+    Text,
+    /// An identifier-like string matched exactly (case-insensitively).
+    Keyword,
+    /// A single value from a list table, rendered as `{"id","name"}`.
+    List(&'static str),
+    /// Several free values, rendered as an array of `{"id"}` objects.
+    MultiText,
+    /// Several values from a list table, rendered as an array of `{"id","name"}`.
+    MultiList(&'static str),
+    /// A whole or decimal number, rendered as a string.
+    Number,
+    /// `true` / `false`, rendered as a string.
+    Boolean,
+    /// A point in time, rendered in EnterMediaDB's date format.
+    Date,
+    /// Text per language, rendered as `{"en":"...","fr":"..."}`.
+    MultiLang,
+}
+
+impl FieldKind {
+    pub fn is_multi(self) -> bool {
+        matches!(self, FieldKind::MultiText | FieldKind::MultiList(_))
+    }
+    pub fn list_table(self) -> Option<&'static str> {
+        match self {
+            FieldKind::List(t) | FieldKind::MultiList(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// Whether values are compared as numbers (dates as epoch milliseconds).
+    pub fn is_numeric(self) -> bool {
+        matches!(self, FieldKind::Number | FieldKind::Date)
+    }
+}
+
+/// One field definition.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDef {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub kind: FieldKind,
+    /// Set by the server only; a client write is ignored.
+    pub readonly: bool,
+    /// Part of the composite full-text field `description`.
+    pub fulltext: bool,
+}
+
+const fn f(id: &'static str, name: &'static str, kind: FieldKind) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        kind,
+        readonly: false,
+        fulltext: false,
+    }
+}
+const fn ro(id: &'static str, name: &'static str, kind: FieldKind) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        kind,
+        readonly: true,
+        fulltext: false,
+    }
+}
+const fn ft(id: &'static str, name: &'static str, kind: FieldKind) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        kind,
+        readonly: false,
+        fulltext: true,
+    }
+}
+
+use FieldKind::*;
+
+/// The standard asset fields, in the order EnterMediaDB renders them.
+pub static ASSET_FIELDS: &[FieldDef] = &[
+    ro("id", "ID", Keyword),
+    ft("name", "Name", Text),
+    ro("sourcepath", "Source Path", Keyword),
+    f("category-exact", "Category", MultiList("category")),
+    ro("isfolder", "Is Folder", Boolean),
+    ro("primaryfile", "Primary File", Keyword),
+    f("assettype", "Asset Type", List("assettype")),
+    ro("fileformat", "File Format", List("fileformat")),
+    f("detectedfileformat", "Detected File Format", Keyword),
+    ro("filesize", "File Size", Number),
+    f("width", "Width", Number),
+    f("height", "Height", Number),
+    f("pages", "Pages", Number),
+    f("length", "Length", Number),
+    f("duration", "Duration", Number),
+    f("framerate", "Frame Rate", Number),
+    f("videocodec", "Video Codec", Keyword),
+    f("audiocodec", "Audio Codec", Keyword),
+    f("colorspace", "Color Space", Keyword),
+    f("colortype", "Color Type", Keyword),
+    f("imageorientation", "Image Orientation", List("imageorientation")),
+    f("assetcreationdate", "Creation Date", Date),
+    f("assetmodificationdate", "Modification Date", Date),
+    ro("assetaddeddate", "Added Date", Date),
+    ro("recordmodificationdate", "Record Modification Date", Date),
+    f("owner", "Owner", List("user")),
+    f("importstatus", "Import Status", List("assetimportstatus")),
+    f("previewstatus", "Preview Status", List("assetpreviewstatus")),
+    f("editstatus", "Edit Status", List("asseteditstatus")),
+    ft("keywords", "Keywords", MultiText),
+    ft("assettitle", "Title", Text),
+    ft("headline", "Headline", MultiLang),
+    ft("alternatetext", "Alternate Text", MultiLang),
+    ft("longcaption", "Long Caption", Text),
+    ft("creator", "Creator", Text),
+    ft("copyrightnotice", "Copyright Notice", Text),
+    f("copyrightstatus", "Copyright Status", Keyword),
+    ft("rightsusageterms", "Rights Usage Terms", Text),
+    ft("instructions", "Instructions", Text),
+    ft("credit", "Credit", MultiLang),
+    ro("md5hex", "MD5", Keyword),
+    ro("sha256hex", "SHA-256", Keyword),
+    f("geo_point", "Location (GPS)", Keyword),
+    ft("location", "Location", Text),
+    ft("region", "Region", Text),
+    ft("country", "Country", Text),
+    ft("state", "State", Text),
+    f("language", "Language", Keyword),
+    f("purpose", "Purpose", MultiList("purpose")),
+    f("libraries", "Libraries", MultiList("library")),
+    f("cameramake", "Camera Make", Keyword),
+    f("cameramodel", "Camera Model", Keyword),
+    f("parentid", "Parent", Keyword),
+    f("duplicate", "Duplicate", Boolean),
+    f("islocked", "Locked", Boolean),
+    f("lockedby", "Locked By", Keyword),
+    ro("datatype", "Data Type", List("datatype")),
+    ro("assetviews", "Views", Number),
+];
+
+/// The field definition for `id`, or `None` for a field the catalog does not define.
+pub fn asset_field(id: &str) -> Option<&'static FieldDef> {
+    ASSET_FIELDS.iter().find(|d| d.id == id)
+}
+
+/// The composite full-text field: searching it searches every `fulltext` field.
+pub const DESCRIPTION: &str = "description";
+
+/// Display names of the fixed list values, as EnterMediaDB's catalog lists spell them.
+pub fn list_value_name(table: &str, id: &str) -> Option<&'static str> {
+    let name = match (table, id) {
+        ("assetimportstatus", "needsmetadata") => "Pending Metadata",
+        ("assetimportstatus", "created") => "Created",
+        ("assetimportstatus", "modified") => "Modified",
+        ("assetimportstatus", "uploading") => "Uploading",
+        ("assetimportstatus", "uploaded") => "Uploaded",
+        ("assetimportstatus", "imported") => "Imported",
+        ("assetimportstatus", "reimported") => "Re-Imported",
+        ("assetimportstatus", "complete") => "Complete",
+        ("assetimportstatus", "error") => "Error",
+        ("assetimportstatus", "invalidformat") => "Invalid Format",
+        ("assetpreviewstatus", "0") => "Unknown",
+        ("assetpreviewstatus", "1") => "Exif Stub",
+        ("assetpreviewstatus", "mime") => "Mime Type Icon",
+        ("assetpreviewstatus", "exif") => "Exif Thumbnail",
+        ("assetpreviewstatus", "converting") => "Converting",
+        ("assetpreviewstatus", "2") => "Conversions Complete",
+        ("assetpreviewstatus", "3") => "Error",
+        ("assetpreviewstatus", "generated") => "Generated",
+        ("asseteditstatus", "1") => "Pending",
+        ("asseteditstatus", "6") => "Approved",
+        ("asseteditstatus", "recording") => "Recording",
+        ("asseteditstatus", "rejected") => "Rejected",
+        ("asseteditstatus", "7") => "Deleted",
+        ("assettype", "photo") => "Photo",
+        ("assettype", "video") => "Video",
+        ("assettype", "audio") => "Audio",
+        ("assettype", "document") => "Document",
+        ("assettype", "graphic") => "Graphic",
+        ("assettype", "none") => "Other",
+        ("imageorientation", "1") => "Normal",
+        ("imageorientation", "3") => "Rotated 180",
+        ("imageorientation", "6") => "Rotated 90 CW",
+        ("imageorientation", "8") => "Rotated 90 CCW",
+        ("datatype", "original") => "Original",
+        _ => return None,
+    };
+    Some(name)
+}

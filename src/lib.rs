@@ -1,0 +1,16 @@
+//! MediaDB: a digital asset management server that speaks the EnterMediaDB JSON API.
+//!
+//! Layers, from the wire inwards (each may use only those below it):
+//! - [`api`]: HTTP, the EnterMediaDB envelope and wire types, authentication of requests.
+//! - [`ops`]: the use cases (create, update, delete, search assets), free of HTTP.
+//! - [`store`] and [`blobs`]: metadata (SQLite) and files (object_store).
+//! - [`domain`] and [`auth`]: pure rules: fields, source paths, the query model, keys.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod blobs;
+pub mod config;
+pub mod domain;
+pub mod ops;
+pub mod store;

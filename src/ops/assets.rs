@@ -1,0 +1,247 @@
+//! Asset use cases: create (with or without an original), read, update, delete, search.
+
+use super::{Ctx, OpsError, OpsResult};
+use crate::domain::asset::{apply_values, Asset, Changes, Original};
+use crate::domain::fields::{asset_field, FieldDef};
+use crate::domain::query::SearchRequest;
+use crate::domain::{dates, filetypes, sourcepath, Invalid};
+use crate::store::{SearchPage, StoreError, StoredAsset};
+use serde_json::{Map, Value};
+
+/// How many times an update is retried when a concurrent write got there first.
+const UPDATE_ATTEMPTS: usize = 5;
+
+pub struct CreateRequest<'a> {
+    /// A client-chosen id, else one is generated.
+    pub id: Option<String>,
+    /// The requested source path (masks allowed), else a default.
+    pub sourcepath: Option<String>,
+    /// Field values from the client.
+    pub values: Map<String, Value>,
+    /// The uploaded original, already stored as a blob.
+    pub original: Option<Original>,
+    /// Other request parameters, for `${param}` masks.
+    pub param: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+pub struct Created {
+    pub asset: Asset,
+    pub changes: Changes,
+}
+
+fn resolve_field(id: &str) -> Option<FieldDef> {
+    asset_field(id).copied()
+}
+
+/// A new random id in the style of Elasticsearch's (20 URL-safe characters).
+pub fn new_asset_id() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let mut rng = rand::thread_rng();
+    let first = char::from(CHARS[rng.gen_range(0..52)]);
+    std::iter::once(first)
+        .chain((0..19).map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())])))
+        .collect()
+}
+
+/// Ids appear in URLs and file names: letters, digits, `_`, `-`, `.`, at most 100.
+pub fn validate_id(id: &str) -> Result<(), Invalid> {
+    if id.is_empty() || id.len() > 100 {
+        return Err(Invalid::new("id must be 1 to 100 characters"));
+    }
+    if id.starts_with('.') || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(Invalid::new(format!(
+            "id \"{id}\" may hold only letters, digits, '_', '-' and '.'"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created> {
+    let id = match req.id {
+        Some(id) => {
+            validate_id(&id)?;
+            if ctx.store.asset_id_taken(ctx.catalog, &id).await? {
+                return Err(OpsError::Conflict(format!(
+                    "asset id \"{id}\" is taken (by a live asset or one in the trash)"
+                )));
+            }
+            id
+        }
+        None => new_asset_id(),
+    };
+    let filename = req.original.as_ref().map(|o| o.filename.clone());
+    let explicit_path = req.sourcepath.is_some();
+    let path = match &req.sourcepath {
+        Some(sp) => sourcepath::resolve(
+            sp,
+            &sourcepath::MaskContext {
+                filename: filename.as_deref(),
+                user: ctx.user,
+                param: req.param,
+            },
+        )?,
+        None => sourcepath::default_for(ctx.user, filename.as_deref(), &id)?,
+    };
+
+    let now = dates::now_emdb();
+    let mut fields = Map::new();
+    let mut set = |k: &str, v: String| {
+        fields.insert(k.to_string(), Value::String(v));
+    };
+    let leaf = path.rsplit('/').next().unwrap_or(&path).to_string();
+    set("name", filename.clone().unwrap_or_else(|| leaf.clone()));
+    set("owner", ctx.user.to_string());
+    set("assetaddeddate", now.clone());
+    set("recordmodificationdate", now.clone());
+    set("editstatus", "1".into());
+    set("datatype", "original".into());
+    set("isfolder", "false".into());
+    if let Some(o) = &req.original {
+        let ext = filetypes::extension_of(&o.filename).unwrap_or_default();
+        if !ext.is_empty() {
+            set("fileformat", ext.clone());
+        }
+        set("assettype", filetypes::asset_type(&ext).into());
+        set("filesize", o.size.to_string());
+        set("md5hex", o.md5hex.clone());
+        set("sha256hex", o.sha256hex.clone());
+        set("assetmodificationdate", now.clone());
+        set("primaryfile", o.filename.clone());
+        // No conversion pipeline runs yet, so the record is complete as stored and
+        // clients show the file type's icon.
+        set("importstatus", "complete".into());
+        set("previewstatus", "mime".into());
+    } else {
+        set("importstatus", "complete".into());
+        set("previewstatus", "0".into());
+    }
+    let changes = apply_values(&mut fields, &req.values, &resolve_field)?;
+
+    let mut asset = Asset {
+        id,
+        sourcepath: path,
+        fields,
+        original: req.original,
+    };
+    // A default path that is taken gets a numbered twin (`photo-2.jpg`); an explicit
+    // one is the client's choice and a clash is reported.
+    let base = asset.sourcepath.clone();
+    for attempt in 2..=1000 {
+        match ctx.store.insert_asset(ctx.catalog, &asset, &changes.list_items).await {
+            Ok(()) => return Ok(Created { asset, changes }),
+            Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {
+                asset.sourcepath = numbered(&base, attempt);
+            }
+            Err(StoreError::Conflict(m)) if m.contains("sourcepath") => {
+                let holder = ctx
+                    .store
+                    .get_asset_by_sourcepath(ctx.catalog, &asset.sourcepath)
+                    .await?
+                    .map(|s| s.asset.id)
+                    .unwrap_or_default();
+                return Err(OpsError::Conflict(format!(
+                    "sourcepath \"{}\" is taken by asset \"{holder}\"",
+                    asset.sourcepath
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OpsError::Conflict(format!("no free sourcepath near \"{base}\"")))
+}
+
+fn numbered(path: &str, n: u32) -> String {
+    let (dir, leaf) = match path.rsplit_once('/') {
+        Some((d, l)) => (format!("{d}/"), l),
+        None => (String::new(), path),
+    };
+    match leaf.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem}-{n}.{ext}"),
+        _ => format!("{dir}{leaf}-{n}"),
+    }
+}
+
+pub async fn get(ctx: &Ctx<'_>, id: &str) -> OpsResult<Asset> {
+    match ctx.store.get_asset(ctx.catalog, id).await? {
+        Some(s) => Ok(s.asset),
+        None => Err(OpsError::NotFound(id.to_string())),
+    }
+}
+
+pub async fn get_by_sourcepath(ctx: &Ctx<'_>, sourcepath: &str) -> OpsResult<Option<Asset>> {
+    Ok(ctx.store.get_asset_by_sourcepath(ctx.catalog, sourcepath).await?.map(|s| s.asset))
+}
+
+/// Applies field values to a live asset. A deleted asset is `NotFound` and nothing is
+/// written, whatever the timing: the store's write is conditional on the asset being
+/// live and unchanged since it was read.
+pub async fn update(ctx: &Ctx<'_>, id: &str, values: &Map<String, Value>) -> OpsResult<(Asset, Changes)> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let Some(StoredAsset { mut asset, version }) = ctx.store.get_asset(ctx.catalog, id).await? else {
+            return Err(OpsError::NotFound(id.to_string()));
+        };
+        let changes = apply_values(&mut asset.fields, values, &resolve_field)?;
+        if changes.changed.is_empty() {
+            return Ok((asset, changes));
+        }
+        asset.set("recordmodificationdate", dates::now_emdb());
+        match ctx.store.update_asset(ctx.catalog, &asset, version, &changes.list_items).await {
+            Ok(()) => return Ok((asset, changes)),
+            Err(StoreError::Stale) => continue,
+            Err(StoreError::NotFound) => return Err(OpsError::NotFound(id.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OpsError::Conflict(format!("asset \"{id}\" is being changed by others; try again")))
+}
+
+pub struct Deleted {
+    pub deleted: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// Deletes assets at once for everyone: they move to the trash (kept for restore),
+/// or with `purge_original` are removed with their original.
+pub async fn delete(ctx: &Ctx<'_>, ids: &[String], purge_original: bool) -> OpsResult<Deleted> {
+    let mut unique: Vec<String> = Vec::new();
+    for id in ids {
+        if !unique.contains(id) {
+            unique.push(id.clone());
+        }
+    }
+    let deleted = ctx.store.trash_assets(ctx.catalog, &unique, ctx.user).await?;
+    let missing = unique.iter().filter(|i| !deleted.contains(i)).cloned().collect();
+    if purge_original {
+        for id in &deleted {
+            // The row goes first: once it is gone nothing can serve the file, so a
+            // failure to remove the file leaves an orphan for fsck, never a dangling row.
+            if let Some(original) = ctx.store.purge_asset(ctx.catalog, id).await.map_err(OpsError::from)? {
+                if let Err(e) = ctx.blobs.delete(&original.blob_key).await {
+                    tracing::warn!(blob = %original.blob_key, error = %e, "could not remove a purged original");
+                }
+            }
+        }
+    }
+    Ok(Deleted { deleted, missing })
+}
+
+pub async fn search(ctx: &Ctx<'_>, req: &SearchRequest) -> OpsResult<SearchPage> {
+    Ok(ctx.store.search_assets(ctx.catalog, req).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_numbered_paths() {
+        assert_eq!(new_asset_id().len(), 20);
+        assert!(validate_id("101").is_ok());
+        assert!(validate_id("AXLIZAeT6Khr_XFrhdhk").is_ok());
+        assert!(validate_id("../x").is_err());
+        assert!(validate_id("a b").is_err());
+        assert_eq!(numbered("a/b/photo.jpg", 2), "a/b/photo-2.jpg");
+        assert_eq!(numbered("noext", 3), "noext-3");
+    }
+}

@@ -1,0 +1,228 @@
+//! The metadata store: users, keys, assets and their search. The database is the
+//! source of truth; searches are answered by it, in the same transactions as writes,
+//! so a deleted asset is never a hit.
+//!
+//! One trait, one implementation per engine (SQLite now; PostgreSQL is planned behind
+//! the same trait). Engine-independent pieces (how values are indexed) live here.
+
+pub mod sqlite;
+
+use crate::domain::asset::{Asset, ListItem, Original};
+use crate::domain::fields::{self, FieldKind};
+use crate::domain::query::SearchRequest;
+use async_trait::async_trait;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule would be broken; the message says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The record changed since it was read (optimistic concurrency); retry.
+    #[error("the record changed concurrently")]
+    Stale,
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub password_hash: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub email: String,
+    pub screenname: String,
+    pub enabled: bool,
+}
+
+impl User {
+    /// How EnterMediaDB names a user in list renderings (`owner`).
+    pub fn display_name(&self) -> String {
+        let full = format!("{} {}", self.firstname, self.lastname);
+        let full = full.trim();
+        if !full.is_empty() {
+            full.to_string()
+        } else if !self.screenname.is_empty() {
+            self.screenname.clone()
+        } else {
+            self.id.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub user_id: String,
+    pub expires: Option<String>,
+    pub revoked: bool,
+}
+
+/// An asset as stored, with the version used for optimistic updates.
+#[derive(Debug, Clone)]
+pub struct StoredAsset {
+    pub asset: Asset,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub total: u64,
+    pub hits: Vec<Asset>,
+}
+
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    /// Brings the schema up to date. Safe to run on every start.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Answers when the database can be reached.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn user_count(&self) -> StoreResult<u64>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Creates a user in the given groups; `Conflict` if the id is taken.
+    async fn create_user(&self, user: &User, groups: &[&str]) -> StoreResult<()>;
+    async fn ensure_group(&self, id: &str, name: &str, permissions: &[&str]) -> StoreResult<()>;
+    /// The union of the permissions of the user's groups.
+    async fn user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    async fn insert_key(&self, token_hash: &str, user_id: &str, expires: Option<&str>) -> StoreResult<()>;
+    async fn lookup_key(&self, token_hash: &str) -> StoreResult<Option<KeyRecord>>;
+    /// Revokes one key; false when it was unknown or already revoked.
+    async fn revoke_key(&self, token_hash: &str) -> StoreResult<bool>;
+    async fn revoke_user_keys(&self, user_id: &str) -> StoreResult<u64>;
+
+    /// Inserts a new live asset; `Conflict` if its id or live source path is taken.
+    async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()>;
+    /// A live asset by id (trashed assets are not found).
+    async fn get_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<StoredAsset>>;
+    async fn get_asset_by_sourcepath(&self, catalog: &str, sourcepath: &str) -> StoreResult<Option<StoredAsset>>;
+    /// Whether any asset, live or trashed, holds this id.
+    async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool>;
+    /// Replaces a live asset's fields (and original) if it is still at `version`:
+    /// `NotFound` if it is gone (deleted), `Stale` if it changed meanwhile.
+    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()>;
+    /// Moves live assets to the trash at once; returns the ids that were live.
+    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>>;
+    /// Removes an asset (live or trashed) entirely, returning its original to delete.
+    async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>>;
+    /// Runs a search over live assets.
+    async fn search_assets(&self, catalog: &str, req: &SearchRequest) -> StoreResult<SearchPage>;
+    /// Remembers the names of list values clients named.
+    async fn list_item_names(&self, catalog: &str, table: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
+}
+
+/// The kind of an asset field for indexing and search, including the virtual ones.
+pub fn field_kind(field: &str) -> Option<FieldKind> {
+    match field {
+        fields::DESCRIPTION => Some(FieldKind::Text),
+        _ => fields::asset_field(field).map(|d| d.kind),
+    }
+}
+
+/// One indexed value of an asset: text compared as `v`, numbers and dates as `n`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexRow {
+    pub field: String,
+    pub v: Option<String>,
+    pub n: Option<f64>,
+}
+
+/// Lower-case words separated and surrounded by single spaces, so that
+/// `LIKE '% word %'` finds a whole word and `LIKE '% wor%'` a word prefix.
+pub fn normalize_words(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(' ');
+    for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        out.push_str(&word.to_lowercase());
+        out.push(' ');
+    }
+    out
+}
+
+/// The index rows of an asset's fields.
+pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
+    let mut rows = Vec::new();
+    for (field, value) in &asset.fields {
+        let Some(kind) = field_kind(field) else { continue };
+        let mut push = |s: &str| {
+            let (v, n) = match kind {
+                FieldKind::Text | FieldKind::MultiLang => (Some(normalize_words(s)), None),
+                FieldKind::Number => (Some(s.to_lowercase()), s.parse::<f64>().ok()),
+                FieldKind::Date => (
+                    Some(s.to_lowercase()),
+                    crate::domain::dates::parse_flexible(s).map(|t| t.timestamp_millis() as f64),
+                ),
+                _ => (Some(s.to_lowercase()), None),
+            };
+            rows.push(IndexRow { field: field.clone(), v, n });
+        };
+        match value {
+            Value::String(s) => push(s),
+            Value::Array(a) => a.iter().filter_map(Value::as_str).for_each(&mut push),
+            Value::Object(m) => m.values().filter_map(Value::as_str).for_each(&mut push),
+            _ => {}
+        }
+    }
+    rows
+}
+
+/// The composite full-text value behind the `description` field.
+pub fn fulltext(asset: &Asset) -> String {
+    let mut text = String::new();
+    for (field, value) in &asset.fields {
+        if !fields::asset_field(field).is_some_and(|d| d.fulltext) {
+            continue;
+        }
+        let mut add = |s: &str| {
+            text.push_str(s);
+            text.push(' ');
+        };
+        match value {
+            Value::String(s) => add(s),
+            Value::Array(a) => a.iter().filter_map(Value::as_str).for_each(&mut add),
+            Value::Object(m) => m.values().filter_map(Value::as_str).for_each(&mut add),
+            _ => {}
+        }
+    }
+    text.push_str(&asset.sourcepath.replace('/', " "));
+    normalize_words(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn words_are_padded_and_lowered() {
+        assert_eq!(normalize_words("Big, RED bird!"), " big red bird ");
+        assert_eq!(normalize_words(""), " ");
+    }
+
+    #[test]
+    fn rows_follow_field_kinds() {
+        let a = Asset {
+            id: "1".into(),
+            sourcepath: "x/y.jpg".into(),
+            fields: json!({"name":"Y.jpg","keywords":["Bird","cat"],"width":"40","assetaddeddate":"2020-01-01T00:00:00.000Z","unknown":"z"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            original: None,
+        };
+        let rows = index_rows(&a);
+        assert!(rows.contains(&IndexRow { field: "name".into(), v: Some(" y jpg ".into()), n: None }));
+        assert!(rows.contains(&IndexRow { field: "keywords".into(), v: Some("bird".into()), n: None }));
+        assert!(rows.contains(&IndexRow { field: "width".into(), v: Some("40".into()), n: Some(40.0) }));
+        assert!(rows.iter().any(|r| r.field == "assetaddeddate" && r.n == Some(1577836800000.0)));
+        assert!(!rows.iter().any(|r| r.field == "unknown"));
+        assert!(fulltext(&a).contains(" bird "));
+    }
+}
