@@ -36,9 +36,15 @@ impl AppState {
 
     async fn bootstrap(&self) -> anyhow::Result<()> {
         let all: Vec<&str> = auth::Permission::ALL.iter().map(|p| p.id()).collect();
-        self.store.ensure_group(permissions::ADMINISTRATORS, "Administrators", &all).await?;
         self.store
-            .ensure_group(permissions::USERS, "Users", &permissions::default_user_permissions())
+            .ensure_group(permissions::ADMINISTRATORS, "Administrators", &all)
+            .await?;
+        self.store
+            .ensure_group(
+                permissions::USERS,
+                "Users",
+                &permissions::default_user_permissions(),
+            )
             .await?;
         if self.store.user_count().await? == 0 {
             let (password, generated) = match &self.config.admin_password {
@@ -54,7 +60,9 @@ impl AppState {
                 screenname: "Administrator".into(),
                 enabled: true,
             };
-            self.store.create_user(&admin, &[permissions::ADMINISTRATORS]).await?;
+            self.store
+                .create_user(&admin, &[permissions::ADMINISTRATORS])
+                .await?;
             if generated {
                 // Printed once, on the first start of a new data directory.
                 println!("Created user \"admin\" with password: {password}");
@@ -72,9 +80,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = crate::api::router(state);
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

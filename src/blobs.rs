@@ -67,7 +67,8 @@ impl BlobStore {
     }
 
     pub fn begin(&self, key: String) -> BlobUpload {
-        let writer = BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key.as_str()), 8 << 20);
+        let writer =
+            BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key.as_str()), 8 << 20);
         BlobUpload {
             key,
             writer: Some(writer),
@@ -86,8 +87,15 @@ impl BlobStore {
         };
         let size = res.meta.size;
         let range = res.range.clone();
-        let stream = res.into_stream().map(|r| r.map_err(BlobError::from)).boxed();
-        Ok(BlobRead { stream, range, size })
+        let stream = res
+            .into_stream()
+            .map(|r| r.map_err(BlobError::from))
+            .boxed();
+        Ok(BlobRead {
+            stream,
+            range,
+            size,
+        })
     }
 
     pub async fn delete(&self, key: &str) -> BlobResult<()> {
@@ -99,7 +107,9 @@ impl BlobStore {
 
     /// Makes a finished local blob durable: the file and its directory entry.
     async fn sync_local(&self, key: &str) -> BlobResult<()> {
-        let Some(root) = &self.local_root else { return Ok(()) };
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
         let path = root.join(key);
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             std::fs::File::open(&path)?.sync_all()?;

@@ -19,7 +19,12 @@ pub struct Config {
 
     /// Site ids served as `/{siteid}/mediadb/...`, comma-separated; the first is also
     /// served as `/mediadb/...`. Each site is its own catalog.
-    #[arg(long, env = "MEDIADB_SITES", value_delimiter = ',', default_value = "assets")]
+    #[arg(
+        long,
+        env = "MEDIADB_SITES",
+        value_delimiter = ',',
+        default_value = "assets"
+    )]
     pub sites: Vec<String>,
 
     /// Origins (e.g. `https://app.example.com`) whose cross-origin requests may

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use mediadb::{app, config::Config};
 
 #[derive(Parser)]
-#[command(name = "mediadb", version, about = "A digital asset management server that speaks the EnterMediaDB API")]
+#[command(
+    name = "mediadb",
+    version,
+    about = "A digital asset management server that speaks the EnterMediaDB API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,7 +23,10 @@ enum Command {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEDIADB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]

@@ -8,8 +8,8 @@ use super::{lenient_json, ok_json, Call};
 use crate::auth::Permission;
 use crate::domain::asset::{Asset, Original};
 use crate::domain::fields::asset_field;
-use crate::domain::query::{self, FieldInfo};
 use crate::domain::fields::FieldKind;
+use crate::domain::query::{self, FieldInfo};
 use crate::ops::assets::{self as ops_assets, CreateRequest};
 use crate::ops::ingest::{self, ClientStreamError};
 use axum::body::Body;
@@ -75,14 +75,21 @@ async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult
     Ok(ok_json(json!({"response": response, "data": data})))
 }
 
-async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Original>) -> ApiResult<()> {
+async fn read_multipart(
+    call: &mut Call,
+    body: Body,
+    original: &mut Option<Original>,
+) -> ApiResult<()> {
     let ctype = call
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let boundary = multer::parse_boundary(ctype)
-        .map_err(|e| ApiError::bad(format!("multipart/form-data without a usable boundary: {e}")))?;
+    let boundary = multer::parse_boundary(ctype).map_err(|e| {
+        ApiError::bad(format!(
+            "multipart/form-data without a usable boundary: {e}"
+        ))
+    })?;
     let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
     let limit = call.state.config.max_body_bytes;
     let broken = |e: multer::Error| ApiError::bad(format!("the multipart body is broken: {e}"));
@@ -94,9 +101,12 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
             .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
         if name == "jsonrequest" || is_json {
             let bytes = read_small(&mut field, limit).await?;
-            let v = lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
+            let v = lenient_json::parse(&bytes)
+                .map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
             let Value::Object(m) = v else {
-                return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
+                return Err(ApiError::bad(format!(
+                    "part \"{name}\" must hold a JSON object"
+                )));
             };
             call.params.json.get_or_insert_with(Map::new).extend(m);
         } else if let Some(fname) = filename {
@@ -110,10 +120,12 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
             let fname = clean_filename(&fname)?;
             let stream = field.map(|r| r.map_err(|e| ClientStreamError(e.to_string())));
             let max = call.state.config.max_upload_bytes;
-            *original = Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), max).await?);
+            *original =
+                Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), max).await?);
         } else {
             let bytes = read_small(&mut field, limit).await?;
-            let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
             call.params.form.push((name, text));
         }
     }
@@ -128,7 +140,9 @@ async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Ve
         .map_err(|e| ApiError::bad(format!("the multipart body is broken: {e}")))?
     {
         if out.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!("a form field is larger than {limit} bytes")));
+            return Err(ApiError::PayloadTooLarge(format!(
+                "a form field is larger than {limit} bytes"
+            )));
         }
         out.extend_from_slice(&chunk);
     }
@@ -139,8 +153,15 @@ async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Ve
 /// `C:\dir\x.jpg`), not hidden, no control characters.
 fn clean_filename(raw: &str) -> ApiResult<String> {
     let leaf = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if leaf.is_empty() || leaf.starts_with('.') || leaf.chars().any(char::is_control) || leaf.len() > 255 {
-        return Err(ApiError::bad(format!("the uploaded file name \"{}\" is not usable", raw.escape_default())));
+    if leaf.is_empty()
+        || leaf.starts_with('.')
+        || leaf.chars().any(char::is_control)
+        || leaf.len() > 255
+    {
+        return Err(ApiError::bad(format!(
+            "the uploaded file name \"{}\" is not usable",
+            raw.escape_default()
+        )));
     }
     Ok(leaf.to_string())
 }
@@ -155,14 +176,21 @@ pub async fn get(call: &mut Call, path_id: &str) -> ApiResult<Response> {
     let id = data_id(call, path_id);
     let asset = ops_assets::get(&call.ops(), &id).await?;
     let data = render_one(call, &asset).await;
-    Ok(ok_json(json!({"response": {"status": "ok", "id": asset.id}, "data": data})))
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "id": asset.id}, "data": data}),
+    ))
 }
 
 pub async fn update(call: &mut Call, path_id: &str) -> ApiResult<Response> {
     let id = data_id(call, path_id);
     let values = call.params.merged();
-    if values.keys().all(|k| k == "id" || k == "entermedia.key" || k == "entermediakey") {
-        return Err(ApiError::bad("nothing to update: send the field values as JSON, e.g. {\"longcaption\":\"...\"}"));
+    if values
+        .keys()
+        .all(|k| k == "id" || k == "entermedia.key" || k == "entermediakey")
+    {
+        return Err(ApiError::bad(
+            "nothing to update: send the field values as JSON, e.g. {\"longcaption\":\"...\"}",
+        ));
     }
     let (asset, changes) = ops_assets::update(&call.ops(), &id, &values).await?;
     let data = render_one(call, &asset).await;
@@ -174,12 +202,19 @@ pub async fn update(call: &mut Call, path_id: &str) -> ApiResult<Response> {
 }
 
 fn wants(call: &Call, name: &str) -> bool {
-    call.params.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    call.params
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 pub async fn delete_one(call: &mut Call, path_id: &str) -> ApiResult<Response> {
     let id = data_id(call, path_id);
-    let done = ops_assets::delete(&call.ops(), std::slice::from_ref(&id), wants(call, "deleteoriginal")).await?;
+    let done = ops_assets::delete(
+        &call.ops(),
+        std::slice::from_ref(&id),
+        wants(call, "deleteoriginal"),
+    )
+    .await?;
     if done.deleted.is_empty() {
         return Err(ApiError::not_found(id));
     }
@@ -189,18 +224,26 @@ pub async fn delete_one(call: &mut Call, path_id: &str) -> ApiResult<Response> {
 /// `POST module/asset/deleteassets` `{"assetid":"101"}` or `{"assetid":["101","102"]}`.
 pub async fn delete_assets(call: &mut Call) -> ApiResult<Response> {
     let ids: Vec<String> = match call.params.get_value("assetid") {
-        None => return Err(ApiError::bad("assetid is required, e.g. {\"assetid\":\"101\"} or {\"assetid\":[\"101\",\"102\"]}")),
+        None => return Err(ApiError::bad(
+            "assetid is required, e.g. {\"assetid\":\"101\"} or {\"assetid\":[\"101\",\"102\"]}",
+        )),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| match v {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
                 Value::Number(n) => Ok(n.to_string()),
-                other => Err(ApiError::bad(format!("assetid entries must be ids, not {other}"))),
+                other => Err(ApiError::bad(format!(
+                    "assetid entries must be ids, not {other}"
+                ))),
             })
             .collect::<ApiResult<_>>()?,
         Some(Value::String(s)) => vec![s],
         Some(Value::Number(n)) => vec![n.to_string()],
-        Some(other) => return Err(ApiError::bad(format!("assetid must be an id or a list of ids, not {other}"))),
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "assetid must be an id or a list of ids, not {other}"
+            )))
+        }
     };
     if ids.is_empty() {
         return Err(ApiError::bad("assetid lists no asset"));
@@ -210,7 +253,10 @@ pub async fn delete_assets(call: &mut Call) -> ApiResult<Response> {
     if done.deleted.is_empty() {
         return Err(ApiError::NotFound {
             id: done.missing.join(","),
-            extra: vec![("rowsedited", json!("0")), ("notfound", json!(done.missing))],
+            extra: vec![
+                ("rowsedited", json!("0")),
+                ("notfound", json!(done.missing)),
+            ],
         });
     }
     let mut response = json!({"status": "ok", "rowsedited": rows});
@@ -222,8 +268,14 @@ pub async fn delete_assets(call: &mut Call) -> ApiResult<Response> {
 
 pub fn asset_field_info(field: &str) -> Option<FieldInfo> {
     match field {
-        crate::domain::fields::DESCRIPTION => Some(FieldInfo { kind: FieldKind::Text, name: "Description" }),
-        _ => asset_field(field).map(|d| FieldInfo { kind: d.kind, name: d.name }),
+        crate::domain::fields::DESCRIPTION => Some(FieldInfo {
+            kind: FieldKind::Text,
+            name: "Description",
+        }),
+        _ => asset_field(field).map(|d| FieldInfo {
+            kind: d.kind,
+            name: d.name,
+        }),
     }
 }
 
@@ -235,7 +287,9 @@ const NOT_IN_SESSION: &[&str] = &["page", "assetpage", "entermedia.key", "enterm
 fn encode_session(body: &Map<String, Value>) -> String {
     let kept: Map<String, Value> = body
         .iter()
-        .filter(|(k, _)| !SESSION_KEYS.contains(&k.as_str()) && !NOT_IN_SESSION.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            !SESSION_KEYS.contains(&k.as_str()) && !NOT_IN_SESSION.contains(&k.as_str())
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     format!(
@@ -245,9 +299,15 @@ fn encode_session(body: &Map<String, Value>) -> String {
 }
 
 fn decode_session(id: &str) -> ApiResult<Map<String, Value>> {
-    let bad = || ApiError::bad(format!("hitssessionid \"{id}\" names no search; search again without it"));
+    let bad = || {
+        ApiError::bad(format!(
+            "hitssessionid \"{id}\" names no search; search again without it"
+        ))
+    };
     let raw = id.strip_prefix("hits").ok_or_else(bad)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(bad()),
@@ -258,7 +318,10 @@ fn decode_session(id: &str) -> ApiResult<Map<String, Value>> {
 pub async fn search(call: &mut Call) -> ApiResult<Response> {
     let mut body = call.params.merged();
     if !body.contains_key("query") && !body.contains_key("orqueries") {
-        if let Some(sid) = SESSION_KEYS.iter().find_map(|k| body.get(*k).and_then(Value::as_str).map(str::to_string)) {
+        if let Some(sid) = SESSION_KEYS
+            .iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_str).map(str::to_string))
+        {
             let mut stored = decode_session(&sid)?;
             for k in ["page", "assetpage", "hitsperpage"] {
                 if let Some(v) = body.get(k) {

@@ -29,11 +29,16 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
         }
         (None, None) | (Some(_), None) | (None, Some(_)) => {
             // A key may stand in for the password, as in EnterMediaDB.
-            let key = call.params.get("entermedia.key").or_else(|| call.params.get("entermediakey"));
+            let key = call
+                .params
+                .get("entermedia.key")
+                .or_else(|| call.params.get("entermediakey"));
             match key {
                 Some(k) => session::resolve_key(call, &k).await?.map(|c| c.user),
                 None if id.is_none() && password.is_none() => {
-                    return Err(ApiError::bad("send \"id\" and \"password\" (or an entermedia.key)"))
+                    return Err(ApiError::bad(
+                        "send \"id\" and \"password\" (or an entermedia.key)",
+                    ))
                 }
                 None => None,
             }
@@ -53,9 +58,13 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
     let expires = (ttl > 0).then(|| {
         crate::domain::dates::format_emdb(chrono::Utc::now() + chrono::Duration::days(ttl as i64))
     });
-    call.state.store.insert_key(&hash, &user.id, expires.as_deref()).await?;
+    call.state
+        .store
+        .insert_key(&hash, &user.id, expires.as_deref())
+        .await?;
     if set_cookie {
-        call.set_cookies.push(key_cookie(&session::cookie_name(call), &key));
+        call.set_cookies
+            .push(key_cookie(&session::cookie_name(call), &key));
         call.set_cookies.push(key_cookie("entermedia.key", &key));
     }
     let results = if set_cookie {
@@ -67,7 +76,9 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
     } else {
         json!({"entermediakey": key})
     };
-    Ok(ok_json(json!({"response": {"status": "ok", "user": user.id}, "results": results})))
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "user": user.id}, "results": results}),
+    ))
 }
 
 /// Revokes the key used for this call and clears the cookies.
@@ -76,7 +87,8 @@ pub async fn logout(call: &mut Call) -> ApiResult<Response> {
         call.state.store.revoke_key(&c.key_hash).await?;
     }
     call.set_cookies.retain(|_| false);
-    call.set_cookies.push(clear_cookie(&session::cookie_name(call)));
+    call.set_cookies
+        .push(clear_cookie(&session::cookie_name(call)));
     call.set_cookies.push(clear_cookie("entermedia.key"));
     Ok(ok_json(json!({"response": {"status": "logout"}})))
 }

@@ -37,7 +37,10 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
         .header(header::CACHE_CONTROL, "private, no-cache")
         .header(header::ACCEPT_RANGES, "bytes");
 
-    let if_none_match = call.headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let if_none_match = call
+        .headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
     if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
         return base
             .status(StatusCode::NOT_MODIFIED)
@@ -46,7 +49,10 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
     }
 
     let size = original.size;
-    let range_header = call.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range_header = call
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
     let if_range_ok = call
         .headers
         .get(header::IF_RANGE)
@@ -72,25 +78,36 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
     let ascii: String = original
         .filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    base = base
-        .header(header::CONTENT_TYPE, mime.as_ref())
-        .header(
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"),
-        );
+    base = base.header(header::CONTENT_TYPE, mime.as_ref()).header(
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"),
+    );
 
     let (status, len) = match &range {
         Some(r) => {
-            base = base.header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end - 1));
+            base = base.header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            );
             (StatusCode::PARTIAL_CONTENT, r.end - r.start)
         }
         None => (StatusCode::OK, size),
     };
-    base = base.status(status).header(header::CONTENT_LENGTH, HeaderValue::from(len));
+    base = base
+        .status(status)
+        .header(header::CONTENT_LENGTH, HeaderValue::from(len));
     if call.method == Method::HEAD || len == 0 {
-        return base.body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
+        return base
+            .body(Body::empty())
+            .map_err(|e| ApiError::Internal(e.to_string()));
     }
     let read = call.state.blobs.get(&original.blob_key, range).await?;
     base.body(Body::from_stream(read.stream))
@@ -106,20 +123,28 @@ enum RangeAnswer {
 
 /// One `bytes=` range (several ranges are answered with the whole file, as RFC 9110 allows).
 fn parse_range(h: &str, size: u64) -> RangeAnswer {
-    let Some(spec) = h.trim().strip_prefix("bytes=") else { return RangeAnswer::Whole };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return RangeAnswer::Whole;
+    };
     if spec.contains(',') {
         return RangeAnswer::Whole;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return RangeAnswer::Whole };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeAnswer::Whole;
+    };
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
-        let Ok(n) = b.parse::<u64>() else { return RangeAnswer::Whole };
+        let Ok(n) = b.parse::<u64>() else {
+            return RangeAnswer::Whole;
+        };
         if n == 0 {
             return RangeAnswer::Unsatisfiable;
         }
         size.saturating_sub(n)..size
     } else {
-        let Ok(start) = a.parse::<u64>() else { return RangeAnswer::Whole };
+        let Ok(start) = a.parse::<u64>() else {
+            return RangeAnswer::Whole;
+        };
         let end = if b.is_empty() {
             size
         } else {
@@ -147,9 +172,18 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(parse_range("bytes=0-99", 1000), RangeAnswer::Part(0..100));
-        assert_eq!(parse_range("bytes=900-", 1000), RangeAnswer::Part(900..1000));
-        assert_eq!(parse_range("bytes=-100", 1000), RangeAnswer::Part(900..1000));
-        assert_eq!(parse_range("bytes=990-2000", 1000), RangeAnswer::Part(990..1000));
+        assert_eq!(
+            parse_range("bytes=900-", 1000),
+            RangeAnswer::Part(900..1000)
+        );
+        assert_eq!(
+            parse_range("bytes=-100", 1000),
+            RangeAnswer::Part(900..1000)
+        );
+        assert_eq!(
+            parse_range("bytes=990-2000", 1000),
+            RangeAnswer::Part(990..1000)
+        );
         assert_eq!(parse_range("bytes=1000-", 1000), RangeAnswer::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), RangeAnswer::Whole);
         assert_eq!(parse_range("items=0-1", 1000), RangeAnswer::Whole);

@@ -63,7 +63,10 @@ impl Endpoint {
             (Method::DELETE, "module/asset/data/101"),
             (Method::POST, "module/asset/search"),
             (Method::POST, "module/asset/deleteassets"),
-            (Method::GET, "module/asset/downloads/originals/a/b.jpg/b.jpg"),
+            (
+                Method::GET,
+                "module/asset/downloads/originals/a/b.jpg/b.jpg",
+            ),
         ]
     }
 }
@@ -127,25 +130,55 @@ mod tests {
 
     #[test]
     fn decodes_emdb_paths() {
-        assert_eq!(decode(&Method::POST, "module/asset/deleteassets"), Ok(Endpoint::DeleteAssets));
-        assert_eq!(decode(&Method::POST, "module/asset/deleteassets.json"), Ok(Endpoint::DeleteAssets));
-        assert_eq!(decode(&Method::GET, "module/asset/data/101.json"), Ok(Endpoint::AssetGet("101".into())));
-        assert_eq!(decode(&Method::PUT, "module/asset/data/index.html"), Ok(Endpoint::AssetUpdate("index.html".into())));
-        assert_eq!(decode(&Method::POST, "module/asset/data/create"), Ok(Endpoint::AssetCreate));
         assert_eq!(
-            decode(&Method::GET, "module/asset/downloads/originals/a/x.json/x.json"),
+            decode(&Method::POST, "module/asset/deleteassets"),
+            Ok(Endpoint::DeleteAssets)
+        );
+        assert_eq!(
+            decode(&Method::POST, "module/asset/deleteassets.json"),
+            Ok(Endpoint::DeleteAssets)
+        );
+        assert_eq!(
+            decode(&Method::GET, "module/asset/data/101.json"),
+            Ok(Endpoint::AssetGet("101".into()))
+        );
+        assert_eq!(
+            decode(&Method::PUT, "module/asset/data/index.html"),
+            Ok(Endpoint::AssetUpdate("index.html".into()))
+        );
+        assert_eq!(
+            decode(&Method::POST, "module/asset/data/create"),
+            Ok(Endpoint::AssetCreate)
+        );
+        assert_eq!(
+            decode(
+                &Method::GET,
+                "module/asset/downloads/originals/a/x.json/x.json"
+            ),
             Ok(Endpoint::DownloadOriginal("a/x.json/x.json".into()))
         );
-        assert_eq!(decode(&Method::GET, "module/asset/deleteassets"), Err(RouteError::Method("POST")));
-        assert_eq!(decode(&Method::GET, "module/asset/nothing"), Err(RouteError::NotFound));
-        assert_eq!(decode(&Method::GET, "module/asset/data/a/b"), Err(RouteError::NotFound));
+        assert_eq!(
+            decode(&Method::GET, "module/asset/deleteassets"),
+            Err(RouteError::Method("POST"))
+        );
+        assert_eq!(
+            decode(&Method::GET, "module/asset/nothing"),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            decode(&Method::GET, "module/asset/data/a/b"),
+            Err(RouteError::NotFound)
+        );
     }
 
     #[test]
     fn every_sample_decodes_and_only_the_public_list_is_public() {
         for (m, p) in Endpoint::samples() {
             let e = decode(&m, p).unwrap_or_else(|_| panic!("{m} {p}"));
-            let public = matches!(e, Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus);
+            let public = matches!(
+                e,
+                Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus
+            );
             assert_eq!(e.access() == Access::Public, public, "{p}");
         }
     }

@@ -19,7 +19,10 @@ pub enum ApiError {
     Forbidden(String),
     /// Unknown record; `extra` carries endpoint-specific response keys (`rowsedited`).
     #[error("not found: {id}")]
-    NotFound { id: String, extra: Vec<(&'static str, Value)> },
+    NotFound {
+        id: String,
+        extra: Vec<(&'static str, Value)>,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -39,7 +42,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn not_found(id: impl Into<String>) -> Self {
-        ApiError::NotFound { id: id.into(), extra: Vec::new() }
+        ApiError::NotFound {
+            id: id.into(),
+            extra: Vec::new(),
+        }
     }
     pub fn bad(msg: impl Into<String>) -> Self {
         ApiError::BadRequest(msg.into())
@@ -110,7 +116,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(""),
             StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::Stale => ApiError::Conflict("the record changed concurrently; try again".into()),
+            StoreError::Stale => {
+                ApiError::Conflict("the record changed concurrently; try again".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -68,7 +68,8 @@ fn clean(text: &str) -> String {
                 }
             }
             b',' => {
-                pending_comma = (!matches!(last_sig, b'{' | b'[' | b',' | b':')).then_some(out.len());
+                pending_comma =
+                    (!matches!(last_sig, b'{' | b'[' | b',' | b':')).then_some(out.len());
                 last_sig = b;
                 out.push(b);
                 i += 1;
@@ -105,19 +106,36 @@ mod tests {
 
     #[test]
     fn the_documented_delete_body() {
-        assert_eq!(parse(br#"{"assetid": "101",}"#).unwrap(), json!({"assetid":"101"}));
+        assert_eq!(
+            parse(br#"{"assetid": "101",}"#).unwrap(),
+            json!({"assetid":"101"})
+        );
     }
 
     #[test]
     fn comments_and_nested_trailing_commas() {
-        let v = parse(b"{ // who\n \"a\": [1, 2,], /* x, } */ \"b\": {\"c\": \"//not a comment,}\",},\n}").unwrap();
+        let v = parse(
+            b"{ // who\n \"a\": [1, 2,], /* x, } */ \"b\": {\"c\": \"//not a comment,}\",},\n}",
+        )
+        .unwrap();
         assert_eq!(v, json!({"a":[1,2],"b":{"c":"//not a comment,}"}}));
-        assert_eq!(parse("\u{feff}{\"a\":\"\\\"}\",}".as_bytes()).unwrap(), json!({"a":"\"}"}));
+        assert_eq!(
+            parse("\u{feff}{\"a\":\"\\\"}\",}".as_bytes()).unwrap(),
+            json!({"a":"\"}"})
+        );
     }
 
     #[test]
     fn still_refuses_what_is_not_json() {
-        for bad in [&b"{\"assetid\": 101"[..], b"{,}", b"[1,,2]", b"{'a':1}", b"assetid=101", b"", b"\xff\xfe"] {
+        for bad in [
+            &b"{\"assetid\": 101"[..],
+            b"{,}",
+            b"[1,,2]",
+            b"{'a':1}",
+            b"assetid=101",
+            b"",
+            b"\xff\xfe",
+        ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }

@@ -43,7 +43,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable"}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "unavailable"})),
+            )
+                .into_response()
         }
     }
 }
@@ -69,7 +73,11 @@ impl Call {
             store: self.state.store.as_ref(),
             blobs: &self.state.blobs,
             catalog: &self.catalog,
-            user: self.caller.as_ref().map(|c| c.user.id.as_str()).unwrap_or(""),
+            user: self
+                .caller
+                .as_ref()
+                .map(|c| c.user.id.as_str())
+                .unwrap_or(""),
         }
     }
     pub fn services_prefix(&self) -> String {
@@ -85,13 +93,20 @@ pub fn ok_json(v: Value) -> Response {
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let is_preflight = req.method() == Method::OPTIONS;
-    let result = AssertUnwindSafe(handle(state.clone(), req)).catch_unwind().await;
+    let result = AssertUnwindSafe(handle(state.clone(), req))
+        .catch_unwind()
+        .await;
     let mut resp = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
         Err(_) => ApiError::Internal("a handler panicked".into()).into_response(),
     };
-    cors::apply(&state.config, origin.as_ref(), is_preflight, resp.headers_mut());
+    cors::apply(
+        &state.config,
+        origin.as_ref(),
+        is_preflight,
+        resp.headers_mut(),
+    );
     resp
 }
 
@@ -104,7 +119,12 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     let catalog = state
         .config
         .catalog_for_site(sp.site)
-        .ok_or_else(|| ApiError::NoSuchEndpoint(format!("{raw_path} (no site \"{}\")", sp.site.unwrap_or(""))))?
+        .ok_or_else(|| {
+            ApiError::NoSuchEndpoint(format!(
+                "{raw_path} (no site \"{}\")",
+                sp.site.unwrap_or("")
+            ))
+        })?
         .to_string();
     let Some(rest) = sp.rest.strip_prefix("services/") else {
         return Err(ApiError::NoSuchEndpoint(raw_path.clone()));
@@ -115,9 +135,10 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     }
     let endpoint = endpoint::decode(&parts.method, &rest).map_err(|e| match e {
         RouteError::NotFound => ApiError::NoSuchEndpoint(raw_path.clone()),
-        RouteError::Method(allowed) => {
-            ApiError::MethodNotAllowed(format!("{} is not allowed here; use {allowed}", parts.method))
-        }
+        RouteError::Method(allowed) => ApiError::MethodNotAllowed(format!(
+            "{} is not allowed here; use {allowed}",
+            parts.method
+        )),
     })?;
 
     let mut call = Call {
@@ -162,7 +183,11 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     Ok(resp)
 }
 
-async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> ApiResult<Response> {
+async fn run(
+    call: &mut Call,
+    endpoint: Endpoint,
+    stream_body: Option<Body>,
+) -> ApiResult<Response> {
     match endpoint {
         Endpoint::Login => authn::login(call, true).await,
         Endpoint::GetKey => authn::login(call, false).await,

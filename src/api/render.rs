@@ -42,7 +42,9 @@ impl Names {
         let mut wanted: HashMap<&'static str, Vec<String>> = HashMap::new();
         for a in assets {
             for def in ASSET_FIELDS {
-                let Some(table) = def.kind.list_table() else { continue };
+                let Some(table) = def.kind.list_table() else {
+                    continue;
+                };
                 let ids: Vec<&str> = match a.fields.get(def.id) {
                     Some(Value::String(s)) => vec![s.as_str()],
                     Some(Value::Array(v)) => v.iter().filter_map(Value::as_str).collect(),
@@ -118,7 +120,14 @@ pub fn asset_json(a: &Asset, names: &Names) -> Value {
         }
     }
     let ext = a.text("fileformat").unwrap_or("");
-    out.insert("mediarendertype".into(), json!(if a.original.is_some() { filetypes::render_type(ext) } else { "none" }));
+    out.insert(
+        "mediarendertype".into(),
+        json!(if a.original.is_some() {
+            filetypes::render_type(ext)
+        } else {
+            "none"
+        }),
+    );
     if let Some(o) = &a.original {
         out.insert(
             "originalurl".into(),
@@ -133,11 +142,17 @@ fn render_value(kind: FieldKind, v: &Value, names: &Names) -> Value {
     match (kind, v) {
         (FieldKind::List(table), Value::String(id)) => names.list_object(table, id),
         (FieldKind::MultiList(table), Value::Array(ids)) => Value::Array(
-            ids.iter().filter_map(Value::as_str).map(|id| names.list_object(table, id)).collect(),
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(|id| names.list_object(table, id))
+                .collect(),
         ),
-        (FieldKind::MultiText, Value::Array(ids)) => {
-            Value::Array(ids.iter().filter_map(Value::as_str).map(|id| json!({"id": id})).collect())
-        }
+        (FieldKind::MultiText, Value::Array(ids)) => Value::Array(
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(|id| json!({"id": id}))
+                .collect(),
+        ),
         (_, other) => other.clone(),
     }
 }

@@ -24,7 +24,10 @@ pub fn split_site_path(path: &str) -> Option<SitePath<'_>> {
     }
     let (site, tail) = p.split_once('/')?;
     let rest = tail.strip_prefix("mediadb/")?;
-    Some(SitePath { site: Some(site), rest })
+    Some(SitePath {
+        site: Some(site),
+        rest,
+    })
 }
 
 /// Percent-decodes a path, refusing invalid UTF-8.
@@ -63,11 +66,17 @@ impl Params {
     /// One parameter as sent: query and form values as strings, JSON values as they are.
     pub fn get_value(&self, name: &str) -> Option<Value> {
         let from_pairs = |pairs: &[(String, String)]| {
-            let all: Vec<&String> = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v).collect();
+            let all: Vec<&String> = pairs
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v)
+                .collect();
             match all.len() {
                 0 => None,
                 1 => Some(Value::String(all[0].clone())),
-                _ => Some(Value::Array(all.into_iter().map(|v| Value::String(v.clone())).collect())),
+                _ => Some(Value::Array(
+                    all.into_iter().map(|v| Value::String(v.clone())).collect(),
+                )),
             }
         };
         from_pairs(&self.query)
@@ -131,19 +140,30 @@ pub fn read_body(params: &mut Params, headers: &HeaderMap, body: &[u8]) -> ApiRe
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'{' || *b == b'[');
+    let looks_json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{' || *b == b'[');
     let is_form = ctype.starts_with("application/x-www-form-urlencoded");
-    if ctype.starts_with("application/json") || ctype.starts_with("text/plain") || ctype.is_empty() || (is_form && looks_json)
+    if ctype.starts_with("application/json")
+        || ctype.starts_with("text/plain")
+        || ctype.is_empty()
+        || (is_form && looks_json)
     {
         let v = lenient_json::parse(body).map_err(ApiError::BadRequest)?;
         match v {
             Value::Object(m) => params.json = Some(m),
-            _ => return Err(ApiError::bad("the JSON body must be an object, such as {\"assetid\":\"101\"}")),
+            _ => {
+                return Err(ApiError::bad(
+                    "the JSON body must be an object, such as {\"assetid\":\"101\"}",
+                ))
+            }
         }
         return Ok(());
     }
     if is_form {
-        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad("the form body is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(body).map_err(|_| ApiError::bad("the form body is not UTF-8"))?;
         params.form = parse_urlencoded(text)?;
         return Ok(());
     }
@@ -178,15 +198,29 @@ pub fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
 /// The key presented by a request, in EnterMediaDB's order: parameter, the headers
 /// (`X-entermedia.key`, or `X-token` with `X-tokentype: entermedia`), then the cookies
 /// `entermedia.key{site}` and `entermedia.key`. `X-tokentype: adminkey` is never honoured.
-pub fn presented_key(params: &Params, headers: &HeaderMap, site: &str, cookie_allowed: bool) -> Option<(String, KeySource)> {
-    if let Some(k) = params.get("entermedia.key").or_else(|| params.get("entermediakey")) {
+pub fn presented_key(
+    params: &Params,
+    headers: &HeaderMap,
+    site: &str,
+    cookie_allowed: bool,
+) -> Option<(String, KeySource)> {
+    if let Some(k) = params
+        .get("entermedia.key")
+        .or_else(|| params.get("entermediakey"))
+    {
         return Some((k, KeySource::Parameter));
     }
-    if let Some(k) = headers.get("x-entermedia.key").and_then(|v| v.to_str().ok()) {
+    if let Some(k) = headers
+        .get("x-entermedia.key")
+        .and_then(|v| v.to_str().ok())
+    {
         return Some((k.trim().to_string(), KeySource::Header));
     }
     let token_type = headers.get("x-tokentype").and_then(|v| v.to_str().ok());
-    if let (Some(t), Some("entermedia")) = (headers.get("x-token").and_then(|v| v.to_str().ok()), token_type) {
+    if let (Some(t), Some("entermedia")) = (
+        headers.get("x-token").and_then(|v| v.to_str().ok()),
+        token_type,
+    ) {
         return Some((t.trim().to_string(), KeySource::Header));
     }
     if cookie_allowed {
@@ -209,10 +243,19 @@ mod tests {
 
     #[test]
     fn site_paths() {
-        assert_eq!(split_site_path("/mediadb/services/x"), Some(SitePath { site: None, rest: "services/x" }));
+        assert_eq!(
+            split_site_path("/mediadb/services/x"),
+            Some(SitePath {
+                site: None,
+                rest: "services/x"
+            })
+        );
         assert_eq!(
             split_site_path("/assets/mediadb/services/x"),
-            Some(SitePath { site: Some("assets"), rest: "services/x" })
+            Some(SitePath {
+                site: Some("assets"),
+                rest: "services/x"
+            })
         );
         assert_eq!(split_site_path("/assets/other/x"), None);
         assert_eq!(split_site_path("/healthz"), None);
@@ -221,7 +264,12 @@ mod tests {
     #[test]
     fn lookup_order_query_form_json() {
         let mut p = Params::from_query(Some("assetid=1")).unwrap();
-        p.json = Some(json!({"assetid":"2","ids":["a","b"],"obj":{"x":1},"n":3}).as_object().unwrap().clone());
+        p.json = Some(
+            json!({"assetid":"2","ids":["a","b"],"obj":{"x":1},"n":3})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         assert_eq!(p.get("assetid").as_deref(), Some("1"));
         assert_eq!(p.get("ids").as_deref(), Some("a"));
         assert_eq!(p.get("obj").as_deref(), Some("{\"x\":1}"));
@@ -238,7 +286,10 @@ mod tests {
         assert_eq!(p.get("assetid").as_deref(), Some("101"));
         assert!(read_body(&mut Params::default(), &h, b"{\"assetid\": ").is_err());
         assert!(read_body(&mut Params::default(), &h, b"[1]").is_err());
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         let mut p = Params::default();
         read_body(&mut p, &h, b"assetid=7&x=%20y").unwrap();
         assert_eq!(p.get("x").as_deref(), Some(" y"));
@@ -258,10 +309,19 @@ mod tests {
         h.insert("x-email", HeaderValue::from_static("admin@example.com"));
         assert_eq!(presented_key(&p, &h, "assets", true), None);
         h.insert("x-tokentype", HeaderValue::from_static("entermedia"));
-        assert_eq!(presented_key(&p, &h, "assets", true), Some(("k1".into(), KeySource::Header)));
+        assert_eq!(
+            presented_key(&p, &h, "assets", true),
+            Some(("k1".into(), KeySource::Header))
+        );
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=b; entermedia.keyassets=k2"));
-        assert_eq!(presented_key(&p, &h, "assets", true), Some(("k2".into(), KeySource::Cookie)));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; entermedia.keyassets=k2"),
+        );
+        assert_eq!(
+            presented_key(&p, &h, "assets", true),
+            Some(("k2".into(), KeySource::Cookie))
+        );
         assert_eq!(presented_key(&p, &h, "assets", false), None);
         assert_eq!(presented_key(&p, &h, "other", true), None);
     }

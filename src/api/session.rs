@@ -25,11 +25,16 @@ impl Caller {
 
 /// The cookie name of a site: `entermedia.key{site}` (`entermedia.keyassets`).
 pub fn cookie_name(call: &Call) -> String {
-    format!("entermedia.key{}", call.url_site.as_deref().unwrap_or(&call.catalog))
+    format!(
+        "entermedia.key{}",
+        call.url_site.as_deref().unwrap_or(&call.catalog)
+    )
 }
 
 fn site(call: &Call) -> String {
-    call.url_site.clone().unwrap_or_else(|| call.catalog.clone())
+    call.url_site
+        .clone()
+        .unwrap_or_else(|| call.catalog.clone())
 }
 
 pub fn has_key(call: &Call) -> bool {
@@ -42,7 +47,9 @@ pub fn has_key(call: &Call) -> bool {
 pub async fn authorize(call: &mut Call, access: Access) -> ApiResult<()> {
     if call.caller.is_none() {
         let cookie_ok = cors::cookie_allowed(&call.state.config, &call.headers);
-        if let Some((key, source)) = presented_key(&call.params, &call.headers, &site(call), cookie_ok) {
+        if let Some((key, source)) =
+            presented_key(&call.params, &call.headers, &site(call), cookie_ok)
+        {
             match resolve_key(call, &key).await? {
                 Some(caller) => {
                     if source != KeySource::Cookie {
@@ -90,7 +97,9 @@ pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
     }
     let hash = auth::key_hash(key);
     let store = &call.state.store;
-    let Some(rec) = store.lookup_key(&hash).await? else { return Ok(None) };
+    let Some(rec) = store.lookup_key(&hash).await? else {
+        return Ok(None);
+    };
     if rec.revoked {
         return Ok(None);
     }
@@ -102,7 +111,9 @@ pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
     if auth::key_user(key) != Some(rec.user_id.as_str()) {
         return Ok(None);
     }
-    let Some(user) = store.get_user(&rec.user_id).await? else { return Ok(None) };
+    let Some(user) = store.get_user(&rec.user_id).await? else {
+        return Ok(None);
+    };
     if !user.enabled {
         return Ok(None);
     }

@@ -6,7 +6,9 @@
 
 pub mod permissions;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -25,7 +27,9 @@ pub fn hash_password(password: &str) -> String {
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -45,14 +49,18 @@ pub fn key_hash(key: &str) -> String {
 
 /// The user id a key names (the text before the first `md542`), as EnterMediaDB reads it.
 pub fn key_user(key: &str) -> Option<&str> {
-    key.split_once("md542").map(|(u, _)| u).filter(|u| !u.is_empty())
+    key.split_once("md542")
+        .map(|(u, _)| u)
+        .filter(|u| !u.is_empty())
 }
 
 /// A random password for the bootstrap administrator.
 pub fn random_password() -> String {
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..20).map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())])).collect()
+    (0..20)
+        .map(|_| char::from(CHARS[rng.gen_range(0..CHARS.len())]))
+        .collect()
 }
 
 /// EnterMediaDB's key derivation (wire §4.1): `userid + "md542" + hex(md5(secret + password))`

@@ -35,7 +35,8 @@ impl Asset {
         self.fields.get(field).and_then(Value::as_str)
     }
     pub fn set(&mut self, field: &str, value: impl Into<String>) {
-        self.fields.insert(field.to_string(), Value::String(value.into()));
+        self.fields
+            .insert(field.to_string(), Value::String(value.into()));
     }
 }
 
@@ -190,7 +191,9 @@ pub fn normalize_value(
                 .parse()
                 .ok()
                 .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| Invalid::new(format!("field \"{field}\" takes a number, not \"{s}\"")))?;
+                .ok_or_else(|| {
+                    Invalid::new(format!("field \"{field}\" takes a number, not \"{s}\""))
+                })?;
             Ok(Some(Value::String(number_text(n))))
         }
         FieldKind::Boolean => {
@@ -200,15 +203,20 @@ pub fn normalize_value(
             match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Ok(Some(Value::String("true".into()))),
                 "false" | "0" | "no" | "off" => Ok(Some(Value::String("false".into()))),
-                _ => Err(Invalid::new(format!("field \"{field}\" takes true or false, not \"{s}\""))),
+                _ => Err(Invalid::new(format!(
+                    "field \"{field}\" takes true or false, not \"{s}\""
+                ))),
             }
         }
         FieldKind::Date => {
             let Some(s) = scalar_text(raw, field)? else {
                 return Ok(None);
             };
-            let t = dates::parse_flexible(&s)
-                .ok_or_else(|| Invalid::new(format!("field \"{field}\" takes a date (yyyy-MM-dd or ISO 8601), not \"{s}\"")))?;
+            let t = dates::parse_flexible(&s).ok_or_else(|| {
+                Invalid::new(format!(
+                    "field \"{field}\" takes a date (yyyy-MM-dd or ISO 8601), not \"{s}\""
+                ))
+            })?;
             Ok(Some(Value::String(dates::format_emdb(t))))
         }
         FieldKind::Text | FieldKind::Keyword => Ok(scalar_text(raw, field)?.map(Value::String)),
@@ -233,9 +241,13 @@ fn scalar_text(raw: &Value, field: &str) -> Result<Option<String>, Invalid> {
         Value::Bool(b) => Ok(Some(b.to_string())),
         Value::Object(o) => match o.get("id") {
             Some(v) => scalar_text(v, field),
-            None => Err(Invalid::new(format!("field \"{field}\" takes a value, not an object without \"id\""))),
+            None => Err(Invalid::new(format!(
+                "field \"{field}\" takes a value, not an object without \"id\""
+            ))),
         },
-        Value::Array(_) => Err(Invalid::new(format!("field \"{field}\" takes one value, not a list"))),
+        Value::Array(_) => Err(Invalid::new(format!(
+            "field \"{field}\" takes one value, not a list"
+        ))),
     }
 }
 

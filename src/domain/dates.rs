@@ -102,7 +102,11 @@ pub fn java_pattern_to_chrono(pattern: &str) -> Result<String, String> {
             ('E', _) => "%A",
             ('Z', _) => "%z",
             ('X', _) => "%:z",
-            _ => return Err(format!("unsupported letter '{c}' in dateformat \"{pattern}\"")),
+            _ => {
+                return Err(format!(
+                    "unsupported letter '{c}' in dateformat \"{pattern}\""
+                ))
+            }
         };
         out.push_str(spec);
         i += n;
@@ -134,7 +138,8 @@ pub fn parse_with_java_pattern(value: &str, pattern: &str) -> Result<DateTime<Ut
             return Ok(Utc.from_utc_datetime(&t));
         }
     }
-    parse_flexible(v).ok_or_else(|| format!("cannot read date \"{value}\" with dateformat \"{pattern}\""))
+    parse_flexible(v)
+        .ok_or_else(|| format!("cannot read date \"{value}\" with dateformat \"{pattern}\""))
 }
 
 #[cfg(test)]
@@ -150,7 +155,13 @@ mod tests {
     #[test]
     fn reads_the_forms_clients_send() {
         let want = Utc.with_ymd_and_hms(2024, 5, 3, 0, 0, 0).unwrap();
-        for s in ["2024-05-03", "05/03/2024", "2024-05-03T00:00:00", "2024-05-03T00:00:00.000Z", "2024-05-03T02:00:00+02:00"] {
+        for s in [
+            "2024-05-03",
+            "05/03/2024",
+            "2024-05-03T00:00:00",
+            "2024-05-03T00:00:00.000Z",
+            "2024-05-03T02:00:00+02:00",
+        ] {
             assert_eq!(parse_flexible(s), Some(want), "{s}");
         }
         assert_eq!(parse_flexible("1714694400000"), Some(want));
@@ -161,7 +172,10 @@ mod tests {
     #[test]
     fn java_patterns() {
         assert_eq!(java_pattern_to_chrono("dd/MM/yyyy").unwrap(), "%d/%m/%Y");
-        assert_eq!(java_pattern_to_chrono("yyyy-MM-dd'T'HH:mm:ss").unwrap(), "%Y-%m-%dT%H:%M:%S");
+        assert_eq!(
+            java_pattern_to_chrono("yyyy-MM-dd'T'HH:mm:ss").unwrap(),
+            "%Y-%m-%dT%H:%M:%S"
+        );
         assert!(java_pattern_to_chrono("yyyy-QQ").is_err());
         let t = parse_with_java_pattern("31/01/2015", "dd/MM/yyyy").unwrap();
         assert_eq!(format_emdb(t), "2015-01-31T00:00:00.000Z");

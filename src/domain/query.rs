@@ -38,13 +38,19 @@ pub enum TextMode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
-    Text { mode: TextMode, value: String },
+    Text {
+        mode: TextMode,
+        value: String,
+    },
     /// Every word or quoted phrase must occur.
     Freeform(Vec<String>),
     Exists,
     Missing,
     /// Numbers, and dates as epoch milliseconds; bounds inclusive.
-    Range { min: Option<f64>, max: Option<f64> },
+    Range {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +91,11 @@ pub fn parse_search(
     let dateformat = match body.get("dateformat") {
         None | Some(Value::Null) => "yyyy-MM-dd".to_string(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(Invalid::new("dateformat must be a string such as \"dd/MM/yyyy\"")),
+        Some(_) => {
+            return Err(Invalid::new(
+                "dateformat must be a string such as \"dd/MM/yyyy\"",
+            ))
+        }
     };
     dates::java_pattern_to_chrono(&dateformat).map_err(Invalid)?;
     let ctx = Ctx {
@@ -109,10 +119,15 @@ pub fn parse_search(
             .ok_or_else(|| Invalid::new("orqueries must be a list of {\"terms\":[...]} objects"))?;
         let mut alts = Vec::new();
         for (i, q) in list.iter().enumerate() {
-            let q = q
-                .as_object()
-                .ok_or_else(|| Invalid::new(format!("orqueries[{i}] must be an object with \"terms\"")))?;
-            alts.push(ctx.parse_terms_object(q, &format!("orqueries[{i}]"), &mut echo_terms, &mut friendly)?);
+            let q = q.as_object().ok_or_else(|| {
+                Invalid::new(format!("orqueries[{i}] must be an object with \"terms\""))
+            })?;
+            alts.push(ctx.parse_terms_object(
+                q,
+                &format!("orqueries[{i}]"),
+                &mut echo_terms,
+                &mut friendly,
+            )?);
         }
         parts.push(Query::Or(alts));
     }
@@ -151,7 +166,11 @@ pub fn parse_search(
         hits_per_page,
         show_filters,
         echo_terms,
-        friendly: if friendly.is_empty() { "ID:*".into() } else { friendly.join(" AND ") },
+        friendly: if friendly.is_empty() {
+            "ID:*".into()
+        } else {
+            friendly.join(" AND ")
+        },
     })
 }
 
@@ -178,7 +197,11 @@ impl Ctx<'_> {
             None | Some(Value::Null) => false,
             Some(Value::String(s)) if s.eq_ignore_ascii_case("or") => true,
             Some(Value::String(s)) if s.eq_ignore_ascii_case("and") => false,
-            Some(other) => return Err(Invalid::new(format!("querytype must be \"and\" or \"or\", not {other}"))),
+            Some(other) => {
+                return Err(Invalid::new(format!(
+                    "querytype must be \"and\" or \"or\", not {other}"
+                )))
+            }
         };
         let mut parts = Vec::new();
         for (i, t) in terms.iter().enumerate() {
@@ -187,7 +210,11 @@ impl Ctx<'_> {
                 .ok_or_else(|| Invalid::new(format!("{at}.terms[{i}] must be an object")))?;
             parts.push(self.parse_term(t, &format!("{at}.terms[{i}]"), echo, friendly)?);
         }
-        Ok(if or { Query::Or(parts) } else { Query::And(parts) })
+        Ok(if or {
+            Query::Or(parts)
+        } else {
+            Query::And(parts)
+        })
     }
 
     fn parse_term(
@@ -217,7 +244,14 @@ impl Ctx<'_> {
 
         let mut e = Map::new();
         e.insert("id".into(), json!(field));
-        e.insert("operation".into(), json!(if op == "orsgroup" { "orgroup" } else { op.as_str() }));
+        e.insert(
+            "operation".into(),
+            json!(if op == "orsgroup" {
+                "orgroup"
+            } else {
+                op.as_str()
+            }),
+        );
         match values.len() {
             0 => {}
             1 => {
@@ -236,11 +270,22 @@ impl Ctx<'_> {
         friendly.push(format!(
             "{}:{}{}",
             info.name,
-            if op == "matches" { String::new() } else { format!("{op} ") },
-            if values.is_empty() { "*".to_string() } else { values.join("|") }
+            if op == "matches" {
+                String::new()
+            } else {
+                format!("{op} ")
+            },
+            if values.is_empty() {
+                "*".to_string()
+            } else {
+                values.join("|")
+            }
         ));
 
-        let cond = |c: Cond| Query::Cond { field: field.clone(), cond: c };
+        let cond = |c: Cond| Query::Cond {
+            field: field.clone(),
+            cond: c,
+        };
         let need_value = || -> Result<String, Invalid> {
             values
                 .first()
@@ -249,7 +294,9 @@ impl Ctx<'_> {
         };
         let any_of = |mode: TextMode| -> Result<Query, Invalid> {
             if values.is_empty() {
-                return Err(Invalid::new(format!("{at}: operation \"{op}\" needs a value")));
+                return Err(Invalid::new(format!(
+                    "{at}: operation \"{op}\" needs a value"
+                )));
             }
             if values.iter().any(|v| v == "*") {
                 return Ok(Query::All);
@@ -292,7 +339,9 @@ impl Ctx<'_> {
             "not" | "notgroup" => {
                 let inner = any_of(TextMode::Matches)?;
                 if inner == Query::All {
-                    return Err(Invalid::new(format!("{at}: \"{op}\" of * would exclude everything")));
+                    return Err(Invalid::new(format!(
+                        "{at}: \"{op}\" of * would exclude everything"
+                    )));
                 }
                 Query::Not(Box::new(inner))
             }
@@ -308,22 +357,34 @@ impl Ctx<'_> {
             "missing" => cond(Cond::Missing),
             "beforedate" | "afterdate" | "before" | "after" | "betweendates" | "equals" => {
                 if info.kind != FieldKind::Date {
-                    return Err(Invalid::new(format!("{at}: \"{op}\" needs a date field; \"{field}\" is not one")));
+                    return Err(Invalid::new(format!(
+                        "{at}: \"{op}\" needs a date field; \"{field}\" is not one"
+                    )));
                 }
                 let before = get_key("before");
                 let after = get_key("after");
                 match op.as_str() {
                     "beforedate" | "before" => {
                         let v = before.or_else(|| values.first().cloned()).ok_or_else(|| {
-                            Invalid::new(format!("{at}: \"{op}\" needs a date in \"before\" or \"value\""))
+                            Invalid::new(format!(
+                                "{at}: \"{op}\" needs a date in \"before\" or \"value\""
+                            ))
                         })?;
-                        cond(Cond::Range { min: None, max: Some(date(&v)? - 1.0) })
+                        cond(Cond::Range {
+                            min: None,
+                            max: Some(date(&v)? - 1.0),
+                        })
                     }
                     "afterdate" | "after" => {
                         let v = after.or_else(|| values.first().cloned()).ok_or_else(|| {
-                            Invalid::new(format!("{at}: \"{op}\" needs a date in \"after\" or \"value\""))
+                            Invalid::new(format!(
+                                "{at}: \"{op}\" needs a date in \"after\" or \"value\""
+                            ))
                         })?;
-                        cond(Cond::Range { min: Some(date(&v)? + 1.0), max: None })
+                        cond(Cond::Range {
+                            min: Some(date(&v)? + 1.0),
+                            max: None,
+                        })
                     }
                     "betweendates" => {
                         let (Some(a), Some(b)) = (after, before) else {
@@ -334,22 +395,37 @@ impl Ctx<'_> {
                         let (lo, hi) = (date(&a)?, date(&b)?);
                         // EnterMediaDB extends "before" to the end of that day.
                         let hi = hi - hi.rem_euclid(DAY) + DAY - 1.0;
-                        cond(Cond::Range { min: Some(lo), max: Some(hi) })
+                        cond(Cond::Range {
+                            min: Some(lo),
+                            max: Some(hi),
+                        })
                     }
                     _ => {
                         let d = date(&need_value()?)?;
                         let start = d - d.rem_euclid(DAY);
-                        cond(Cond::Range { min: Some(start), max: Some(start + DAY - 1.0) })
+                        cond(Cond::Range {
+                            min: Some(start),
+                            max: Some(start + DAY - 1.0),
+                        })
                     }
                 }
             }
             o if (o.starts_with("before") || o.starts_with("after"))
-                && o.trim_start_matches("before").trim_start_matches("after").parse::<u32>().is_ok() =>
+                && o.trim_start_matches("before")
+                    .trim_start_matches("after")
+                    .parse::<u32>()
+                    .is_ok() =>
             {
                 if info.kind != FieldKind::Date {
-                    return Err(Invalid::new(format!("{at}: \"{op}\" needs a date field; \"{field}\" is not one")));
+                    return Err(Invalid::new(format!(
+                        "{at}: \"{op}\" needs a date field; \"{field}\" is not one"
+                    )));
                 }
-                let n: i64 = o.trim_start_matches("before").trim_start_matches("after").parse().unwrap_or(0);
+                let n: i64 = o
+                    .trim_start_matches("before")
+                    .trim_start_matches("after")
+                    .parse()
+                    .unwrap_or(0);
                 let now = Utc::now();
                 let (lo, hi) = if o.starts_with("before") {
                     (now - Duration::days(n), now)
@@ -363,15 +439,24 @@ impl Ctx<'_> {
             }
             "equaltonumber" => {
                 let n = number(&need_value()?)?;
-                cond(Cond::Range { min: Some(n), max: Some(n) })
+                cond(Cond::Range {
+                    min: Some(n),
+                    max: Some(n),
+                })
             }
             "greaterthannumber" => {
                 let n = number(&need_value()?)?;
-                cond(Cond::Range { min: Some(next_up(n)), max: None })
+                cond(Cond::Range {
+                    min: Some(next_up(n)),
+                    max: None,
+                })
             }
             "lessthannumber" => {
                 let n = number(&need_value()?)?;
-                cond(Cond::Range { min: None, max: Some(next_down(n)) })
+                cond(Cond::Range {
+                    min: None,
+                    max: Some(next_down(n)),
+                })
             }
             "betweennumbers" => {
                 let (lo, hi) = match (get_key("lowval"), get_key("highval")) {
@@ -384,7 +469,10 @@ impl Ctx<'_> {
                         (number(l)?, number(h)?)
                     }
                 };
-                cond(Cond::Range { min: Some(lo), max: Some(hi) })
+                cond(Cond::Range {
+                    min: Some(lo),
+                    max: Some(hi),
+                })
             }
             other if values.len() >= 2 => {
                 // EnterMediaDB treats any other operation with several values as an OR group.
@@ -395,17 +483,34 @@ impl Ctx<'_> {
         })
     }
 
-    fn text_or_number(&self, field: &str, kind: FieldKind, mode: TextMode, v: &str, at: &str) -> Result<Query, Invalid> {
+    fn text_or_number(
+        &self,
+        field: &str,
+        kind: FieldKind,
+        mode: TextMode,
+        v: &str,
+        at: &str,
+    ) -> Result<Query, Invalid> {
         let cond = if kind == FieldKind::Number && !v.contains('*') {
-            let n: f64 = v
-                .trim()
-                .parse()
-                .map_err(|_| Invalid::new(format!("{at}: field \"{field}\" holds numbers; \"{v}\" is not one")))?;
-            Cond::Range { min: Some(n), max: Some(n) }
+            let n: f64 = v.trim().parse().map_err(|_| {
+                Invalid::new(format!(
+                    "{at}: field \"{field}\" holds numbers; \"{v}\" is not one"
+                ))
+            })?;
+            Cond::Range {
+                min: Some(n),
+                max: Some(n),
+            }
         } else {
-            Cond::Text { mode, value: v.to_string() }
+            Cond::Text {
+                mode,
+                value: v.to_string(),
+            }
         };
-        Ok(Query::Cond { field: field.to_string(), cond })
+        Ok(Query::Cond {
+            field: field.to_string(),
+            cond,
+        })
     }
 }
 
@@ -435,7 +540,8 @@ fn term_values(t: &Map<String, Value>, at: &str) -> Result<Vec<String>, Invalid>
             }
             Value::Null => {}
             other => out.push(
-                value_text(other).ok_or_else(|| Invalid::new(format!("{at}.values must be a list")))?,
+                value_text(other)
+                    .ok_or_else(|| Invalid::new(format!("{at}.values must be a list")))?,
             ),
         }
     }
@@ -467,17 +573,26 @@ fn parse_u32(v: &Value, name: &str) -> Result<u32, Invalid> {
 }
 
 fn first_present<'a>(body: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().find_map(|k| body.get(*k).filter(|v| !v.is_null()))
+    keys.iter()
+        .find_map(|k| body.get(*k).filter(|v| !v.is_null()))
 }
 
 fn parse_sort(v: &Value, resolve: FieldResolver) -> Result<Vec<SortKey>, Invalid> {
     let items: Vec<String> = match v {
-        Value::String(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        Value::String(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
         Value::Array(a) => a
             .iter()
             .map(|x| value_text(x).ok_or_else(|| Invalid::new("sortby entries must be strings")))
             .collect::<Result<_, _>>()?,
-        _ => return Err(Invalid::new("sortby must be a string such as \"assetaddeddateDown\"")),
+        _ => {
+            return Err(Invalid::new(
+                "sortby must be a string such as \"assetaddeddateDown\"",
+            ))
+        }
     };
     items
         .into_iter()
@@ -492,7 +607,10 @@ fn parse_sort(v: &Value, resolve: FieldResolver) -> Result<Vec<SortKey>, Invalid
             if resolve(field).is_none() {
                 return Err(Invalid::new(format!("sortby: unknown field \"{field}\"")));
             }
-            Ok(SortKey { field: field.to_string(), descending })
+            Ok(SortKey {
+                field: field.to_string(),
+                descending,
+            })
         })
         .collect()
 }
@@ -511,7 +629,9 @@ pub fn freeform_words(s: &str) -> Vec<String> {
             }
             rest = r.get(end + 1..).unwrap_or("");
         } else {
-            let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '"')
+                .unwrap_or(rest.len());
             let word = rest[..end].to_lowercase();
             let word = word.trim_matches(|c: char| c == '+' || c == ',');
             if !word.is_empty() && !matches!(word, "and" | "or") {
@@ -569,8 +689,14 @@ mod tests {
 
     fn resolve(f: &str) -> Option<FieldInfo> {
         match f {
-            "description" => Some(FieldInfo { kind: FieldKind::Text, name: "Description" }),
-            _ => asset_field(f).map(|d| FieldInfo { kind: d.kind, name: d.name }),
+            "description" => Some(FieldInfo {
+                kind: FieldKind::Text,
+                name: "Description",
+            }),
+            _ => asset_field(f).map(|d| FieldInfo {
+                kind: d.kind,
+                name: d.name,
+            }),
         }
     }
 
@@ -583,7 +709,10 @@ mod tests {
         let r = parse(json!({"page":"1","hitsperpage":"20","query":{"terms":[{"field":"id","operation":"matches","value":"*"}]}})).unwrap();
         assert_eq!(r.query, Query::All);
         assert_eq!((r.page, r.hits_per_page), (1, 20));
-        assert_eq!(r.echo_terms, vec![json!({"id":"id","operation":"matches","value":"*"})]);
+        assert_eq!(
+            r.echo_terms,
+            vec![json!({"id":"id","operation":"matches","value":"*"})]
+        );
         assert_eq!(r.friendly, "ID:*");
     }
 
@@ -599,25 +728,56 @@ mod tests {
     #[test]
     fn dates_with_dateformat_and_top_level_bounds() {
         let r = parse(json!({"dateformat":"dd/MM/yyyy","query":{"terms":[{"field":"assetaddeddate","operation":"betweendates","after":"01/01/2015","before":"01/01/2025"}]}})).unwrap();
-        let Query::Cond { cond: Cond::Range { min: Some(lo), max: Some(hi) }, .. } = r.query else { panic!("{:?}", r.query) };
+        let Query::Cond {
+            cond:
+                Cond::Range {
+                    min: Some(lo),
+                    max: Some(hi),
+                },
+            ..
+        } = r.query
+        else {
+            panic!("{:?}", r.query)
+        };
         assert_eq!(lo, 1420070400000.0);
         assert_eq!(hi, 1735776000000.0 - 1.0);
         let r = parse(json!({"assetaddeddate.after":"2015-01-01","assetaddeddate.before":"2016-01-01","query":{"terms":[{"field":"assetaddeddate","operation":"betweendates"}]}})).unwrap();
-        assert!(matches!(r.query, Query::Cond { cond: Cond::Range { .. }, .. }));
+        assert!(matches!(
+            r.query,
+            Query::Cond {
+                cond: Cond::Range { .. },
+                ..
+            }
+        ));
     }
 
     #[test]
     fn nonsense_is_refused_by_name() {
         for (body, needle) in [
-            (json!({"query":{"terms":[{"field":"nosuch","value":"x"}]}}), "unknown field"),
-            (json!({"query":{"terms":[{"field":"name","operation":"frobnicate","value":"x"}]}}), "unknown operation"),
-            (json!({"query":{"terms":[{"field":"assetaddeddate","operation":"beforedate","value":"soon"}]}}), "cannot read date"),
-            (json!({"query":{"terms":[{"field":"width","operation":"greaterthannumber","value":"wide"}]}}), "not a number"),
+            (
+                json!({"query":{"terms":[{"field":"nosuch","value":"x"}]}}),
+                "unknown field",
+            ),
+            (
+                json!({"query":{"terms":[{"field":"name","operation":"frobnicate","value":"x"}]}}),
+                "unknown operation",
+            ),
+            (
+                json!({"query":{"terms":[{"field":"assetaddeddate","operation":"beforedate","value":"soon"}]}}),
+                "cannot read date",
+            ),
+            (
+                json!({"query":{"terms":[{"field":"width","operation":"greaterthannumber","value":"wide"}]}}),
+                "not a number",
+            ),
             (json!({"hitsperpage":"100000"}), "hitsperpage"),
             (json!({"page":"0"}), "page"),
             (json!({"query":"all"}), "query must be"),
             (json!({"sortby":"nosuchUp"}), "sortby"),
-            (json!({"query":{"terms":[{"field":"name","operation":"matches"}]}}), "needs a value"),
+            (
+                json!({"query":{"terms":[{"field":"name","operation":"matches"}]}}),
+                "needs a value",
+            ),
         ] {
             let e = parse(body.clone()).unwrap_err();
             assert!(e.0.contains(needle), "{body} -> {e}");
@@ -627,8 +787,20 @@ mod tests {
     #[test]
     fn sorting_and_freeform() {
         let r = parse(json!({"assetsortby":"assetaddeddateDown","query":{"terms":[{"field":"description","operation":"freeform","value":"red \"big bird\""}]}})).unwrap();
-        assert_eq!(r.sort, vec![SortKey { field: "assetaddeddate".into(), descending: true }]);
-        assert_eq!(r.query, Query::Cond { field: "description".into(), cond: Cond::Freeform(vec!["red".into(), "big bird".into()]) });
+        assert_eq!(
+            r.sort,
+            vec![SortKey {
+                field: "assetaddeddate".into(),
+                descending: true
+            }]
+        );
+        assert_eq!(
+            r.query,
+            Query::Cond {
+                field: "description".into(),
+                cond: Cond::Freeform(vec!["red".into(), "big bird".into()])
+            }
+        );
     }
 
     proptest! {

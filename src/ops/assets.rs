@@ -49,7 +49,11 @@ pub fn validate_id(id: &str) -> Result<(), Invalid> {
     if id.is_empty() || id.len() > 100 {
         return Err(Invalid::new("id must be 1 to 100 characters"));
     }
-    if id.starts_with('.') || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+    if id.starts_with('.')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
         return Err(Invalid::new(format!(
             "id \"{id}\" may hold only letters, digits, '_', '-' and '.'"
         )));
@@ -128,7 +132,11 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
     // one is the client's choice and a clash is reported.
     let base = asset.sourcepath.clone();
     for attempt in 2..=1000 {
-        match ctx.store.insert_asset(ctx.catalog, &asset, &changes.list_items).await {
+        match ctx
+            .store
+            .insert_asset(ctx.catalog, &asset, &changes.list_items)
+            .await
+        {
             Ok(()) => return Ok(Created { asset, changes }),
             Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {
                 asset.sourcepath = numbered(&base, attempt);
@@ -148,7 +156,9 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
             Err(e) => return Err(e.into()),
         }
     }
-    Err(OpsError::Conflict(format!("no free sourcepath near \"{base}\"")))
+    Err(OpsError::Conflict(format!(
+        "no free sourcepath near \"{base}\""
+    )))
 }
 
 fn numbered(path: &str, n: u32) -> String {
@@ -170,15 +180,24 @@ pub async fn get(ctx: &Ctx<'_>, id: &str) -> OpsResult<Asset> {
 }
 
 pub async fn get_by_sourcepath(ctx: &Ctx<'_>, sourcepath: &str) -> OpsResult<Option<Asset>> {
-    Ok(ctx.store.get_asset_by_sourcepath(ctx.catalog, sourcepath).await?.map(|s| s.asset))
+    Ok(ctx
+        .store
+        .get_asset_by_sourcepath(ctx.catalog, sourcepath)
+        .await?
+        .map(|s| s.asset))
 }
 
 /// Applies field values to a live asset. A deleted asset is `NotFound` and nothing is
 /// written, whatever the timing: the store's write is conditional on the asset being
 /// live and unchanged since it was read.
-pub async fn update(ctx: &Ctx<'_>, id: &str, values: &Map<String, Value>) -> OpsResult<(Asset, Changes)> {
+pub async fn update(
+    ctx: &Ctx<'_>,
+    id: &str,
+    values: &Map<String, Value>,
+) -> OpsResult<(Asset, Changes)> {
     for _ in 0..UPDATE_ATTEMPTS {
-        let Some(StoredAsset { mut asset, version }) = ctx.store.get_asset(ctx.catalog, id).await? else {
+        let Some(StoredAsset { mut asset, version }) = ctx.store.get_asset(ctx.catalog, id).await?
+        else {
             return Err(OpsError::NotFound(id.to_string()));
         };
         let changes = apply_values(&mut asset.fields, values, &resolve_field)?;
@@ -186,14 +205,20 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, values: &Map<String, Value>) -> Ops
             return Ok((asset, changes));
         }
         asset.set("recordmodificationdate", dates::now_emdb());
-        match ctx.store.update_asset(ctx.catalog, &asset, version, &changes.list_items).await {
+        match ctx
+            .store
+            .update_asset(ctx.catalog, &asset, version, &changes.list_items)
+            .await
+        {
             Ok(()) => return Ok((asset, changes)),
             Err(StoreError::Stale) => continue,
             Err(StoreError::NotFound) => return Err(OpsError::NotFound(id.to_string())),
             Err(e) => return Err(e.into()),
         }
     }
-    Err(OpsError::Conflict(format!("asset \"{id}\" is being changed by others; try again")))
+    Err(OpsError::Conflict(format!(
+        "asset \"{id}\" is being changed by others; try again"
+    )))
 }
 
 pub struct Deleted {
@@ -210,13 +235,25 @@ pub async fn delete(ctx: &Ctx<'_>, ids: &[String], purge_original: bool) -> OpsR
             unique.push(id.clone());
         }
     }
-    let deleted = ctx.store.trash_assets(ctx.catalog, &unique, ctx.user).await?;
-    let missing = unique.iter().filter(|i| !deleted.contains(i)).cloned().collect();
+    let deleted = ctx
+        .store
+        .trash_assets(ctx.catalog, &unique, ctx.user)
+        .await?;
+    let missing = unique
+        .iter()
+        .filter(|i| !deleted.contains(i))
+        .cloned()
+        .collect();
     if purge_original {
         for id in &deleted {
             // The row goes first: once it is gone nothing can serve the file, so a
             // failure to remove the file leaves an orphan for fsck, never a dangling row.
-            if let Some(original) = ctx.store.purge_asset(ctx.catalog, id).await.map_err(OpsError::from)? {
+            if let Some(original) = ctx
+                .store
+                .purge_asset(ctx.catalog, id)
+                .await
+                .map_err(OpsError::from)?
+            {
                 if let Err(e) = ctx.blobs.delete(&original.blob_key).await {
                     tracing::warn!(blob = %original.blob_key, error = %e, "could not remove a purged original");
                 }

@@ -15,7 +15,12 @@ use sha2::Sha256;
 #[derive(Debug)]
 pub struct ClientStreamError(pub String);
 
-pub async fn receive<S>(blobs: &BlobStore, filename: &str, mut stream: S, max_bytes: u64) -> OpsResult<Original>
+pub async fn receive<S>(
+    blobs: &BlobStore,
+    filename: &str,
+    mut stream: S,
+    max_bytes: u64,
+) -> OpsResult<Original>
 where
     S: Stream<Item = Result<Bytes, ClientStreamError>> + Unpin,
 {
@@ -36,7 +41,9 @@ where
         size += chunk.len() as u64;
         if size > max_bytes {
             upload.abort().await;
-            return Err(OpsError::TooLarge(format!("the file is larger than the limit of {max_bytes} bytes")));
+            return Err(OpsError::TooLarge(format!(
+                "the file is larger than the limit of {max_bytes} bytes"
+            )));
         }
         md5.update(&chunk);
         sha.update(&chunk);
@@ -45,7 +52,10 @@ where
             return Err(e.into());
         }
     }
-    let key = upload.finish().await.map_err(|e: BlobError| OpsError::Blob(e))?;
+    let key = upload
+        .finish()
+        .await
+        .map_err(|e: BlobError| OpsError::Blob(e))?;
     Ok(Original {
         blob_key: key,
         filename: filename.to_string(),

@@ -92,30 +92,60 @@ pub trait MetaStore: Send + Sync {
     /// The union of the permissions of the user's groups.
     async fn user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>>;
 
-    async fn insert_key(&self, token_hash: &str, user_id: &str, expires: Option<&str>) -> StoreResult<()>;
+    async fn insert_key(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires: Option<&str>,
+    ) -> StoreResult<()>;
     async fn lookup_key(&self, token_hash: &str) -> StoreResult<Option<KeyRecord>>;
     /// Revokes one key; false when it was unknown or already revoked.
     async fn revoke_key(&self, token_hash: &str) -> StoreResult<bool>;
     async fn revoke_user_keys(&self, user_id: &str) -> StoreResult<u64>;
 
     /// Inserts a new live asset; `Conflict` if its id or live source path is taken.
-    async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()>;
+    async fn insert_asset(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        items: &[ListItem],
+    ) -> StoreResult<()>;
     /// A live asset by id (trashed assets are not found).
     async fn get_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<StoredAsset>>;
-    async fn get_asset_by_sourcepath(&self, catalog: &str, sourcepath: &str) -> StoreResult<Option<StoredAsset>>;
+    async fn get_asset_by_sourcepath(
+        &self,
+        catalog: &str,
+        sourcepath: &str,
+    ) -> StoreResult<Option<StoredAsset>>;
     /// Whether any asset, live or trashed, holds this id.
     async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool>;
     /// Replaces a live asset's fields (and original) if it is still at `version`:
     /// `NotFound` if it is gone (deleted), `Stale` if it changed meanwhile.
-    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()>;
+    async fn update_asset(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        version: i64,
+        items: &[ListItem],
+    ) -> StoreResult<()>;
     /// Moves live assets to the trash at once; returns the ids that were live.
-    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>>;
+    async fn trash_assets(
+        &self,
+        catalog: &str,
+        ids: &[String],
+        by: &str,
+    ) -> StoreResult<Vec<String>>;
     /// Removes an asset (live or trashed) entirely, returning its original to delete.
     async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>>;
     /// Runs a search over live assets.
     async fn search_assets(&self, catalog: &str, req: &SearchRequest) -> StoreResult<SearchPage>;
     /// Remembers the names of list values clients named.
-    async fn list_item_names(&self, catalog: &str, table: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
+    async fn list_item_names(
+        &self,
+        catalog: &str,
+        table: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
 }
 
 /// The kind of an asset field for indexing and search, including the virtual ones.
@@ -139,7 +169,10 @@ pub struct IndexRow {
 pub fn normalize_words(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push(' ');
-    for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         out.push_str(&word.to_lowercase());
         out.push(' ');
     }
@@ -150,7 +183,9 @@ pub fn normalize_words(s: &str) -> String {
 pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
     let mut rows = Vec::new();
     for (field, value) in &asset.fields {
-        let Some(kind) = field_kind(field) else { continue };
+        let Some(kind) = field_kind(field) else {
+            continue;
+        };
         let mut push = |s: &str| {
             let (v, n) = match kind {
                 FieldKind::Text | FieldKind::MultiLang => (Some(normalize_words(s)), None),
@@ -161,7 +196,11 @@ pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
                 ),
                 _ => (Some(s.to_lowercase()), None),
             };
-            rows.push(IndexRow { field: field.clone(), v, n });
+            rows.push(IndexRow {
+                field: field.clone(),
+                v,
+                n,
+            });
         };
         match value {
             Value::String(s) => push(s),
@@ -218,10 +257,24 @@ mod tests {
             original: None,
         };
         let rows = index_rows(&a);
-        assert!(rows.contains(&IndexRow { field: "name".into(), v: Some(" y jpg ".into()), n: None }));
-        assert!(rows.contains(&IndexRow { field: "keywords".into(), v: Some("bird".into()), n: None }));
-        assert!(rows.contains(&IndexRow { field: "width".into(), v: Some("40".into()), n: Some(40.0) }));
-        assert!(rows.iter().any(|r| r.field == "assetaddeddate" && r.n == Some(1577836800000.0)));
+        assert!(rows.contains(&IndexRow {
+            field: "name".into(),
+            v: Some(" y jpg ".into()),
+            n: None
+        }));
+        assert!(rows.contains(&IndexRow {
+            field: "keywords".into(),
+            v: Some("bird".into()),
+            n: None
+        }));
+        assert!(rows.contains(&IndexRow {
+            field: "width".into(),
+            v: Some("40".into()),
+            n: Some(40.0)
+        }));
+        assert!(rows
+            .iter()
+            .any(|r| r.field == "assetaddeddate" && r.n == Some(1577836800000.0)));
         assert!(!rows.iter().any(|r| r.field == "unknown"));
         assert!(fulltext(&a).contains(" bird "));
     }

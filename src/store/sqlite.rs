@@ -5,14 +5,20 @@ use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Cond, Query, SearchRequest, TextMode};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+)];
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -43,20 +49,27 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-const ASSET_COLUMNS: &str = "id, sourcepath, version, fields, blob_key, filename, filesize, md5hex, sha256hex";
+const ASSET_COLUMNS: &str =
+    "id, sourcepath, version, fields, blob_key, filename, filesize, md5hex, sha256hex";
 
 fn asset_from_row(row: &SqliteRow) -> StoreResult<StoredAsset> {
     let fields: String = row.try_get("fields")?;
-    let fields: serde_json::Map<String, Value> =
-        serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt(format!("asset fields: {e}")))?;
+    let fields: serde_json::Map<String, Value> = serde_json::from_str(&fields)
+        .map_err(|e| StoreError::Corrupt(format!("asset fields: {e}")))?;
     let blob_key: Option<String> = row.try_get("blob_key")?;
     let original = match blob_key {
         Some(blob_key) => Some(Original {
             blob_key,
-            filename: row.try_get::<Option<String>, _>("filename")?.unwrap_or_default(),
+            filename: row
+                .try_get::<Option<String>, _>("filename")?
+                .unwrap_or_default(),
             size: row.try_get::<Option<i64>, _>("filesize")?.unwrap_or(0) as u64,
-            md5hex: row.try_get::<Option<String>, _>("md5hex")?.unwrap_or_default(),
-            sha256hex: row.try_get::<Option<String>, _>("sha256hex")?.unwrap_or_default(),
+            md5hex: row
+                .try_get::<Option<String>, _>("md5hex")?
+                .unwrap_or_default(),
+            sha256hex: row
+                .try_get::<Option<String>, _>("sha256hex")?
+                .unwrap_or_default(),
         }),
         None => None,
     };
@@ -72,19 +85,30 @@ fn asset_from_row(row: &SqliteRow) -> StoreResult<StoredAsset> {
 }
 
 async fn write_index(tx: &mut sqlx::SqliteConnection, seq: i64, asset: &Asset) -> StoreResult<()> {
-    sqlx::query("DELETE FROM asset_values WHERE seq = ?").bind(seq).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM asset_values WHERE seq = ?")
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
     let rows = index_rows(asset);
     for chunk in rows.chunks(200) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, field, v, n) ");
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO asset_values (seq, field, v, n) ");
         qb.push_values(chunk, |mut b, r| {
-            b.push_bind(seq).push_bind(&r.field).push_bind(&r.v).push_bind(r.n);
+            b.push_bind(seq)
+                .push_bind(&r.field)
+                .push_bind(&r.v)
+                .push_bind(r.n);
         });
         qb.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-async fn write_list_items(tx: &mut sqlx::SqliteConnection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
+async fn write_list_items(
+    tx: &mut sqlx::SqliteConnection,
+    catalog: &str,
+    items: &[ListItem],
+) -> StoreResult<()> {
     for it in items {
         sqlx::query(
             "INSERT INTO list_items (catalog, searchtype, id, name) VALUES (?, ?, ?, ?)
@@ -105,7 +129,15 @@ impl MetaStore for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
         let migrations: Vec<Migration> = MIGRATIONS
             .iter()
-            .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
+            .map(|(v, d, sql)| {
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
             .collect();
         let migrator = Migrator {
             migrations: Cow::Owned(migrations),
@@ -124,12 +156,17 @@ impl MetaStore for SqliteStore {
     }
 
     async fn user_count(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| {
             Ok(User {
                 id: r.try_get("id")?,
@@ -161,7 +198,9 @@ impl MetaStore for SqliteStore {
         .execute(&mut *tx)
         .await;
         match res {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(format!("user \"{}\" exists", u.id))),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("user \"{}\" exists", u.id)))
+            }
             r => r?,
         };
         for g in groups {
@@ -198,8 +237,8 @@ impl MetaStore for SqliteStore {
         .await?;
         let mut out: Vec<String> = Vec::new();
         for r in rows {
-            let list: Vec<String> =
-                serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(format!("group permissions: {e}")))?;
+            let list: Vec<String> = serde_json::from_str(&r)
+                .map_err(|e| StoreError::Corrupt(format!("group permissions: {e}")))?;
             for p in list {
                 if !out.contains(&p) {
                     out.push(p);
@@ -209,22 +248,30 @@ impl MetaStore for SqliteStore {
         Ok(out)
     }
 
-    async fn insert_key(&self, token_hash: &str, user_id: &str, expires: Option<&str>) -> StoreResult<()> {
-        sqlx::query("INSERT INTO api_keys (token_hash, user_id, created, expires) VALUES (?, ?, ?, ?)")
-            .bind(token_hash)
-            .bind(user_id)
-            .bind(now())
-            .bind(expires)
-            .execute(&self.pool)
-            .await?;
+    async fn insert_key(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (token_hash, user_id, created, expires) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now())
+        .bind(expires)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn lookup_key(&self, token_hash: &str) -> StoreResult<Option<KeyRecord>> {
-        let row = sqlx::query("SELECT user_id, expires, revoked FROM api_keys WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT user_id, expires, revoked FROM api_keys WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| {
             Ok(KeyRecord {
                 user_id: r.try_get("user_id")?,
@@ -236,25 +283,33 @@ impl MetaStore for SqliteStore {
     }
 
     async fn revoke_key(&self, token_hash: &str) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE api_keys SET revoked = ? WHERE token_hash = ? AND revoked IS NULL")
-            .bind(now())
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked = ? WHERE token_hash = ? AND revoked IS NULL")
+                .bind(now())
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn revoke_user_keys(&self, user_id: &str) -> StoreResult<u64> {
-        let r = sqlx::query("UPDATE api_keys SET revoked = ? WHERE user_id = ? AND revoked IS NULL")
-            .bind(now())
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked = ? WHERE user_id = ? AND revoked IS NULL")
+                .bind(now())
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
         Ok(r.rows_affected())
     }
 
-    async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
-        let fields = serde_json::to_string(&asset.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn insert_asset(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        items: &[ListItem],
+    ) -> StoreResult<()> {
+        let fields =
+            serde_json::to_string(&asset.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let o = asset.original.as_ref();
         let ts = now();
         let mut tx = self.pool.begin().await?;
@@ -280,7 +335,10 @@ impl MetaStore for SqliteStore {
         let seq: i64 = match res {
             Err(e) if is_unique_violation(&e) => {
                 let msg = if e.to_string().contains("sourcepath") {
-                    format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
+                    format!(
+                        "sourcepath \"{}\" is taken by another asset",
+                        asset.sourcepath
+                    )
                 } else {
                     format!("asset id \"{}\" is taken", asset.id)
                 };
@@ -305,7 +363,11 @@ impl MetaStore for SqliteStore {
         row.as_ref().map(asset_from_row).transpose()
     }
 
-    async fn get_asset_by_sourcepath(&self, catalog: &str, sourcepath: &str) -> StoreResult<Option<StoredAsset>> {
+    async fn get_asset_by_sourcepath(
+        &self,
+        catalog: &str,
+        sourcepath: &str,
+    ) -> StoreResult<Option<StoredAsset>> {
         let row = sqlx::query(&format!(
             "SELECT {ASSET_COLUMNS} FROM assets WHERE catalog = ? AND sourcepath = ? AND state = 'live'"
         ))
@@ -325,8 +387,15 @@ impl MetaStore for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
-        let fields = serde_json::to_string(&asset.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn update_asset(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        version: i64,
+        items: &[ListItem],
+    ) -> StoreResult<()> {
+        let fields =
+            serde_json::to_string(&asset.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let o = asset.original.as_ref();
         let mut tx = self.pool.begin().await?;
         // The state and version guards make a write after a delete, or over a
@@ -352,19 +421,27 @@ impl MetaStore for SqliteStore {
         .await;
         let row = match res {
             Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)))
+                return Err(StoreError::Conflict(format!(
+                    "sourcepath \"{}\" is taken by another asset",
+                    asset.sourcepath
+                )))
             }
             r => r?,
         };
         let Some(row) = row else {
             drop(tx);
-            let live: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
-                    .bind(catalog)
-                    .bind(&asset.id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            return Err(if live.is_some() { StoreError::Stale } else { StoreError::NotFound });
+            let live: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'",
+            )
+            .bind(catalog)
+            .bind(&asset.id)
+            .fetch_optional(&self.pool)
+            .await?;
+            return Err(if live.is_some() {
+                StoreError::Stale
+            } else {
+                StoreError::NotFound
+            });
         };
         let seq: i64 = row.try_get("seq")?;
         write_index(&mut tx, seq, asset).await?;
@@ -373,7 +450,12 @@ impl MetaStore for SqliteStore {
         Ok(())
     }
 
-    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>> {
+    async fn trash_assets(
+        &self,
+        catalog: &str,
+        ids: &[String],
+        by: &str,
+    ) -> StoreResult<Vec<String>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -381,7 +463,8 @@ impl MetaStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let mut done = Vec::new();
         for chunk in ids.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
             qb.push_bind(&ts)
                 .push(", deleted_by = ")
                 .push_bind(by)
@@ -403,11 +486,13 @@ impl MetaStore for SqliteStore {
     }
 
     async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>> {
-        let row = sqlx::query(&format!("DELETE FROM assets WHERE catalog = ? AND id = ? RETURNING {ASSET_COLUMNS}"))
-            .bind(catalog)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "DELETE FROM assets WHERE catalog = ? AND id = ? RETURNING {ASSET_COLUMNS}"
+        ))
+        .bind(catalog)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             None => Err(StoreError::NotFound),
             Some(r) => Ok(asset_from_row(&r)?.asset.original),
@@ -415,15 +500,20 @@ impl MetaStore for SqliteStore {
     }
 
     async fn search_assets(&self, catalog: &str, req: &SearchRequest) -> StoreResult<SearchPage> {
-        let mut count: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE a.state = 'live' AND a.catalog = ");
+        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT COUNT(*) FROM assets a WHERE a.state = 'live' AND a.catalog = ",
+        );
         count.push_bind(catalog).push(" AND ");
         push_query(&mut count, &req.query);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
 
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {} FROM assets a WHERE a.state = 'live' AND a.catalog = ",
-            ASSET_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+            ASSET_COLUMNS
+                .split(", ")
+                .map(|c| format!("a.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         qb.push_bind(catalog).push(" AND ");
         push_query(&mut qb, &req.query);
@@ -437,16 +527,31 @@ impl MetaStore for SqliteStore {
             .push(" OFFSET ")
             .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let hits = rows.iter().map(|r| asset_from_row(r).map(|s| s.asset)).collect::<Result<_, _>>()?;
-        Ok(SearchPage { total: total as u64, hits })
+        let hits = rows
+            .iter()
+            .map(|r| asset_from_row(r).map(|s| s.asset))
+            .collect::<Result<_, _>>()?;
+        Ok(SearchPage {
+            total: total as u64,
+            hits,
+        })
     }
 
-    async fn list_item_names(&self, catalog: &str, table: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>> {
+    async fn list_item_names(
+        &self,
+        catalog: &str,
+        table: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, name FROM list_items WHERE catalog = ");
-        qb.push_bind(catalog).push(" AND searchtype = ").push_bind(table).push(" AND id IN (");
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT id, name FROM list_items WHERE catalog = ");
+        qb.push_bind(catalog)
+            .push(" AND searchtype = ")
+            .push_bind(table)
+            .push(" AND id IN (");
         let mut sep = qb.separated(", ");
         for id in ids {
             sep.push_bind(id);
@@ -468,10 +573,16 @@ fn push_sort_key(qb: &mut QueryBuilder<Sqlite>, field: &str) {
             qb.push("a.sourcepath");
         }
         f => {
-            let col = if field_kind(f).is_some_and(|k| k.is_numeric()) { "n" } else { "v" };
-            qb.push(format!("(SELECT MIN(x.{col}) FROM asset_values x WHERE x.seq = a.seq AND x.field = "))
-                .push_bind(f.to_string())
-                .push(")");
+            let col = if field_kind(f).is_some_and(|k| k.is_numeric()) {
+                "n"
+            } else {
+                "v"
+            };
+            qb.push(format!(
+                "(SELECT MIN(x.{col}) FROM asset_values x WHERE x.seq = a.seq AND x.field = "
+            ))
+            .push_bind(f.to_string())
+            .push(")");
         }
     }
 }
@@ -498,7 +609,11 @@ fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query) {
             qb.push("1 = 1");
         }
         Query::And(parts) | Query::Or(parts) => {
-            let joiner = if matches!(q, Query::And(_)) { " AND " } else { " OR " };
+            let joiner = if matches!(q, Query::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             qb.push("(");
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
@@ -537,9 +652,15 @@ fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond) {
                 TextMode::StartsWith => format!(" {pat}%"),
                 TextMode::Contains => format!("%{pat}%"),
             };
-            qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
+            qb.push(format!("{col} LIKE "))
+                .push_bind(pat)
+                .push(" ESCAPE '\\'");
         } else {
-            let v = if col == "a.id" || col == "a.sourcepath" { value.to_string() } else { value.to_lowercase() };
+            let v = if col == "a.id" || col == "a.sourcepath" {
+                value.to_string()
+            } else {
+                value.to_lowercase()
+            };
             match mode {
                 TextMode::Matches | TextMode::Exact if !v.contains('*') => {
                     qb.push(format!("{col} = ")).push_bind(v);
@@ -551,7 +672,9 @@ fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond) {
                         TextMode::Contains => format!("%{pat}%"),
                         _ => pat,
                     };
-                    qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
+                    qb.push(format!("{col} LIKE "))
+                        .push_bind(pat)
+                        .push(" ESCAPE '\\'");
                 }
             }
         }
