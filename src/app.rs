@@ -4,17 +4,22 @@
 use crate::auth::{self, permissions};
 use crate::blobs::BlobStore;
 use crate::config::Config;
+use crate::ops::jobs::{self, JobEnv};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{MetaStore, User};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn MetaStore>,
     pub blobs: BlobStore,
+    /// Wakes idle job workers when a job is queued.
+    pub wake: Arc<Notify>,
 }
 
 impl AppState {
@@ -29,6 +34,7 @@ impl AppState {
             config: Arc::new(config),
             store: Arc::new(store),
             blobs,
+            wake: Arc::new(Notify::new()),
         };
         state.bootstrap().await?;
         Ok(state)
@@ -40,11 +46,7 @@ impl AppState {
             .ensure_group(permissions::ADMINISTRATORS, "Administrators", &all)
             .await?;
         self.store
-            .ensure_group(
-                permissions::USERS,
-                "Users",
-                &permissions::default_user_permissions(),
-            )
+            .ensure_group(permissions::USERS, "Users", &permissions::default_user_permissions())
             .await?;
         if self.store.user_count().await? == 0 {
             let (password, generated) = match &self.config.admin_password {
@@ -60,9 +62,7 @@ impl AppState {
                 screenname: "Administrator".into(),
                 enabled: true,
             };
-            self.store
-                .create_user(&admin, &[permissions::ADMINISTRATORS])
-                .await?;
+            self.store.create_user(&admin, &[permissions::ADMINISTRATORS]).await?;
             if generated {
                 // Printed once, on the first start of a new data directory.
                 println!("Created user \"admin\" with password: {password}");
@@ -73,19 +73,58 @@ impl AppState {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+impl AppState {
+    pub fn job_env(&self) -> JobEnv {
+        JobEnv {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
+    /// Starts the configured job workers and the maintenance loop; they stop when
+    /// `stop` turns true.
+    pub fn spawn_background(&self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for i in 0..self.config.workers {
+            let name = format!("{}-{}-{i}", hostname(), std::process::id());
+            tasks.push(tokio::spawn(jobs::worker(self.job_env(), name, stop.clone())));
+        }
+        tasks.push(tokio::spawn(jobs::maintenance(
+            self.job_env(),
+            self.config.trash_retention_days,
+            Duration::from_secs(self.config.maintenance_interval_secs.max(1)),
+            stop.clone(),
+        )));
+        tasks
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "mediadb".into())
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish. Job workers
+/// run alongside and stop with the server (a job cut short is retried later).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let background = state.spawn_background(&stop_rx);
     let router = crate::api::router(state);
-    axum::serve(
+    let result = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    let _ = stop_tx.send(true);
+    for t in background {
+        let _ = t.await;
+    }
+    result
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -67,8 +67,7 @@ impl BlobStore {
     }
 
     pub fn begin(&self, key: String) -> BlobUpload {
-        let writer =
-            BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key.as_str()), 8 << 20);
+        let writer = BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key.as_str()), 8 << 20);
         BlobUpload {
             key,
             writer: Some(writer),
@@ -87,15 +86,8 @@ impl BlobStore {
         };
         let size = res.meta.size;
         let range = res.range.clone();
-        let stream = res
-            .into_stream()
-            .map(|r| r.map_err(BlobError::from))
-            .boxed();
-        Ok(BlobRead {
-            stream,
-            range,
-            size,
-        })
+        let stream = res.into_stream().map(|r| r.map_err(BlobError::from)).boxed();
+        Ok(BlobRead { stream, range, size })
     }
 
     pub async fn delete(&self, key: &str) -> BlobResult<()> {

@@ -19,12 +19,7 @@ pub struct Config {
 
     /// Site ids served as `/{siteid}/mediadb/...`, comma-separated; the first is also
     /// served as `/mediadb/...`. Each site is its own catalog.
-    #[arg(
-        long,
-        env = "MEDIADB_SITES",
-        value_delimiter = ',',
-        default_value = "assets"
-    )]
+    #[arg(long, env = "MEDIADB_SITES", value_delimiter = ',', default_value = "assets")]
     pub sites: Vec<String>,
 
     /// Origins (e.g. `https://app.example.com`) whose cross-origin requests may
@@ -43,6 +38,32 @@ pub struct Config {
     /// Largest accepted JSON or form body, in bytes.
     #[arg(long, env = "MEDIADB_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Days a deleted asset stays restorable in the trash before it is purged
+    /// (fractions allowed; negative keeps the trash forever).
+    #[arg(
+        long,
+        env = "MEDIADB_TRASH_RETENTION_DAYS",
+        default_value_t = 30.0,
+        allow_negative_numbers = true
+    )]
+    pub trash_retention_days: f64,
+
+    /// Seconds between maintenance rounds (trash retention, expired job leases).
+    #[arg(long, env = "MEDIADB_MAINTENANCE_INTERVAL_SECS", default_value_t = 60)]
+    pub maintenance_interval_secs: u64,
+
+    /// Background job workers in this process (0: this process runs no jobs).
+    #[arg(long, env = "MEDIADB_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+
+    /// A bulk delete or purge of more than this many assets...
+    #[arg(long, env = "MEDIADB_BULK_CONFIRM_MIN", default_value_t = 1000)]
+    pub bulk_confirm_min: u64,
+
+    /// ...that is also more than this share of the catalog needs "confirm":"true".
+    #[arg(long, env = "MEDIADB_BULK_CONFIRM_SHARE", default_value_t = 0.10)]
+    pub bulk_confirm_share: f64,
 }
 
 impl Config {
@@ -57,6 +78,11 @@ impl Config {
             key_ttl_days: 0,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_body_bytes: 16 * 1024 * 1024,
+            trash_retention_days: 30.0,
+            maintenance_interval_secs: 60,
+            workers: 2,
+            bulk_confirm_min: 1000,
+            bulk_confirm_share: 0.10,
         }
     }
 

@@ -69,11 +69,3 @@ CREATE TABLE asset_values (
 CREATE INDEX asset_values_field_v ON asset_values(field, v);
 CREATE INDEX asset_values_field_n ON asset_values(field, n);
 CREATE INDEX asset_values_seq ON asset_values(seq, field);
-
-CREATE TABLE list_items (
-    catalog    TEXT NOT NULL,
-    searchtype TEXT NOT NULL,
-    id         TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    PRIMARY KEY (catalog, searchtype, id)
-);

@@ -7,13 +7,15 @@ use super::session;
 use super::{lenient_json, ok_json, Call};
 use crate::auth::Permission;
 use crate::domain::asset::{Asset, Original};
-use crate::domain::fields::asset_field;
-use crate::domain::fields::FieldKind;
-use crate::domain::query::{self, FieldInfo};
+use crate::domain::query;
 use crate::ops::assets::{self as ops_assets, CreateRequest};
 use crate::ops::ingest::{self, ClientStreamError};
+use crate::ops::trash;
+use crate::store::Scope;
 use axum::body::Body;
 use axum::http::header;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use base64::Engine;
 use futures_util::StreamExt;
@@ -75,21 +77,14 @@ async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult
     Ok(ok_json(json!({"response": response, "data": data})))
 }
 
-async fn read_multipart(
-    call: &mut Call,
-    body: Body,
-    original: &mut Option<Original>,
-) -> ApiResult<()> {
+async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Original>) -> ApiResult<()> {
     let ctype = call
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let boundary = multer::parse_boundary(ctype).map_err(|e| {
-        ApiError::bad(format!(
-            "multipart/form-data without a usable boundary: {e}"
-        ))
-    })?;
+    let boundary = multer::parse_boundary(ctype)
+        .map_err(|e| ApiError::bad(format!("multipart/form-data without a usable boundary: {e}")))?;
     let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
     let limit = call.state.config.max_body_bytes;
     let broken = |e: multer::Error| ApiError::bad(format!("the multipart body is broken: {e}"));
@@ -101,12 +96,9 @@ async fn read_multipart(
             .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
         if name == "jsonrequest" || is_json {
             let bytes = read_small(&mut field, limit).await?;
-            let v = lenient_json::parse(&bytes)
-                .map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
+            let v = lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
             let Value::Object(m) = v else {
-                return Err(ApiError::bad(format!(
-                    "part \"{name}\" must hold a JSON object"
-                )));
+                return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
             };
             call.params.json.get_or_insert_with(Map::new).extend(m);
         } else if let Some(fname) = filename {
@@ -120,12 +112,10 @@ async fn read_multipart(
             let fname = clean_filename(&fname)?;
             let stream = field.map(|r| r.map_err(|e| ClientStreamError(e.to_string())));
             let max = call.state.config.max_upload_bytes;
-            *original =
-                Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), max).await?);
+            *original = Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), max).await?);
         } else {
             let bytes = read_small(&mut field, limit).await?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
+            let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
             call.params.form.push((name, text));
         }
     }
@@ -153,11 +143,7 @@ async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Ve
 /// `C:\dir\x.jpg`), not hidden, no control characters.
 fn clean_filename(raw: &str) -> ApiResult<String> {
     let leaf = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if leaf.is_empty()
-        || leaf.starts_with('.')
-        || leaf.chars().any(char::is_control)
-        || leaf.len() > 255
-    {
+    if leaf.is_empty() || leaf.starts_with('.') || leaf.chars().any(char::is_control) || leaf.len() > 255 {
         return Err(ApiError::bad(format!(
             "the uploaded file name \"{}\" is not usable",
             raw.escape_default()
@@ -201,40 +187,88 @@ pub async fn update(call: &mut Call, path_id: &str) -> ApiResult<Response> {
     Ok(ok_json(json!({"response": response, "data": data})))
 }
 
-fn wants(call: &Call, name: &str) -> bool {
-    call.params
-        .get(name)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+pub fn wants(call: &Call, name: &str) -> bool {
+    call.params.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 pub async fn delete_one(call: &mut Call, path_id: &str) -> ApiResult<Response> {
     let id = data_id(call, path_id);
-    let done = ops_assets::delete(
-        &call.ops(),
-        std::slice::from_ref(&id),
-        wants(call, "deleteoriginal"),
-    )
-    .await?;
+    let done = ops_assets::delete(&call.ops(), std::slice::from_ref(&id), wants(call, "deleteoriginal")).await?;
     if done.deleted.is_empty() {
         return Err(ApiError::not_found(id));
     }
     Ok(ok_json(json!({"response": {"status": "ok", "id": id}})))
 }
 
-/// `POST module/asset/deleteassets` `{"assetid":"101"}` or `{"assetid":["101","102"]}`.
+/// `POST module/asset/deleteassets` `{"assetid":"101"}` or `{"assetid":["101","102"]}`;
+/// with a `query` or `hitssessionid` instead, every match, as a job.
 pub async fn delete_assets(call: &mut Call) -> ApiResult<Response> {
+    if call.params.get_value("assetid").is_none() && is_bulk(call) {
+        return bulk(call, trash::BULK_DELETE).await;
+    }
+    let ids = asset_ids(call)?;
+    let done = ops_assets::delete(&call.ops(), &ids, wants(call, "deleteoriginal")).await?;
+    if done.deleted.is_empty() {
+        return Err(not_found_ids(done.missing));
+    }
+    let mut response = json!({"status": "ok", "rowsedited": done.deleted.len().to_string()});
+    if !done.missing.is_empty() {
+        response["notfound"] = json!(done.missing);
+    }
+    Ok(ok_json(json!({ "response": response })))
+}
+
+/// 404 for a call none of whose ids exist, naming them.
+pub fn not_found_ids(missing: Vec<String>) -> ApiError {
+    ApiError::NotFound {
+        id: missing.join(","),
+        extra: vec![("rowsedited", json!("0")), ("notfound", json!(missing))],
+    }
+}
+
+/// Whether a call names its assets by a search (a query or a `hitssessionid`).
+pub fn is_bulk(call: &Call) -> bool {
+    [
+        "query",
+        "orqueries",
+        "hitssessionid",
+        "assethitssessionid",
+        "hitsessionid",
+    ]
+    .iter()
+    .any(|k| call.params.get_value(k).is_some())
+}
+
+/// Starts a bulk operation over every asset a search matches; answers 202 with the job.
+pub async fn bulk(call: &mut Call, kind: &str) -> ApiResult<Response> {
+    let body = search_body(call)?;
+    let guard = trash::Guard {
+        min_count: call.state.config.bulk_confirm_min,
+        share: call.state.config.bulk_confirm_share,
+    };
+    let (jobid, matched) = trash::enqueue_bulk(&call.ops(), kind, &body, wants(call, "confirm"), guard).await?;
+    call.state.wake.notify_waiters();
+    let status_url = format!("{}/module/asset/jobs/{jobid}", call.services_prefix());
+    let body = json!({"response": {
+        "status": "queued", "jobid": jobid, "totalhits": matched.to_string(), "statusurl": status_url
+    }});
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+/// The `assetid` parameter: one id, or a list of them.
+pub fn asset_ids(call: &Call) -> ApiResult<Vec<String>> {
     let ids: Vec<String> = match call.params.get_value("assetid") {
-        None => return Err(ApiError::bad(
-            "assetid is required, e.g. {\"assetid\":\"101\"} or {\"assetid\":[\"101\",\"102\"]}",
-        )),
+        None => {
+            return Err(ApiError::bad(
+                "assetid is required, e.g. {\"assetid\":\"101\"} or {\"assetid\":[\"101\",\"102\"]}",
+            ))
+        }
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| match v {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
                 Value::Number(n) => Ok(n.to_string()),
-                other => Err(ApiError::bad(format!(
-                    "assetid entries must be ids, not {other}"
-                ))),
+                other => Err(ApiError::bad(format!("assetid entries must be ids, not {other}"))),
             })
             .collect::<ApiResult<_>>()?,
         Some(Value::String(s)) => vec![s],
@@ -248,35 +282,7 @@ pub async fn delete_assets(call: &mut Call) -> ApiResult<Response> {
     if ids.is_empty() {
         return Err(ApiError::bad("assetid lists no asset"));
     }
-    let done = ops_assets::delete(&call.ops(), &ids, wants(call, "deleteoriginal")).await?;
-    let rows = done.deleted.len().to_string();
-    if done.deleted.is_empty() {
-        return Err(ApiError::NotFound {
-            id: done.missing.join(","),
-            extra: vec![
-                ("rowsedited", json!("0")),
-                ("notfound", json!(done.missing)),
-            ],
-        });
-    }
-    let mut response = json!({"status": "ok", "rowsedited": rows});
-    if !done.missing.is_empty() {
-        response["notfound"] = json!(done.missing);
-    }
-    Ok(ok_json(json!({"response": response})))
-}
-
-pub fn asset_field_info(field: &str) -> Option<FieldInfo> {
-    match field {
-        crate::domain::fields::DESCRIPTION => Some(FieldInfo {
-            kind: FieldKind::Text,
-            name: "Description",
-        }),
-        _ => asset_field(field).map(|d| FieldInfo {
-            kind: d.kind,
-            name: d.name,
-        }),
-    }
+    Ok(ids)
 }
 
 const SESSION_KEYS: &[&str] = &["hitssessionid", "assethitssessionid", "hitsessionid"];
@@ -287,9 +293,7 @@ const NOT_IN_SESSION: &[&str] = &["page", "assetpage", "entermedia.key", "enterm
 fn encode_session(body: &Map<String, Value>) -> String {
     let kept: Map<String, Value> = body
         .iter()
-        .filter(|(k, _)| {
-            !SESSION_KEYS.contains(&k.as_str()) && !NOT_IN_SESSION.contains(&k.as_str())
-        })
+        .filter(|(k, _)| !SESSION_KEYS.contains(&k.as_str()) && !NOT_IN_SESSION.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     format!(
@@ -316,6 +320,11 @@ fn decode_session(id: &str) -> ApiResult<Map<String, Value>> {
 
 /// `POST module/asset/search` with the search language of wire §5.2.
 pub async fn search(call: &mut Call) -> ApiResult<Response> {
+    search_in(call, Scope::Live).await
+}
+
+/// The search body of a call, with a `hitsessionid` expanded into the search it names.
+pub fn search_body(call: &Call) -> ApiResult<Map<String, Value>> {
     let mut body = call.params.merged();
     if !body.contains_key("query") && !body.contains_key("orqueries") {
         if let Some(sid) = SESSION_KEYS
@@ -331,8 +340,13 @@ pub async fn search(call: &mut Call) -> ApiResult<Response> {
             body = stored;
         }
     }
-    let req = query::parse_search(&body, "asset", &asset_field_info)?;
-    let page = ops_assets::search(&call.ops(), &req).await?;
+    Ok(body)
+}
+
+pub async fn search_in(call: &mut Call, scope: Scope) -> ApiResult<Response> {
+    let body = search_body(call)?;
+    let req = query::parse_search(&body, "asset", &ops_assets::field_info)?;
+    let page = ops_assets::search(&call.ops(), &req, scope).await?;
     let refs: Vec<&Asset> = page.hits.iter().collect();
     let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &refs).await;
     let results: Vec<Value> = page.hits.iter().map(|a| asset_json(a, &names)).collect();

@@ -36,15 +36,26 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
             match key {
                 Some(k) => session::resolve_key(call, &k).await?.map(|c| c.user),
                 None if id.is_none() && password.is_none() => {
-                    return Err(ApiError::bad(
-                        "send \"id\" and \"password\" (or an entermedia.key)",
-                    ))
+                    return Err(ApiError::bad("send \"id\" and \"password\" (or an entermedia.key)"))
                 }
                 None => None,
             }
         }
     };
     let Some(user) = user else {
+        crate::ops::audit::record(
+            call.state.store.as_ref(),
+            crate::ops::audit::Entry {
+                catalog: &call.catalog,
+                user: id.as_deref().unwrap_or(""),
+                address: &call.address,
+                action: "loginfailed",
+                assetid: None,
+                fields: Vec::new(),
+                details: serde_json::Value::Null,
+            },
+        )
+        .await;
         let body = json!({
             "errorcode": "401",
             "response": {"status": "invalidlogin", "details": "wrong user name or password"},
@@ -55,16 +66,11 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
 
     let (key, hash) = auth::new_key(&user.id);
     let ttl = call.state.config.key_ttl_days;
-    let expires = (ttl > 0).then(|| {
-        crate::domain::dates::format_emdb(chrono::Utc::now() + chrono::Duration::days(ttl as i64))
-    });
-    call.state
-        .store
-        .insert_key(&hash, &user.id, expires.as_deref())
-        .await?;
+    let expires =
+        (ttl > 0).then(|| crate::domain::dates::format_emdb(chrono::Utc::now() + chrono::Duration::days(ttl as i64)));
+    call.state.store.insert_key(&hash, &user.id, expires.as_deref()).await?;
     if set_cookie {
-        call.set_cookies
-            .push(key_cookie(&session::cookie_name(call), &key));
+        call.set_cookies.push(key_cookie(&session::cookie_name(call), &key));
         call.set_cookies.push(key_cookie("entermedia.key", &key));
     }
     let results = if set_cookie {
@@ -87,8 +93,7 @@ pub async fn logout(call: &mut Call) -> ApiResult<Response> {
         call.state.store.revoke_key(&c.key_hash).await?;
     }
     call.set_cookies.retain(|_| false);
-    call.set_cookies
-        .push(clear_cookie(&session::cookie_name(call)));
+    call.set_cookies.push(clear_cookie(&session::cookie_name(call)));
     call.set_cookies.push(clear_cookie("entermedia.key"));
     Ok(ok_json(json!({"response": {"status": "logout"}})))
 }

@@ -23,25 +23,14 @@ pub fn cookie_allowed(config: &Config, headers: &HeaderMap) -> bool {
     if origin_allowed(config, origin) {
         return true;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let bare = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
     !host.is_empty() && bare.eq_ignore_ascii_case(host)
 }
 
-pub fn apply(
-    config: &Config,
-    origin: Option<&HeaderValue>,
-    preflight: bool,
-    headers: &mut HeaderMap,
-) {
+pub fn apply(config: &Config, origin: Option<&HeaderValue>, preflight: bool, headers: &mut HeaderMap) {
     let Some(origin) = origin else { return };
-    let credentialed = origin
-        .to_str()
-        .map(|o| origin_allowed(config, o))
-        .unwrap_or(false);
+    let credentialed = origin.to_str().map(|o| origin_allowed(config, o)).unwrap_or(false);
     if credentialed {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         headers.insert(
@@ -50,10 +39,7 @@ pub fn apply(
         );
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     } else {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     }
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -68,9 +54,6 @@ pub fn apply(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static(ALLOW_HEADERS),
         );
-        headers.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("3600"),
-        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("3600"));
     }
 }

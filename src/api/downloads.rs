@@ -37,10 +37,7 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
         .header(header::CACHE_CONTROL, "private, no-cache")
         .header(header::ACCEPT_RANGES, "bytes");
 
-    let if_none_match = call
-        .headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok());
+    let if_none_match = call.headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
     if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
         return base
             .status(StatusCode::NOT_MODIFIED)
@@ -49,10 +46,7 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
     }
 
     let size = original.size;
-    let range_header = call
-        .headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
+    let range_header = call.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let if_range_ok = call
         .headers
         .get(header::IF_RANGE)
@@ -93,10 +87,7 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
 
     let (status, len) = match &range {
         Some(r) => {
-            base = base.header(
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{size}", r.start, r.end - 1),
-            );
+            base = base.header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end - 1));
             (StatusCode::PARTIAL_CONTENT, r.end - r.start)
         }
         None => (StatusCode::OK, size),
@@ -105,9 +96,7 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
         .status(status)
         .header(header::CONTENT_LENGTH, HeaderValue::from(len));
     if call.method == Method::HEAD || len == 0 {
-        return base
-            .body(Body::empty())
-            .map_err(|e| ApiError::Internal(e.to_string()));
+        return base.body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()));
     }
     let read = call.state.blobs.get(&original.blob_key, range).await?;
     base.body(Body::from_stream(read.stream))
@@ -172,18 +161,9 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(parse_range("bytes=0-99", 1000), RangeAnswer::Part(0..100));
-        assert_eq!(
-            parse_range("bytes=900-", 1000),
-            RangeAnswer::Part(900..1000)
-        );
-        assert_eq!(
-            parse_range("bytes=-100", 1000),
-            RangeAnswer::Part(900..1000)
-        );
-        assert_eq!(
-            parse_range("bytes=990-2000", 1000),
-            RangeAnswer::Part(990..1000)
-        );
+        assert_eq!(parse_range("bytes=900-", 1000), RangeAnswer::Part(900..1000));
+        assert_eq!(parse_range("bytes=-100", 1000), RangeAnswer::Part(900..1000));
+        assert_eq!(parse_range("bytes=990-2000", 1000), RangeAnswer::Part(990..1000));
         assert_eq!(parse_range("bytes=1000-", 1000), RangeAnswer::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), RangeAnswer::Whole);
         assert_eq!(parse_range("items=0-1", 1000), RangeAnswer::Whole);

@@ -19,6 +19,13 @@ pub enum Endpoint {
     DeleteAssets,
     /// `module/asset/downloads/originals/{sourcepath}/{filename}`.
     DownloadOriginal(String),
+    TrashSearch,
+    TrashRestore,
+    TrashPurge,
+    /// `module/asset/jobs/{jobid}`: the state of a bulk job.
+    JobStatus(String),
+    /// `lists/search/{searchtype}`.
+    ListSearch(String),
 }
 
 /// Who may call an endpoint.
@@ -42,6 +49,10 @@ impl Endpoint {
             AssetDelete(_) | DeleteAssets => Access::Requires(Permission::DeleteData),
             AssetSearch => Access::Requires(Permission::SearchData),
             DownloadOriginal(_) => Access::Requires(Permission::Download),
+            TrashSearch | TrashRestore | TrashPurge => Access::Requires(Permission::ManageTrash),
+            JobStatus(_) => Access::Authenticated,
+            ListSearch(t) if t == "auditlog" => Access::Requires(Permission::ManageUsers),
+            ListSearch(_) => Access::Requires(Permission::SearchData),
         }
     }
 
@@ -63,10 +74,7 @@ impl Endpoint {
             (Method::DELETE, "module/asset/data/101"),
             (Method::POST, "module/asset/search"),
             (Method::POST, "module/asset/deleteassets"),
-            (
-                Method::GET,
-                "module/asset/downloads/originals/a/b.jpg/b.jpg",
-            ),
+            (Method::GET, "module/asset/downloads/originals/a/b.jpg/b.jpg"),
         ]
     }
 }
@@ -105,7 +113,23 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/asset/create" => post(Endpoint::AssetCreate),
         "module/asset/search" => post_or_get(Endpoint::AssetSearch),
         "module/asset/deleteassets" => post(Endpoint::DeleteAssets),
+        "module/asset/trash/search" => post_or_get(Endpoint::TrashSearch),
+        "module/asset/trash/restore" => post(Endpoint::TrashRestore),
+        "module/asset/trash/purge" => post(Endpoint::TrashPurge),
         _ => {
+            if let Some(id) = rest.strip_prefix("module/asset/jobs/") {
+                return match (*method == Method::GET, valid_segment(id)) {
+                    (true, true) => Ok(Endpoint::JobStatus(id.to_string())),
+                    (false, true) => Err(RouteError::Method("GET")),
+                    _ => Err(RouteError::NotFound),
+                };
+            }
+            if let Some(t) = rest.strip_prefix("lists/search/") {
+                return match valid_segment(t) {
+                    true => post_or_get(Endpoint::ListSearch(t.to_string())),
+                    false => Err(RouteError::NotFound),
+                };
+            }
             if let Some(id) = rest.strip_prefix("module/asset/data/") {
                 if id.is_empty() || id.contains('/') {
                     return Err(RouteError::NotFound);
@@ -122,6 +146,11 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
             Err(RouteError::NotFound)
         }
     }
+}
+
+/// A single non-empty path segment of safe characters.
+fn valid_segment(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 #[cfg(test)]
@@ -151,34 +180,22 @@ mod tests {
             Ok(Endpoint::AssetCreate)
         );
         assert_eq!(
-            decode(
-                &Method::GET,
-                "module/asset/downloads/originals/a/x.json/x.json"
-            ),
+            decode(&Method::GET, "module/asset/downloads/originals/a/x.json/x.json"),
             Ok(Endpoint::DownloadOriginal("a/x.json/x.json".into()))
         );
         assert_eq!(
             decode(&Method::GET, "module/asset/deleteassets"),
             Err(RouteError::Method("POST"))
         );
-        assert_eq!(
-            decode(&Method::GET, "module/asset/nothing"),
-            Err(RouteError::NotFound)
-        );
-        assert_eq!(
-            decode(&Method::GET, "module/asset/data/a/b"),
-            Err(RouteError::NotFound)
-        );
+        assert_eq!(decode(&Method::GET, "module/asset/nothing"), Err(RouteError::NotFound));
+        assert_eq!(decode(&Method::GET, "module/asset/data/a/b"), Err(RouteError::NotFound));
     }
 
     #[test]
     fn every_sample_decodes_and_only_the_public_list_is_public() {
         for (m, p) in Endpoint::samples() {
             let e = decode(&m, p).unwrap_or_else(|_| panic!("{m} {p}"));
-            let public = matches!(
-                e,
-                Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus
-            );
+            let public = matches!(e, Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus);
             assert_eq!(e.access() == Access::Public, public, "{p}");
         }
     }

@@ -116,9 +116,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(""),
             StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::Stale => {
-                ApiError::Conflict("the record changed concurrently; try again".into())
-            }
+            StoreError::Stale => ApiError::Conflict("the record changed concurrently; try again".into()),
             other => ApiError::Internal(other.to_string()),
         }
     }

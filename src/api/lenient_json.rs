@@ -68,8 +68,7 @@ fn clean(text: &str) -> String {
                 }
             }
             b',' => {
-                pending_comma =
-                    (!matches!(last_sig, b'{' | b'[' | b',' | b':')).then_some(out.len());
+                pending_comma = (!matches!(last_sig, b'{' | b'[' | b',' | b':')).then_some(out.len());
                 last_sig = b;
                 out.push(b);
                 i += 1;
@@ -106,18 +105,12 @@ mod tests {
 
     #[test]
     fn the_documented_delete_body() {
-        assert_eq!(
-            parse(br#"{"assetid": "101",}"#).unwrap(),
-            json!({"assetid":"101"})
-        );
+        assert_eq!(parse(br#"{"assetid": "101",}"#).unwrap(), json!({"assetid":"101"}));
     }
 
     #[test]
     fn comments_and_nested_trailing_commas() {
-        let v = parse(
-            b"{ // who\n \"a\": [1, 2,], /* x, } */ \"b\": {\"c\": \"//not a comment,}\",},\n}",
-        )
-        .unwrap();
+        let v = parse(b"{ // who\n \"a\": [1, 2,], /* x, } */ \"b\": {\"c\": \"//not a comment,}\",},\n}").unwrap();
         assert_eq!(v, json!({"a":[1,2],"b":{"c":"//not a comment,}"}}));
         assert_eq!(
             parse("\u{feff}{\"a\":\"\\\"}\",}".as_bytes()).unwrap(),

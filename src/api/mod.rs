@@ -11,9 +11,11 @@ mod downloads;
 pub mod endpoint;
 pub mod error;
 pub mod lenient_json;
+mod lists;
 pub mod render;
 pub mod request;
 mod session;
+mod trash;
 
 use crate::app::AppState;
 use axum::body::Body;
@@ -65,6 +67,8 @@ pub struct Call {
     pub caller: Option<Caller>,
     /// Cookies to set on the response.
     pub set_cookies: Vec<String>,
+    /// The client's address, as text, for the audit log.
+    pub address: String,
 }
 
 impl Call {
@@ -73,11 +77,8 @@ impl Call {
             store: self.state.store.as_ref(),
             blobs: &self.state.blobs,
             catalog: &self.catalog,
-            user: self
-                .caller
-                .as_ref()
-                .map(|c| c.user.id.as_str())
-                .unwrap_or(""),
+            user: self.caller.as_ref().map(|c| c.user.id.as_str()).unwrap_or(""),
+            address: &self.address,
         }
     }
     pub fn services_prefix(&self) -> String {
@@ -93,20 +94,13 @@ pub fn ok_json(v: Value) -> Response {
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let is_preflight = req.method() == Method::OPTIONS;
-    let result = AssertUnwindSafe(handle(state.clone(), req))
-        .catch_unwind()
-        .await;
+    let result = AssertUnwindSafe(handle(state.clone(), req)).catch_unwind().await;
     let mut resp = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
         Err(_) => ApiError::Internal("a handler panicked".into()).into_response(),
     };
-    cors::apply(
-        &state.config,
-        origin.as_ref(),
-        is_preflight,
-        resp.headers_mut(),
-    );
+    cors::apply(&state.config, origin.as_ref(), is_preflight, resp.headers_mut());
     resp
 }
 
@@ -119,12 +113,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     let catalog = state
         .config
         .catalog_for_site(sp.site)
-        .ok_or_else(|| {
-            ApiError::NoSuchEndpoint(format!(
-                "{raw_path} (no site \"{}\")",
-                sp.site.unwrap_or("")
-            ))
-        })?
+        .ok_or_else(|| ApiError::NoSuchEndpoint(format!("{raw_path} (no site \"{}\")", sp.site.unwrap_or(""))))?
         .to_string();
     let Some(rest) = sp.rest.strip_prefix("services/") else {
         return Err(ApiError::NoSuchEndpoint(raw_path.clone()));
@@ -135,13 +124,18 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     }
     let endpoint = endpoint::decode(&parts.method, &rest).map_err(|e| match e {
         RouteError::NotFound => ApiError::NoSuchEndpoint(raw_path.clone()),
-        RouteError::Method(allowed) => ApiError::MethodNotAllowed(format!(
-            "{} is not allowed here; use {allowed}",
-            parts.method
-        )),
+        RouteError::Method(allowed) => {
+            ApiError::MethodNotAllowed(format!("{} is not allowed here; use {allowed}", parts.method))
+        }
     })?;
 
+    let address = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
     let mut call = Call {
+        address,
         url_site: sp.site.map(str::to_string),
         catalog,
         method: parts.method.clone(),
@@ -162,9 +156,9 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
         stream_body = Some(body);
     } else {
         let limit = call.state.config.max_body_bytes;
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes"))
-        })?;
+        let bytes = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes")))?;
         request::read_body(&mut call.params, &call.headers, &bytes)?;
     }
 
@@ -183,11 +177,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     Ok(resp)
 }
 
-async fn run(
-    call: &mut Call,
-    endpoint: Endpoint,
-    stream_body: Option<Body>,
-) -> ApiResult<Response> {
+async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> ApiResult<Response> {
     match endpoint {
         Endpoint::Login => authn::login(call, true).await,
         Endpoint::GetKey => authn::login(call, false).await,
@@ -200,5 +190,10 @@ async fn run(
         Endpoint::AssetSearch => assets::search(call).await,
         Endpoint::DeleteAssets => assets::delete_assets(call).await,
         Endpoint::DownloadOriginal(path) => downloads::original(call, &path).await,
+        Endpoint::TrashSearch => trash::search(call).await,
+        Endpoint::TrashRestore => trash::restore(call).await,
+        Endpoint::TrashPurge => trash::purge(call).await,
+        Endpoint::JobStatus(id) => trash::job_status(call, &id).await,
+        Endpoint::ListSearch(t) => lists::search(call, &t).await,
     }
 }

@@ -68,7 +68,7 @@ impl Names {
                         names.map.insert(("user".into(), id), u.display_name());
                     }
                 }
-            } else if let Ok(found) = store.list_item_names(catalog, table, &ids).await {
+            } else if let Ok(found) = store.record_names(catalog, table, &ids).await {
                 for (id, name) in found {
                     names.map.insert((table.to_string(), id), name);
                 }

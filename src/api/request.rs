@@ -24,10 +24,7 @@ pub fn split_site_path(path: &str) -> Option<SitePath<'_>> {
     }
     let (site, tail) = p.split_once('/')?;
     let rest = tail.strip_prefix("mediadb/")?;
-    Some(SitePath {
-        site: Some(site),
-        rest,
-    })
+    Some(SitePath { site: Some(site), rest })
 }
 
 /// Percent-decodes a path, refusing invalid UTF-8.
@@ -66,11 +63,7 @@ impl Params {
     /// One parameter as sent: query and form values as strings, JSON values as they are.
     pub fn get_value(&self, name: &str) -> Option<Value> {
         let from_pairs = |pairs: &[(String, String)]| {
-            let all: Vec<&String> = pairs
-                .iter()
-                .filter(|(k, _)| k == name)
-                .map(|(_, v)| v)
-                .collect();
+            let all: Vec<&String> = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v).collect();
             match all.len() {
                 0 => None,
                 1 => Some(Value::String(all[0].clone())),
@@ -162,8 +155,7 @@ pub fn read_body(params: &mut Params, headers: &HeaderMap, body: &[u8]) -> ApiRe
         return Ok(());
     }
     if is_form {
-        let text =
-            std::str::from_utf8(body).map_err(|_| ApiError::bad("the form body is not UTF-8"))?;
+        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad("the form body is not UTF-8"))?;
         params.form = parse_urlencoded(text)?;
         return Ok(());
     }
@@ -204,23 +196,14 @@ pub fn presented_key(
     site: &str,
     cookie_allowed: bool,
 ) -> Option<(String, KeySource)> {
-    if let Some(k) = params
-        .get("entermedia.key")
-        .or_else(|| params.get("entermediakey"))
-    {
+    if let Some(k) = params.get("entermedia.key").or_else(|| params.get("entermediakey")) {
         return Some((k, KeySource::Parameter));
     }
-    if let Some(k) = headers
-        .get("x-entermedia.key")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(k) = headers.get("x-entermedia.key").and_then(|v| v.to_str().ok()) {
         return Some((k.trim().to_string(), KeySource::Header));
     }
     let token_type = headers.get("x-tokentype").and_then(|v| v.to_str().ok());
-    if let (Some(t), Some("entermedia")) = (
-        headers.get("x-token").and_then(|v| v.to_str().ok()),
-        token_type,
-    ) {
+    if let (Some(t), Some("entermedia")) = (headers.get("x-token").and_then(|v| v.to_str().ok()), token_type) {
         return Some((t.trim().to_string(), KeySource::Header));
     }
     if cookie_allowed {
@@ -314,10 +297,7 @@ mod tests {
             Some(("k1".into(), KeySource::Header))
         );
         let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=b; entermedia.keyassets=k2"),
-        );
+        h.insert(header::COOKIE, HeaderValue::from_static("a=b; entermedia.keyassets=k2"));
         assert_eq!(
             presented_key(&p, &h, "assets", true),
             Some(("k2".into(), KeySource::Cookie))

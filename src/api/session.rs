@@ -25,16 +25,11 @@ impl Caller {
 
 /// The cookie name of a site: `entermedia.key{site}` (`entermedia.keyassets`).
 pub fn cookie_name(call: &Call) -> String {
-    format!(
-        "entermedia.key{}",
-        call.url_site.as_deref().unwrap_or(&call.catalog)
-    )
+    format!("entermedia.key{}", call.url_site.as_deref().unwrap_or(&call.catalog))
 }
 
 fn site(call: &Call) -> String {
-    call.url_site
-        .clone()
-        .unwrap_or_else(|| call.catalog.clone())
+    call.url_site.clone().unwrap_or_else(|| call.catalog.clone())
 }
 
 pub fn has_key(call: &Call) -> bool {
@@ -47,9 +42,7 @@ pub fn has_key(call: &Call) -> bool {
 pub async fn authorize(call: &mut Call, access: Access) -> ApiResult<()> {
     if call.caller.is_none() {
         let cookie_ok = cors::cookie_allowed(&call.state.config, &call.headers);
-        if let Some((key, source)) =
-            presented_key(&call.params, &call.headers, &site(call), cookie_ok)
-        {
+        if let Some((key, source)) = presented_key(&call.params, &call.headers, &site(call), cookie_ok) {
             match resolve_key(call, &key).await? {
                 Some(caller) => {
                     if source != KeySource::Cookie {

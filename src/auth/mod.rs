@@ -6,9 +6,7 @@
 
 pub mod permissions;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -27,9 +25,7 @@ pub fn hash_password(password: &str) -> String {
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -49,9 +45,7 @@ pub fn key_hash(key: &str) -> String {
 
 /// The user id a key names (the text before the first `md542`), as EnterMediaDB reads it.
 pub fn key_user(key: &str) -> Option<&str> {
-    key.split_once("md542")
-        .map(|(u, _)| u)
-        .filter(|u| !u.is_empty())
+    key.split_once("md542").map(|(u, _)| u).filter(|u| !u.is_empty())
 }
 
 /// A random password for the bootstrap administrator.

@@ -35,8 +35,7 @@ impl Asset {
         self.fields.get(field).and_then(Value::as_str)
     }
     pub fn set(&mut self, field: &str, value: impl Into<String>) {
-        self.fields
-            .insert(field.to_string(), Value::String(value.into()));
+        self.fields.insert(field.to_string(), Value::String(value.into()));
     }
 }
 
@@ -191,9 +190,7 @@ pub fn normalize_value(
                 .parse()
                 .ok()
                 .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| {
-                    Invalid::new(format!("field \"{field}\" takes a number, not \"{s}\""))
-                })?;
+                .ok_or_else(|| Invalid::new(format!("field \"{field}\" takes a number, not \"{s}\"")))?;
             Ok(Some(Value::String(number_text(n))))
         }
         FieldKind::Boolean => {
@@ -245,9 +242,7 @@ fn scalar_text(raw: &Value, field: &str) -> Result<Option<String>, Invalid> {
                 "field \"{field}\" takes a value, not an object without \"id\""
             ))),
         },
-        Value::Array(_) => Err(Invalid::new(format!(
-            "field \"{field}\" takes one value, not a list"
-        ))),
+        Value::Array(_) => Err(Invalid::new(format!("field \"{field}\" takes one value, not a list"))),
     }
 }
 

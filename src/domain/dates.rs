@@ -102,11 +102,7 @@ pub fn java_pattern_to_chrono(pattern: &str) -> Result<String, String> {
             ('E', _) => "%A",
             ('Z', _) => "%z",
             ('X', _) => "%:z",
-            _ => {
-                return Err(format!(
-                    "unsupported letter '{c}' in dateformat \"{pattern}\""
-                ))
-            }
+            _ => return Err(format!("unsupported letter '{c}' in dateformat \"{pattern}\"")),
         };
         out.push_str(spec);
         i += n;
@@ -138,8 +134,7 @@ pub fn parse_with_java_pattern(value: &str, pattern: &str) -> Result<DateTime<Ut
             return Ok(Utc.from_utc_datetime(&t));
         }
     }
-    parse_flexible(v)
-        .ok_or_else(|| format!("cannot read date \"{value}\" with dateformat \"{pattern}\""))
+    parse_flexible(v).ok_or_else(|| format!("cannot read date \"{value}\" with dateformat \"{pattern}\""))
 }
 
 #[cfg(test)]

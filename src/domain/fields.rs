@@ -108,22 +108,14 @@ pub static ASSET_FIELDS: &[FieldDef] = &[
     f("audiocodec", "Audio Codec", Keyword),
     f("colorspace", "Color Space", Keyword),
     f("colortype", "Color Type", Keyword),
-    f(
-        "imageorientation",
-        "Image Orientation",
-        List("imageorientation"),
-    ),
+    f("imageorientation", "Image Orientation", List("imageorientation")),
     f("assetcreationdate", "Creation Date", Date),
     f("assetmodificationdate", "Modification Date", Date),
     ro("assetaddeddate", "Added Date", Date),
     ro("recordmodificationdate", "Record Modification Date", Date),
     f("owner", "Owner", List("user")),
     f("importstatus", "Import Status", List("assetimportstatus")),
-    f(
-        "previewstatus",
-        "Preview Status",
-        List("assetpreviewstatus"),
-    ),
+    f("previewstatus", "Preview Status", List("assetpreviewstatus")),
     f("editstatus", "Edit Status", List("asseteditstatus")),
     ft("keywords", "Keywords", MultiText),
     ft("assettitle", "Title", Text),
@@ -154,11 +146,25 @@ pub static ASSET_FIELDS: &[FieldDef] = &[
     f("lockedby", "Locked By", Keyword),
     ro("datatype", "Data Type", List("datatype")),
     ro("assetviews", "Views", Number),
+    ro("deletedby", "Deleted By", List("user")),
+    ro("deleteddate", "Deleted Date", Date),
 ];
 
 /// The field definition for `id`, or `None` for a field the catalog does not define.
 pub fn asset_field(id: &str) -> Option<&'static FieldDef> {
     ASSET_FIELDS.iter().find(|d| d.id == id)
+}
+
+/// The kind of a field of a generic table (list values, the audit log, custom tables).
+/// Fields not declared here are free text.
+pub fn record_field_kind(searchtype: &str, field: &str) -> FieldKind {
+    match (searchtype, field) {
+        (_, "id") => Keyword,
+        ("auditlog", "date") => Date,
+        ("auditlog", "user" | "action" | "assetid" | "address" | "searchtype") => Keyword,
+        ("auditlog", "fields") => MultiText,
+        _ => Text,
+    }
 }
 
 /// The composite full-text field: searching it searches every `fulltext` field.

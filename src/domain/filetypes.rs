@@ -14,13 +14,12 @@ pub fn extension_of(filename: &str) -> Option<String> {
 /// `mediarendertype` of a file format: image, video, audio, document or default.
 pub fn render_type(fileformat: &str) -> &'static str {
     match fileformat {
-        "jpg" | "jpeg" | "png" | "gif" | "tif" | "tiff" | "webp" | "heic" | "heif" | "bmp"
-        | "psd" | "svg" | "avif" | "cr2" | "nef" | "dng" | "arw" | "eps" | "ai" => "image",
-        "mp4" | "mov" | "m4v" | "avi" | "mkv" | "webm" | "mpg" | "mpeg" | "wmv" | "flv" | "3gp"
-        | "mts" => "video",
+        "jpg" | "jpeg" | "png" | "gif" | "tif" | "tiff" | "webp" | "heic" | "heif" | "bmp" | "psd" | "svg" | "avif"
+        | "cr2" | "nef" | "dng" | "arw" | "eps" | "ai" => "image",
+        "mp4" | "mov" | "m4v" | "avi" | "mkv" | "webm" | "mpg" | "mpeg" | "wmv" | "flv" | "3gp" | "mts" => "video",
         "mp3" | "wav" | "aac" | "flac" | "ogg" | "oga" | "m4a" | "aif" | "aiff" | "wma" => "audio",
-        "pdf" | "doc" | "docx" | "xls" | "xlsx" | "ppt" | "pptx" | "odt" | "ods" | "odp"
-        | "rtf" | "txt" | "csv" | "indd" | "pages" | "key" | "numbers" => "document",
+        "pdf" | "doc" | "docx" | "xls" | "xlsx" | "ppt" | "pptx" | "odt" | "ods" | "odp" | "rtf" | "txt" | "csv"
+        | "indd" | "pages" | "key" | "numbers" => "document",
         _ => "default",
     }
 }

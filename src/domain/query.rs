@@ -91,11 +91,7 @@ pub fn parse_search(
     let dateformat = match body.get("dateformat") {
         None | Some(Value::Null) => "yyyy-MM-dd".to_string(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => {
-            return Err(Invalid::new(
-                "dateformat must be a string such as \"dd/MM/yyyy\"",
-            ))
-        }
+        Some(_) => return Err(Invalid::new("dateformat must be a string such as \"dd/MM/yyyy\"")),
     };
     dates::java_pattern_to_chrono(&dateformat).map_err(Invalid)?;
     let ctx = Ctx {
@@ -119,15 +115,10 @@ pub fn parse_search(
             .ok_or_else(|| Invalid::new("orqueries must be a list of {\"terms\":[...]} objects"))?;
         let mut alts = Vec::new();
         for (i, q) in list.iter().enumerate() {
-            let q = q.as_object().ok_or_else(|| {
-                Invalid::new(format!("orqueries[{i}] must be an object with \"terms\""))
-            })?;
-            alts.push(ctx.parse_terms_object(
-                q,
-                &format!("orqueries[{i}]"),
-                &mut echo_terms,
-                &mut friendly,
-            )?);
+            let q = q
+                .as_object()
+                .ok_or_else(|| Invalid::new(format!("orqueries[{i}] must be an object with \"terms\"")))?;
+            alts.push(ctx.parse_terms_object(q, &format!("orqueries[{i}]"), &mut echo_terms, &mut friendly)?);
         }
         parts.push(Query::Or(alts));
     }
@@ -210,11 +201,7 @@ impl Ctx<'_> {
                 .ok_or_else(|| Invalid::new(format!("{at}.terms[{i}] must be an object")))?;
             parts.push(self.parse_term(t, &format!("{at}.terms[{i}]"), echo, friendly)?);
         }
-        Ok(if or {
-            Query::Or(parts)
-        } else {
-            Query::And(parts)
-        })
+        Ok(if or { Query::Or(parts) } else { Query::And(parts) })
     }
 
     fn parse_term(
@@ -228,8 +215,7 @@ impl Ctx<'_> {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err(Invalid::new(format!("{at} has no \"field\""))),
         };
-        let info = (self.resolve)(&field)
-            .ok_or_else(|| Invalid::new(format!("{at}: unknown field \"{field}\"")))?;
+        let info = (self.resolve)(&field).ok_or_else(|| Invalid::new(format!("{at}: unknown field \"{field}\"")))?;
         let op = match t.get("operation").or_else(|| t.get("operator")) {
             None | Some(Value::Null) => "matches".to_string(),
             Some(Value::String(s)) => s.to_ascii_lowercase(),
@@ -246,11 +232,7 @@ impl Ctx<'_> {
         e.insert("id".into(), json!(field));
         e.insert(
             "operation".into(),
-            json!(if op == "orsgroup" {
-                "orgroup"
-            } else {
-                op.as_str()
-            }),
+            json!(if op == "orsgroup" { "orgroup" } else { op.as_str() }),
         );
         match values.len() {
             0 => {}
@@ -294,9 +276,7 @@ impl Ctx<'_> {
         };
         let any_of = |mode: TextMode| -> Result<Query, Invalid> {
             if values.is_empty() {
-                return Err(Invalid::new(format!(
-                    "{at}: operation \"{op}\" needs a value"
-                )));
+                return Err(Invalid::new(format!("{at}: operation \"{op}\" needs a value")));
             }
             if values.iter().any(|v| v == "*") {
                 return Ok(Query::All);
@@ -339,9 +319,7 @@ impl Ctx<'_> {
             "not" | "notgroup" => {
                 let inner = any_of(TextMode::Matches)?;
                 if inner == Query::All {
-                    return Err(Invalid::new(format!(
-                        "{at}: \"{op}\" of * would exclude everything"
-                    )));
+                    return Err(Invalid::new(format!("{at}: \"{op}\" of * would exclude everything")));
                 }
                 Query::Not(Box::new(inner))
             }
@@ -366,9 +344,7 @@ impl Ctx<'_> {
                 match op.as_str() {
                     "beforedate" | "before" => {
                         let v = before.or_else(|| values.first().cloned()).ok_or_else(|| {
-                            Invalid::new(format!(
-                                "{at}: \"{op}\" needs a date in \"before\" or \"value\""
-                            ))
+                            Invalid::new(format!("{at}: \"{op}\" needs a date in \"before\" or \"value\""))
                         })?;
                         cond(Cond::Range {
                             min: None,
@@ -377,9 +353,7 @@ impl Ctx<'_> {
                     }
                     "afterdate" | "after" => {
                         let v = after.or_else(|| values.first().cloned()).ok_or_else(|| {
-                            Invalid::new(format!(
-                                "{at}: \"{op}\" needs a date in \"after\" or \"value\""
-                            ))
+                            Invalid::new(format!("{at}: \"{op}\" needs a date in \"after\" or \"value\""))
                         })?;
                         cond(Cond::Range {
                             min: Some(date(&v)? + 1.0),
@@ -464,7 +438,9 @@ impl Ctx<'_> {
                     _ => {
                         let v = need_value()?;
                         let (l, h) = split_range(&v).ok_or_else(|| {
-                            Invalid::new(format!("{at}: betweennumbers needs \"low-high\" or lowval/highval, not \"{v}\""))
+                            Invalid::new(format!(
+                                "{at}: betweennumbers needs \"low-high\" or lowval/highval, not \"{v}\""
+                            ))
                         })?;
                         (number(l)?, number(h)?)
                     }
@@ -492,11 +468,10 @@ impl Ctx<'_> {
         at: &str,
     ) -> Result<Query, Invalid> {
         let cond = if kind == FieldKind::Number && !v.contains('*') {
-            let n: f64 = v.trim().parse().map_err(|_| {
-                Invalid::new(format!(
-                    "{at}: field \"{field}\" holds numbers; \"{v}\" is not one"
-                ))
-            })?;
+            let n: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| Invalid::new(format!("{at}: field \"{field}\" holds numbers; \"{v}\" is not one")))?;
             Cond::Range {
                 min: Some(n),
                 max: Some(n),
@@ -533,23 +508,20 @@ fn term_values(t: &Map<String, Value>, at: &str) -> Result<Vec<String>, Invalid>
         match v {
             Value::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
-                    out.push(value_text(x).ok_or_else(|| {
-                        Invalid::new(format!("{at}.values[{i}] must be a string or a number"))
-                    })?);
+                    out.push(
+                        value_text(x)
+                            .ok_or_else(|| Invalid::new(format!("{at}.values[{i}] must be a string or a number")))?,
+                    );
                 }
             }
             Value::Null => {}
-            other => out.push(
-                value_text(other)
-                    .ok_or_else(|| Invalid::new(format!("{at}.values must be a list")))?,
-            ),
+            other => out.push(value_text(other).ok_or_else(|| Invalid::new(format!("{at}.values must be a list")))?),
         }
     }
     match t.get("value") {
         None | Some(Value::Null) => {}
         Some(v) => {
-            let s = value_text(v)
-                .ok_or_else(|| Invalid::new(format!("{at}.value must be a string or a number")))?;
+            let s = value_text(v).ok_or_else(|| Invalid::new(format!("{at}.value must be a string or a number")))?;
             out.extend(s.split('|').filter(|p| !p.is_empty()).map(str::to_string));
         }
     }
@@ -573,8 +545,7 @@ fn parse_u32(v: &Value, name: &str) -> Result<u32, Invalid> {
 }
 
 fn first_present<'a>(body: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter()
-        .find_map(|k| body.get(*k).filter(|v| !v.is_null()))
+    keys.iter().find_map(|k| body.get(*k).filter(|v| !v.is_null()))
 }
 
 fn parse_sort(v: &Value, resolve: FieldResolver) -> Result<Vec<SortKey>, Invalid> {
@@ -588,11 +559,7 @@ fn parse_sort(v: &Value, resolve: FieldResolver) -> Result<Vec<SortKey>, Invalid
             .iter()
             .map(|x| value_text(x).ok_or_else(|| Invalid::new("sortby entries must be strings")))
             .collect::<Result<_, _>>()?,
-        _ => {
-            return Err(Invalid::new(
-                "sortby must be a string such as \"assetaddeddateDown\"",
-            ))
-        }
+        _ => return Err(Invalid::new("sortby must be a string such as \"assetaddeddateDown\"")),
     };
     items
         .into_iter()
@@ -629,9 +596,7 @@ pub fn freeform_words(s: &str) -> Vec<String> {
             }
             rest = r.get(end + 1..).unwrap_or("");
         } else {
-            let end = rest
-                .find(|c: char| c.is_whitespace() || c == '"')
-                .unwrap_or(rest.len());
+            let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
             let word = rest[..end].to_lowercase();
             let word = word.trim_matches(|c: char| c == '+' || c == ',');
             if !word.is_empty() && !matches!(word, "and" | "or") {
@@ -706,13 +671,13 @@ mod tests {
 
     #[test]
     fn the_documented_all_query() {
-        let r = parse(json!({"page":"1","hitsperpage":"20","query":{"terms":[{"field":"id","operation":"matches","value":"*"}]}})).unwrap();
+        let r = parse(
+            json!({"page":"1","hitsperpage":"20","query":{"terms":[{"field":"id","operation":"matches","value":"*"}]}}),
+        )
+        .unwrap();
         assert_eq!(r.query, Query::All);
         assert_eq!((r.page, r.hits_per_page), (1, 20));
-        assert_eq!(
-            r.echo_terms,
-            vec![json!({"id":"id","operation":"matches","value":"*"})]
-        );
+        assert_eq!(r.echo_terms, vec![json!({"id":"id","operation":"matches","value":"*"})]);
         assert_eq!(r.friendly, "ID:*");
     }
 
@@ -729,11 +694,10 @@ mod tests {
     fn dates_with_dateformat_and_top_level_bounds() {
         let r = parse(json!({"dateformat":"dd/MM/yyyy","query":{"terms":[{"field":"assetaddeddate","operation":"betweendates","after":"01/01/2015","before":"01/01/2025"}]}})).unwrap();
         let Query::Cond {
-            cond:
-                Cond::Range {
-                    min: Some(lo),
-                    max: Some(hi),
-                },
+            cond: Cond::Range {
+                min: Some(lo),
+                max: Some(hi),
+            },
             ..
         } = r.query
         else {

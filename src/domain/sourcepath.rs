@@ -34,28 +34,20 @@ pub fn resolve(requested: &str, ctx: &MaskContext) -> Result<String, Invalid> {
 pub fn default_for(user: &str, filename: Option<&str>, id: &str) -> Result<String, Invalid> {
     let now = Utc::now();
     let leaf = filename.unwrap_or(id);
-    normalize(&format!(
-        "{user}/{:04}/{:02}/{leaf}",
-        now.year(),
-        now.month()
-    ))
+    normalize(&format!("{user}/{:04}/{:02}/{leaf}", now.year(), now.month()))
 }
 
 /// Cleans and validates a source path: backslashes and control characters are refused,
 /// `//` collapsed, leading and trailing `/` removed, `.` and `..` segments refused.
 pub fn normalize(path: &str) -> Result<String, Invalid> {
     if path.len() > MAX_LEN {
-        return Err(Invalid::new(format!(
-            "sourcepath is longer than {MAX_LEN} bytes"
-        )));
+        return Err(Invalid::new(format!("sourcepath is longer than {MAX_LEN} bytes")));
     }
     if path.chars().any(|c| c.is_control()) {
         return Err(Invalid::new("sourcepath contains a control character"));
     }
     if path.contains('\\') {
-        return Err(Invalid::new(
-            "sourcepath contains a backslash; use / between folders",
-        ));
+        return Err(Invalid::new("sourcepath contains a backslash; use / between folders"));
     }
     let mut parts = Vec::new();
     for seg in path.split('/') {
@@ -102,11 +94,9 @@ fn variable(var: &str, ctx: &MaskContext) -> Result<String, Invalid> {
             .collect::<String>()
     };
     let filename = || {
-        ctx.filename.map(str::to_string).ok_or_else(|| {
-            Invalid::new(format!(
-                "sourcepath uses ${{{var}}} but no file was uploaded"
-            ))
-        })
+        ctx.filename
+            .map(str::to_string)
+            .ok_or_else(|| Invalid::new(format!("sourcepath uses ${{{var}}} but no file was uploaded")))
     };
     Ok(match var {
         "filename" => filename()?,
@@ -138,10 +128,7 @@ fn variable(var: &str, ctx: &MaskContext) -> Result<String, Invalid> {
 mod tests {
     use super::*;
 
-    fn ctx<'a>(
-        filename: Option<&'a str>,
-        f: &'a dyn Fn(&str) -> Option<String>,
-    ) -> MaskContext<'a> {
+    fn ctx<'a>(filename: Option<&'a str>, f: &'a dyn Fn(&str) -> Option<String>) -> MaskContext<'a> {
         MaskContext {
             filename,
             user: "admin",
@@ -153,28 +140,16 @@ mod tests {
     fn folder_paths_get_the_file_name() {
         let none = |_: &str| None;
         let c = ctx(Some("a.jpg"), &none);
-        assert_eq!(
-            resolve("Clients/TK2/2020-6/", &c).unwrap(),
-            "Clients/TK2/2020-6/a.jpg"
-        );
-        assert_eq!(
-            resolve("/Clients//X/${filename}", &c).unwrap(),
-            "Clients/X/a.jpg"
-        );
-        assert_eq!(
-            resolve("p/${extension}/${user}", &c).unwrap(),
-            "p/jpg/admin"
-        );
+        assert_eq!(resolve("Clients/TK2/2020-6/", &c).unwrap(), "Clients/TK2/2020-6/a.jpg");
+        assert_eq!(resolve("/Clients//X/${filename}", &c).unwrap(), "Clients/X/a.jpg");
+        assert_eq!(resolve("p/${extension}/${user}", &c).unwrap(), "p/jpg/admin");
     }
 
     #[test]
     fn masks_and_params() {
         let p = |k: &str| (k == "division").then(|| "north".to_string());
         let c = ctx(Some("a.jpg"), &p);
-        assert_eq!(
-            resolve("${division}/${filename}", &c).unwrap(),
-            "north/a.jpg"
-        );
+        assert_eq!(resolve("${division}/${filename}", &c).unwrap(), "north/a.jpg");
         assert!(resolve("${nope}/x", &c).is_err());
         assert!(resolve("${filename", &c).is_err());
         let d = resolve("${formatteddate}/${filename}", &c).unwrap();
@@ -183,16 +158,7 @@ mod tests {
 
     #[test]
     fn traversal_is_refused() {
-        for bad in [
-            "../etc/passwd",
-            "a/../../b",
-            "a/./b",
-            "a\\b",
-            "a\0b",
-            "",
-            "///",
-            "a\nb",
-        ] {
+        for bad in ["../etc/passwd", "a/../../b", "a/./b", "a\\b", "a\0b", "", "///", "a\nb"] {
             assert!(normalize(bad).is_err(), "{bad:?}");
         }
         assert_eq!(normalize("a/b.c/d..e").unwrap(), "a/b.c/d..e");

@@ -3,10 +3,11 @@
 use super::{Ctx, OpsError, OpsResult};
 use crate::domain::asset::{apply_values, Asset, Changes, Original};
 use crate::domain::fields::{asset_field, FieldDef};
-use crate::domain::query::SearchRequest;
+use crate::domain::fields::{FieldKind, DESCRIPTION};
+use crate::domain::query::{FieldInfo, SearchRequest};
 use crate::domain::{dates, filetypes, sourcepath, Invalid};
-use crate::store::{SearchPage, StoreError, StoredAsset};
-use serde_json::{Map, Value};
+use crate::store::{Scope, SearchPage, StoreError, StoredAsset};
+use serde_json::{json, Map, Value};
 
 /// How many times an update is retried when a concurrent write got there first.
 const UPDATE_ATTEMPTS: usize = 5;
@@ -31,6 +32,20 @@ pub struct Created {
 
 fn resolve_field(id: &str) -> Option<FieldDef> {
     asset_field(id).copied()
+}
+
+/// What the search parser needs to know of an asset field (`description` included).
+pub fn field_info(field: &str) -> Option<FieldInfo> {
+    match field {
+        DESCRIPTION => Some(FieldInfo {
+            kind: FieldKind::Text,
+            name: "Description",
+        }),
+        _ => asset_field(field).map(|d| FieldInfo {
+            kind: d.kind,
+            name: d.name,
+        }),
+    }
 }
 
 /// A new random id in the style of Elasticsearch's (20 URL-safe characters).
@@ -132,12 +147,11 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
     // one is the client's choice and a clash is reported.
     let base = asset.sourcepath.clone();
     for attempt in 2..=1000 {
-        match ctx
-            .store
-            .insert_asset(ctx.catalog, &asset, &changes.list_items)
-            .await
-        {
-            Ok(()) => return Ok(Created { asset, changes }),
+        match ctx.store.insert_asset(ctx.catalog, &asset, &changes.list_items).await {
+            Ok(()) => {
+                super::audit::record(ctx.store, ctx.audit("create", Some(&asset.id))).await;
+                return Ok(Created { asset, changes });
+            }
             Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {
                 asset.sourcepath = numbered(&base, attempt);
             }
@@ -156,9 +170,7 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
             Err(e) => return Err(e.into()),
         }
     }
-    Err(OpsError::Conflict(format!(
-        "no free sourcepath near \"{base}\""
-    )))
+    Err(OpsError::Conflict(format!("no free sourcepath near \"{base}\"")))
 }
 
 fn numbered(path: &str, n: u32) -> String {
@@ -190,14 +202,9 @@ pub async fn get_by_sourcepath(ctx: &Ctx<'_>, sourcepath: &str) -> OpsResult<Opt
 /// Applies field values to a live asset. A deleted asset is `NotFound` and nothing is
 /// written, whatever the timing: the store's write is conditional on the asset being
 /// live and unchanged since it was read.
-pub async fn update(
-    ctx: &Ctx<'_>,
-    id: &str,
-    values: &Map<String, Value>,
-) -> OpsResult<(Asset, Changes)> {
+pub async fn update(ctx: &Ctx<'_>, id: &str, values: &Map<String, Value>) -> OpsResult<(Asset, Changes)> {
     for _ in 0..UPDATE_ATTEMPTS {
-        let Some(StoredAsset { mut asset, version }) = ctx.store.get_asset(ctx.catalog, id).await?
-        else {
+        let Some(StoredAsset { mut asset, version }) = ctx.store.get_asset(ctx.catalog, id).await? else {
             return Err(OpsError::NotFound(id.to_string()));
         };
         let changes = apply_values(&mut asset.fields, values, &resolve_field)?;
@@ -210,7 +217,19 @@ pub async fn update(
             .update_asset(ctx.catalog, &asset, version, &changes.list_items)
             .await
         {
-            Ok(()) => return Ok((asset, changes)),
+            Ok(()) => {
+                let mut entry = ctx.audit("update", Some(id));
+                entry.fields = changes.changed.iter().map(|(f, _, _)| f.clone()).collect();
+                entry.details = Value::Object(
+                    changes
+                        .changed
+                        .iter()
+                        .map(|(f, old, new)| (f.clone(), json!({"old": old, "new": new})))
+                        .collect(),
+                );
+                super::audit::record(ctx.store, entry).await;
+                return Ok((asset, changes));
+            }
             Err(StoreError::Stale) => continue,
             Err(StoreError::NotFound) => return Err(OpsError::NotFound(id.to_string())),
             Err(e) => return Err(e.into()),
@@ -235,36 +254,19 @@ pub async fn delete(ctx: &Ctx<'_>, ids: &[String], purge_original: bool) -> OpsR
             unique.push(id.clone());
         }
     }
-    let deleted = ctx
-        .store
-        .trash_assets(ctx.catalog, &unique, ctx.user)
-        .await?;
-    let missing = unique
-        .iter()
-        .filter(|i| !deleted.contains(i))
-        .cloned()
-        .collect();
+    let deleted = ctx.store.trash_assets(ctx.catalog, &unique, ctx.user).await?;
+    let missing = unique.iter().filter(|i| !deleted.contains(i)).cloned().collect();
+    for id in &deleted {
+        super::audit::record(ctx.store, ctx.audit("delete", Some(id))).await;
+    }
     if purge_original {
-        for id in &deleted {
-            // The row goes first: once it is gone nothing can serve the file, so a
-            // failure to remove the file leaves an orphan for fsck, never a dangling row.
-            if let Some(original) = ctx
-                .store
-                .purge_asset(ctx.catalog, id)
-                .await
-                .map_err(OpsError::from)?
-            {
-                if let Err(e) = ctx.blobs.delete(&original.blob_key).await {
-                    tracing::warn!(blob = %original.blob_key, error = %e, "could not remove a purged original");
-                }
-            }
-        }
+        super::trash::purge(ctx, &deleted).await?;
     }
     Ok(Deleted { deleted, missing })
 }
 
-pub async fn search(ctx: &Ctx<'_>, req: &SearchRequest) -> OpsResult<SearchPage> {
-    Ok(ctx.store.search_assets(ctx.catalog, req).await?)
+pub async fn search(ctx: &Ctx<'_>, req: &SearchRequest, scope: Scope) -> OpsResult<SearchPage<Asset>> {
+    Ok(ctx.store.search_assets(ctx.catalog, req, scope).await?)
 }
 
 #[cfg(test)]

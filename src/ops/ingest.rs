@@ -15,12 +15,7 @@ use sha2::Sha256;
 #[derive(Debug)]
 pub struct ClientStreamError(pub String);
 
-pub async fn receive<S>(
-    blobs: &BlobStore,
-    filename: &str,
-    mut stream: S,
-    max_bytes: u64,
-) -> OpsResult<Original>
+pub async fn receive<S>(blobs: &BlobStore, filename: &str, mut stream: S, max_bytes: u64) -> OpsResult<Original>
 where
     S: Stream<Item = Result<Bytes, ClientStreamError>> + Unpin,
 {
@@ -52,10 +47,7 @@ where
             return Err(e.into());
         }
     }
-    let key = upload
-        .finish()
-        .await
-        .map_err(|e: BlobError| OpsError::Blob(e))?;
+    let key = upload.finish().await.map_err(|e: BlobError| OpsError::Blob(e))?;
     Ok(Original {
         blob_key: key,
         filename: filename.to_string(),

@@ -2,7 +2,10 @@
 //! of the EnterMediaDB envelope.
 
 pub mod assets;
+pub mod audit;
 pub mod ingest;
+pub mod jobs;
+pub mod trash;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::domain::Invalid;
@@ -35,10 +38,27 @@ impl From<StoreError> for OpsError {
 
 pub type OpsResult<T> = Result<T, OpsError>;
 
-/// Who acts, on which catalog, with which services.
+/// Who acts, from where, on which catalog, with which services.
 pub struct Ctx<'a> {
     pub store: &'a dyn MetaStore,
     pub blobs: &'a BlobStore,
     pub catalog: &'a str,
     pub user: &'a str,
+    /// The client's address, for the audit log.
+    pub address: &'a str,
+}
+
+impl<'a> Ctx<'a> {
+    /// An audit entry for an action of this caller.
+    pub fn audit(&self, action: &'a str, assetid: Option<&'a str>) -> audit::Entry<'a> {
+        audit::Entry {
+            catalog: self.catalog,
+            user: self.user,
+            address: self.address,
+            action,
+            assetid,
+            fields: Vec::new(),
+            details: serde_json::Value::Null,
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! The metadata store: users, keys, assets and their search. The database is the
-//! source of truth; searches are answered by it, in the same transactions as writes,
-//! so a deleted asset is never a hit.
+//! The metadata store: users, keys, assets, generic records, jobs, and their search.
+//! The database is the source of truth; searches are answered by it, in the same
+//! transactions as writes, so a deleted asset is never a hit.
 //!
 //! One trait, one implementation per engine (SQLite now; PostgreSQL is planned behind
 //! the same trait). Engine-independent pieces (how values are indexed) live here.
@@ -11,7 +11,7 @@ use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::fields::{self, FieldKind};
 use crate::domain::query::SearchRequest;
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,9 +72,39 @@ pub struct StoredAsset {
 }
 
 #[derive(Debug, Clone)]
-pub struct SearchPage {
+pub struct SearchPage<T> {
     pub total: u64,
-    pub hits: Vec<Asset>,
+    pub hits: Vec<T>,
+}
+
+/// Which assets a search or lookup sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Live,
+    Trash,
+}
+
+/// Why one asset could not be restored from the trash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreOutcome {
+    Restored,
+    NotInTrash,
+    /// Another live asset holds its sourcepath now.
+    SourcepathTaken(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub catalog: String,
+    pub payload: Value,
+    pub state: String,
+    pub attempts: i64,
+    pub progress: Value,
+    pub result: Option<Value>,
+    pub created: String,
+    pub updated: String,
 }
 
 #[async_trait]
@@ -92,60 +122,68 @@ pub trait MetaStore: Send + Sync {
     /// The union of the permissions of the user's groups.
     async fn user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>>;
 
-    async fn insert_key(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        expires: Option<&str>,
-    ) -> StoreResult<()>;
+    async fn insert_key(&self, token_hash: &str, user_id: &str, expires: Option<&str>) -> StoreResult<()>;
     async fn lookup_key(&self, token_hash: &str) -> StoreResult<Option<KeyRecord>>;
     /// Revokes one key; false when it was unknown or already revoked.
     async fn revoke_key(&self, token_hash: &str) -> StoreResult<bool>;
     async fn revoke_user_keys(&self, user_id: &str) -> StoreResult<u64>;
 
     /// Inserts a new live asset; `Conflict` if its id or live source path is taken.
-    async fn insert_asset(
-        &self,
-        catalog: &str,
-        asset: &Asset,
-        items: &[ListItem],
-    ) -> StoreResult<()>;
-    /// A live asset by id (trashed assets are not found).
-    async fn get_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<StoredAsset>>;
-    async fn get_asset_by_sourcepath(
-        &self,
-        catalog: &str,
-        sourcepath: &str,
-    ) -> StoreResult<Option<StoredAsset>>;
+    async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()>;
+    /// A live asset by id.
+    async fn get_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<StoredAsset>> {
+        self.get_asset_in(catalog, id, Scope::Live).await
+    }
+    /// An asset by id in the given scope.
+    async fn get_asset_in(&self, catalog: &str, id: &str, scope: Scope) -> StoreResult<Option<StoredAsset>>;
+    async fn get_asset_by_sourcepath(&self, catalog: &str, sourcepath: &str) -> StoreResult<Option<StoredAsset>>;
     /// Whether any asset, live or trashed, holds this id.
     async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool>;
     /// Replaces a live asset's fields (and original) if it is still at `version`:
     /// `NotFound` if it is gone (deleted), `Stale` if it changed meanwhile.
-    async fn update_asset(
-        &self,
-        catalog: &str,
-        asset: &Asset,
-        version: i64,
-        items: &[ListItem],
-    ) -> StoreResult<()>;
+    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()>;
     /// Moves live assets to the trash at once; returns the ids that were live.
-    async fn trash_assets(
-        &self,
-        catalog: &str,
-        ids: &[String],
-        by: &str,
-    ) -> StoreResult<Vec<String>>;
+    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>>;
+    /// Brings trashed assets back, each with its id, fields and original.
+    async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>>;
     /// Removes an asset (live or trashed) entirely, returning its original to delete.
     async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>>;
-    /// Runs a search over live assets.
-    async fn search_assets(&self, catalog: &str, req: &SearchRequest) -> StoreResult<SearchPage>;
-    /// Remembers the names of list values clients named.
-    async fn list_item_names(
+    /// Trashed assets deleted before `cutoff` (an EMDB date), oldest first.
+    async fn trashed_before(&self, cutoff: &str, limit: u32) -> StoreResult<Vec<(String, String)>>;
+    /// Runs a search over the assets of a scope. Trashed hits carry `deletedby` and
+    /// `deleteddate`.
+    async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>>;
+    /// The ids a search matches, all of them, in order.
+    async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>>;
+    /// How many assets a scope holds.
+    async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64>;
+
+    /// Creates or replaces a record of a generic table.
+    async fn put_record(&self, catalog: &str, searchtype: &str, id: &str, data: &Map<String, Value>)
+        -> StoreResult<()>;
+    async fn get_record(&self, catalog: &str, searchtype: &str, id: &str) -> StoreResult<Option<Map<String, Value>>>;
+    async fn delete_record(&self, catalog: &str, searchtype: &str, id: &str) -> StoreResult<bool>;
+    async fn search_records(
         &self,
         catalog: &str,
-        table: &str,
-        ids: &[String],
-    ) -> StoreResult<Vec<(String, String)>>;
+        searchtype: &str,
+        req: &SearchRequest,
+    ) -> StoreResult<SearchPage<Map<String, Value>>>;
+    /// The `name`s of the given records of a table.
+    async fn record_names(&self, catalog: &str, searchtype: &str, ids: &[String])
+        -> StoreResult<Vec<(String, String)>>;
+
+    async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String>;
+    /// Claims the oldest runnable job with a lease of `lease_secs`.
+    async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>>;
+    /// Records progress and extends the lease (a heartbeat).
+    async fn job_progress(&self, id: &str, owner: &str, progress: &Value, lease_secs: u64) -> StoreResult<()>;
+    async fn finish_job(&self, id: &str, owner: &str, ok: bool, result: &Value) -> StoreResult<()>;
+    /// Puts a job back in the queue to run after `delay_secs`.
+    async fn retry_job(&self, id: &str, owner: &str, delay_secs: u64, error: &str) -> StoreResult<()>;
+    async fn get_job(&self, id: &str) -> StoreResult<Option<Job>>;
+    /// Returns jobs whose lease ran out to the queue; the number returned.
+    async fn requeue_expired_jobs(&self) -> StoreResult<u64>;
 }
 
 /// The kind of an asset field for indexing and search, including the virtual ones.
@@ -156,7 +194,7 @@ pub fn field_kind(field: &str) -> Option<FieldKind> {
     }
 }
 
-/// One indexed value of an asset: text compared as `v`, numbers and dates as `n`.
+/// One indexed value: text compared as `v`, numbers and dates as `n`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexRow {
     pub field: String,
@@ -169,23 +207,18 @@ pub struct IndexRow {
 pub fn normalize_words(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push(' ');
-    for word in s
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         out.push_str(&word.to_lowercase());
         out.push(' ');
     }
     out
 }
 
-/// The index rows of an asset's fields.
-pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
+/// The index rows of a set of field values; `kind` says how each field is compared.
+pub fn index_values(values: &Map<String, Value>, kind: &dyn Fn(&str) -> Option<FieldKind>) -> Vec<IndexRow> {
     let mut rows = Vec::new();
-    for (field, value) in &asset.fields {
-        let Some(kind) = field_kind(field) else {
-            continue;
-        };
+    for (field, value) in values {
+        let Some(kind) = kind(field) else { continue };
         let mut push = |s: &str| {
             let (v, n) = match kind {
                 FieldKind::Text | FieldKind::MultiLang => (Some(normalize_words(s)), None),
@@ -206,17 +239,24 @@ pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
             Value::String(s) => push(s),
             Value::Array(a) => a.iter().filter_map(Value::as_str).for_each(&mut push),
             Value::Object(m) => m.values().filter_map(Value::as_str).for_each(&mut push),
-            _ => {}
+            Value::Number(n) => push(&n.to_string()),
+            Value::Bool(b) => push(&b.to_string()),
+            Value::Null => {}
         }
     }
     rows
 }
 
-/// The composite full-text value behind the `description` field.
-pub fn fulltext(asset: &Asset) -> String {
+/// The index rows of an asset's fields.
+pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
+    index_values(&asset.fields, &field_kind)
+}
+
+/// Words of every value whose field `include` accepts, for the composite `description`.
+pub fn fulltext_of(values: &Map<String, Value>, include: &dyn Fn(&str) -> bool, extra: &str) -> String {
     let mut text = String::new();
-    for (field, value) in &asset.fields {
-        if !fields::asset_field(field).is_some_and(|d| d.fulltext) {
+    for (field, value) in values {
+        if !include(field) {
             continue;
         }
         let mut add = |s: &str| {
@@ -230,8 +270,17 @@ pub fn fulltext(asset: &Asset) -> String {
             _ => {}
         }
     }
-    text.push_str(&asset.sourcepath.replace('/', " "));
+    text.push_str(extra);
     normalize_words(&text)
+}
+
+/// The composite full-text value behind an asset's `description` field.
+pub fn fulltext(asset: &Asset) -> String {
+    fulltext_of(
+        &asset.fields,
+        &|f| fields::asset_field(f).is_some_and(|d| d.fulltext),
+        &asset.sourcepath.replace('/', " "),
+    )
 }
 
 #[cfg(test)]

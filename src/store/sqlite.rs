@@ -5,20 +5,21 @@ use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Cond, Query, SearchRequest, TextMode};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
+    (
+        2,
+        "jobs records audit",
+        include_str!("../../migrations/sqlite/0002_jobs_records_audit.sql"),
+    ),
+];
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -45,34 +46,43 @@ fn now() -> String {
     crate::domain::dates::now_emdb()
 }
 
+fn later(secs: u64) -> String {
+    crate::domain::dates::format_emdb(chrono::Utc::now() + chrono::Duration::seconds(secs as i64))
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
 const ASSET_COLUMNS: &str =
-    "id, sourcepath, version, fields, blob_key, filename, filesize, md5hex, sha256hex";
+    "a.id, a.sourcepath, a.version, a.fields, a.blob_key, a.filename, a.filesize, a.md5hex, a.sha256hex, a.state, a.deleted_at, a.deleted_by";
 
 fn asset_from_row(row: &SqliteRow) -> StoreResult<StoredAsset> {
     let fields: String = row.try_get("fields")?;
-    let fields: serde_json::Map<String, Value> = serde_json::from_str(&fields)
-        .map_err(|e| StoreError::Corrupt(format!("asset fields: {e}")))?;
+    let mut fields: Map<String, Value> = serde_json::from_str(&fields).map_err(corrupt("asset fields"))?;
     let blob_key: Option<String> = row.try_get("blob_key")?;
     let original = match blob_key {
         Some(blob_key) => Some(Original {
             blob_key,
-            filename: row
-                .try_get::<Option<String>, _>("filename")?
-                .unwrap_or_default(),
+            filename: row.try_get::<Option<String>, _>("filename")?.unwrap_or_default(),
             size: row.try_get::<Option<i64>, _>("filesize")?.unwrap_or(0) as u64,
-            md5hex: row
-                .try_get::<Option<String>, _>("md5hex")?
-                .unwrap_or_default(),
-            sha256hex: row
-                .try_get::<Option<String>, _>("sha256hex")?
-                .unwrap_or_default(),
+            md5hex: row.try_get::<Option<String>, _>("md5hex")?.unwrap_or_default(),
+            sha256hex: row.try_get::<Option<String>, _>("sha256hex")?.unwrap_or_default(),
         }),
         None => None,
     };
+    if row.try_get::<String, _>("state")? == "trashed" {
+        if let Some(by) = row.try_get::<Option<String>, _>("deleted_by")? {
+            fields.insert("deletedby".into(), Value::String(by));
+        }
+        if let Some(at) = row.try_get::<Option<String>, _>("deleted_at")? {
+            fields.insert("deleteddate".into(), Value::String(at));
+        }
+    }
     Ok(StoredAsset {
         asset: Asset {
             id: row.try_get("id")?,
@@ -84,44 +94,104 @@ fn asset_from_row(row: &SqliteRow) -> StoreResult<StoredAsset> {
     })
 }
 
-async fn write_index(tx: &mut sqlx::SqliteConnection, seq: i64, asset: &Asset) -> StoreResult<()> {
-    sqlx::query("DELETE FROM asset_values WHERE seq = ?")
+async fn write_index(tx: &mut SqliteConnection, table: &str, seq: i64, rows: &[IndexRow]) -> StoreResult<()> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE seq = ?"))
         .bind(seq)
         .execute(&mut *tx)
         .await?;
-    let rows = index_rows(asset);
     for chunk in rows.chunks(200) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO asset_values (seq, field, v, n) ");
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!("INSERT INTO {table} (seq, field, v, n) "));
         qb.push_values(chunk, |mut b, r| {
-            b.push_bind(seq)
-                .push_bind(&r.field)
-                .push_bind(&r.v)
-                .push_bind(r.n);
+            b.push_bind(seq).push_bind(&r.field).push_bind(&r.v).push_bind(r.n);
         });
         qb.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-async fn write_list_items(
-    tx: &mut sqlx::SqliteConnection,
+fn record_kind(searchtype: &str) -> impl Fn(&str) -> Option<FieldKind> + '_ {
+    move |f| Some(fields::record_field_kind(searchtype, f))
+}
+
+async fn upsert_record(
+    tx: &mut SqliteConnection,
     catalog: &str,
-    items: &[ListItem],
+    searchtype: &str,
+    id: &str,
+    data: &Map<String, Value>,
 ) -> StoreResult<()> {
+    let text = serde_json::to_string(data).map_err(corrupt("record"))?;
+    let full = fulltext_of(data, &|f| f != "id", "");
+    let ts = now();
+    let row = sqlx::query(
+        "INSERT INTO records (catalog, searchtype, id, data, fulltext, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (catalog, searchtype, id) DO UPDATE SET data = excluded.data, fulltext = excluded.fulltext,
+             modified = excluded.modified
+         RETURNING seq",
+    )
+    .bind(catalog)
+    .bind(searchtype)
+    .bind(id)
+    .bind(text)
+    .bind(full)
+    .bind(&ts)
+    .bind(&ts)
+    .fetch_one(&mut *tx)
+    .await?;
+    let seq: i64 = row.try_get("seq")?;
+    let rows = index_values(data, &record_kind(searchtype));
+    write_index(tx, "record_values", seq, &rows).await
+}
+
+async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
     for it in items {
-        sqlx::query(
-            "INSERT INTO list_items (catalog, searchtype, id, name) VALUES (?, ?, ?, ?)
-             ON CONFLICT (catalog, searchtype, id) DO UPDATE SET name = excluded.name",
-        )
-        .bind(catalog)
-        .bind(&it.table)
-        .bind(&it.id)
-        .bind(&it.name)
-        .execute(&mut *tx)
-        .await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT data FROM records WHERE catalog = ? AND searchtype = ? AND id = ?")
+                .bind(catalog)
+                .bind(&it.table)
+                .bind(&it.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut data: Map<String, Value> = match existing {
+            Some(t) => serde_json::from_str(&t).map_err(corrupt("record"))?,
+            None => Map::new(),
+        };
+        if data.get("name").and_then(Value::as_str) == Some(it.name.as_str()) {
+            continue;
+        }
+        data.insert("id".into(), Value::String(it.id.clone()));
+        data.insert("name".into(), Value::String(it.name.clone()));
+        upsert_record(tx, catalog, &it.table, &it.id, &data).await?;
     }
     Ok(())
+}
+
+fn job_from_row(r: &SqliteRow) -> StoreResult<Job> {
+    let payload: String = r.try_get("payload")?;
+    let progress: String = r.try_get("progress")?;
+    let result: Option<String> = r.try_get("result")?;
+    Ok(Job {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        catalog: r.try_get("catalog")?,
+        payload: serde_json::from_str(&payload).map_err(corrupt("job payload"))?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        progress: serde_json::from_str(&progress).map_err(corrupt("job progress"))?,
+        result: result
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(corrupt("job result"))?,
+        created: r.try_get("created")?,
+        updated: r.try_get("updated")?,
+    })
+}
+
+fn state_of(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Live => "live",
+        Scope::Trash => "trashed",
+    }
 }
 
 #[async_trait]
@@ -129,15 +199,7 @@ impl MetaStore for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
         let migrations: Vec<Migration> = MIGRATIONS
             .iter()
-            .map(|(v, d, sql)| {
-                Migration::new(
-                    *v,
-                    Cow::Borrowed(*d),
-                    MigrationType::Simple,
-                    Cow::Borrowed(*sql),
-                    false,
-                )
-            })
+            .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
             .collect();
         let migrator = Migrator {
             migrations: Cow::Owned(migrations),
@@ -147,6 +209,11 @@ impl MetaStore for SqliteStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
+        // One process owns an embedded database: jobs it was running when it stopped
+        // were interrupted and go back to the queue.
+        sqlx::query("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running'")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -198,9 +265,7 @@ impl MetaStore for SqliteStore {
         .execute(&mut *tx)
         .await;
         match res {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!("user \"{}\" exists", u.id)))
-            }
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(format!("user \"{}\" exists", u.id))),
             r => r?,
         };
         for g in groups {
@@ -215,7 +280,7 @@ impl MetaStore for SqliteStore {
     }
 
     async fn ensure_group(&self, id: &str, name: &str, permissions: &[&str]) -> StoreResult<()> {
-        let perms = serde_json::to_string(permissions).unwrap_or_else(|_| "[]".into());
+        let perms = serde_json::to_string(permissions).map_err(corrupt("permissions"))?;
         sqlx::query(
             "INSERT INTO groups (id, name, permissions) VALUES (?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET permissions = excluded.permissions",
@@ -237,8 +302,7 @@ impl MetaStore for SqliteStore {
         .await?;
         let mut out: Vec<String> = Vec::new();
         for r in rows {
-            let list: Vec<String> = serde_json::from_str(&r)
-                .map_err(|e| StoreError::Corrupt(format!("group permissions: {e}")))?;
+            let list: Vec<String> = serde_json::from_str(&r).map_err(corrupt("group permissions"))?;
             for p in list {
                 if !out.contains(&p) {
                     out.push(p);
@@ -248,30 +312,22 @@ impl MetaStore for SqliteStore {
         Ok(out)
     }
 
-    async fn insert_key(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        expires: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_keys (token_hash, user_id, created, expires) VALUES (?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now())
-        .bind(expires)
-        .execute(&self.pool)
-        .await?;
+    async fn insert_key(&self, token_hash: &str, user_id: &str, expires: Option<&str>) -> StoreResult<()> {
+        sqlx::query("INSERT INTO api_keys (token_hash, user_id, created, expires) VALUES (?, ?, ?, ?)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(now())
+            .bind(expires)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn lookup_key(&self, token_hash: &str) -> StoreResult<Option<KeyRecord>> {
-        let row =
-            sqlx::query("SELECT user_id, expires, revoked FROM api_keys WHERE token_hash = ?")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query("SELECT user_id, expires, revoked FROM api_keys WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| {
             Ok(KeyRecord {
                 user_id: r.try_get("user_id")?,
@@ -283,33 +339,25 @@ impl MetaStore for SqliteStore {
     }
 
     async fn revoke_key(&self, token_hash: &str) -> StoreResult<bool> {
-        let r =
-            sqlx::query("UPDATE api_keys SET revoked = ? WHERE token_hash = ? AND revoked IS NULL")
-                .bind(now())
-                .bind(token_hash)
-                .execute(&self.pool)
-                .await?;
+        let r = sqlx::query("UPDATE api_keys SET revoked = ? WHERE token_hash = ? AND revoked IS NULL")
+            .bind(now())
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn revoke_user_keys(&self, user_id: &str) -> StoreResult<u64> {
-        let r =
-            sqlx::query("UPDATE api_keys SET revoked = ? WHERE user_id = ? AND revoked IS NULL")
-                .bind(now())
-                .bind(user_id)
-                .execute(&self.pool)
-                .await?;
+        let r = sqlx::query("UPDATE api_keys SET revoked = ? WHERE user_id = ? AND revoked IS NULL")
+            .bind(now())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected())
     }
 
-    async fn insert_asset(
-        &self,
-        catalog: &str,
-        asset: &Asset,
-        items: &[ListItem],
-    ) -> StoreResult<()> {
-        let fields =
-            serde_json::to_string(&asset.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
+        let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
         let ts = now();
         let mut tx = self.pool.begin().await?;
@@ -335,10 +383,7 @@ impl MetaStore for SqliteStore {
         let seq: i64 = match res {
             Err(e) if is_unique_violation(&e) => {
                 let msg = if e.to_string().contains("sourcepath") {
-                    format!(
-                        "sourcepath \"{}\" is taken by another asset",
-                        asset.sourcepath
-                    )
+                    format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
                 } else {
                     format!("asset id \"{}\" is taken", asset.id)
                 };
@@ -346,30 +391,27 @@ impl MetaStore for SqliteStore {
             }
             r => r?.try_get("seq")?,
         };
-        write_index(&mut tx, seq, asset).await?;
+        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn get_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<StoredAsset>> {
+    async fn get_asset_in(&self, catalog: &str, id: &str, scope: Scope) -> StoreResult<Option<StoredAsset>> {
         let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLUMNS} FROM assets WHERE catalog = ? AND id = ? AND state = 'live'"
+            "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.catalog = ? AND a.id = ? AND a.state = ?"
         ))
         .bind(catalog)
         .bind(id)
+        .bind(state_of(scope))
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(asset_from_row).transpose()
     }
 
-    async fn get_asset_by_sourcepath(
-        &self,
-        catalog: &str,
-        sourcepath: &str,
-    ) -> StoreResult<Option<StoredAsset>> {
+    async fn get_asset_by_sourcepath(&self, catalog: &str, sourcepath: &str) -> StoreResult<Option<StoredAsset>> {
         let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLUMNS} FROM assets WHERE catalog = ? AND sourcepath = ? AND state = 'live'"
+            "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.catalog = ? AND a.sourcepath = ? AND a.state = 'live'"
         ))
         .bind(catalog)
         .bind(sourcepath)
@@ -387,15 +429,8 @@ impl MetaStore for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn update_asset(
-        &self,
-        catalog: &str,
-        asset: &Asset,
-        version: i64,
-        items: &[ListItem],
-    ) -> StoreResult<()> {
-        let fields =
-            serde_json::to_string(&asset.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
+        let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
         let mut tx = self.pool.begin().await?;
         // The state and version guards make a write after a delete, or over a
@@ -430,13 +465,12 @@ impl MetaStore for SqliteStore {
         };
         let Some(row) = row else {
             drop(tx);
-            let live: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'",
-            )
-            .bind(catalog)
-            .bind(&asset.id)
-            .fetch_optional(&self.pool)
-            .await?;
+            let live: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
+                    .bind(catalog)
+                    .bind(&asset.id)
+                    .fetch_optional(&self.pool)
+                    .await?;
             return Err(if live.is_some() {
                 StoreError::Stale
             } else {
@@ -444,18 +478,13 @@ impl MetaStore for SqliteStore {
             });
         };
         let seq: i64 = row.try_get("seq")?;
-        write_index(&mut tx, seq, asset).await?;
+        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn trash_assets(
-        &self,
-        catalog: &str,
-        ids: &[String],
-        by: &str,
-    ) -> StoreResult<Vec<String>> {
+    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -463,8 +492,7 @@ impl MetaStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let mut done = Vec::new();
         for chunk in ids.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
             qb.push_bind(&ts)
                 .push(", deleted_by = ")
                 .push_bind(by)
@@ -476,8 +504,7 @@ impl MetaStore for SqliteStore {
                 sep.push_bind(id);
             }
             qb.push(") RETURNING id");
-            let rows = qb.build().fetch_all(&mut *tx).await?;
-            for r in rows {
+            for r in qb.build().fetch_all(&mut *tx).await? {
                 done.push(r.try_get::<String, _>("id")?);
             }
         }
@@ -485,9 +512,41 @@ impl MetaStore for SqliteStore {
         Ok(done)
     }
 
+    async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>> {
+        let mut out = Vec::new();
+        for id in ids {
+            let res = sqlx::query(
+                "UPDATE assets SET state = 'live', deleted_at = NULL, deleted_by = NULL, version = version + 1, modified = ?
+                 WHERE catalog = ? AND id = ? AND state = 'trashed'",
+            )
+            .bind(now())
+            .bind(catalog)
+            .bind(id)
+            .execute(&self.pool)
+            .await;
+            let outcome = match res {
+                Ok(r) if r.rows_affected() == 1 => RestoreOutcome::Restored,
+                Ok(_) => RestoreOutcome::NotInTrash,
+                Err(e) if is_unique_violation(&e) => {
+                    let sp: String = sqlx::query_scalar("SELECT sourcepath FROM assets WHERE catalog = ? AND id = ?")
+                        .bind(catalog)
+                        .bind(id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    RestoreOutcome::SourcepathTaken(sp)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            out.push((id.clone(), outcome));
+        }
+        Ok(out)
+    }
+
     async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>> {
+        // RETURNING cannot name a table alias.
+        let columns = ASSET_COLUMNS.replace("a.", "");
         let row = sqlx::query(&format!(
-            "DELETE FROM assets WHERE catalog = ? AND id = ? RETURNING {ASSET_COLUMNS}"
+            "DELETE FROM assets WHERE catalog = ? AND id = ? RETURNING {columns}"
         ))
         .bind(catalog)
         .bind(id)
@@ -499,33 +558,38 @@ impl MetaStore for SqliteStore {
         }
     }
 
-    async fn search_assets(&self, catalog: &str, req: &SearchRequest) -> StoreResult<SearchPage> {
-        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT COUNT(*) FROM assets a WHERE a.state = 'live' AND a.catalog = ",
-        );
-        count.push_bind(catalog).push(" AND ");
-        push_query(&mut count, &req.query);
+    async fn trashed_before(&self, cutoff: &str, limit: u32) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT catalog, id FROM assets WHERE state = 'trashed' AND deleted_at < ? ORDER BY deleted_at LIMIT ?",
+        )
+        .bind(cutoff)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("catalog")?, r.try_get("id")?)))
+            .collect()
+    }
+
+    async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>> {
+        let target = Target::assets();
+        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE a.state = ");
+        count
+            .push_bind(state_of(scope))
+            .push(" AND a.catalog = ")
+            .push_bind(catalog)
+            .push(" AND ");
+        push_query(&mut count, &req.query, &target);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
 
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "SELECT {} FROM assets a WHERE a.state = 'live' AND a.catalog = ",
-            ASSET_COLUMNS
-                .split(", ")
-                .map(|c| format!("a.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        qb.push_bind(catalog).push(" AND ");
-        push_query(&mut qb, &req.query);
-        qb.push(" ORDER BY ");
-        for key in &req.sort {
-            push_sort_key(&mut qb, &key.field);
-            qb.push(if key.descending { " DESC, " } else { " ASC, " });
-        }
-        qb.push("a.seq DESC LIMIT ")
-            .push_bind(req.hits_per_page as i64)
-            .push(" OFFSET ")
-            .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE a.state = "));
+        qb.push_bind(state_of(scope))
+            .push(" AND a.catalog = ")
+            .push_bind(catalog)
+            .push(" AND ");
+        push_query(&mut qb, &req.query, &target);
+        push_order_and_page(&mut qb, req, &target, true);
         let rows = qb.build().fetch_all(&self.pool).await?;
         let hits = rows
             .iter()
@@ -537,20 +601,109 @@ impl MetaStore for SqliteStore {
         })
     }
 
-    async fn list_item_names(
+    async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>> {
+        let target = Target::assets();
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.id FROM assets a WHERE a.state = ");
+        qb.push_bind(state_of(scope))
+            .push(" AND a.catalog = ")
+            .push_bind(catalog)
+            .push(" AND ");
+        push_query(&mut qb, &req.query, &target);
+        push_order_and_page(&mut qb, req, &target, false);
+        Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
+    }
+
+    async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE catalog = ? AND state = ?")
+            .bind(catalog)
+            .bind(state_of(scope))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn put_record(
         &self,
         catalog: &str,
-        table: &str,
+        searchtype: &str,
+        id: &str,
+        data: &Map<String, Value>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        upsert_record(&mut tx, catalog, searchtype, id, data).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_record(&self, catalog: &str, searchtype: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
+        let data: Option<String> =
+            sqlx::query_scalar("SELECT data FROM records WHERE catalog = ? AND searchtype = ? AND id = ?")
+                .bind(catalog)
+                .bind(searchtype)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        data.map(|t| serde_json::from_str(&t).map_err(corrupt("record")))
+            .transpose()
+    }
+
+    async fn delete_record(&self, catalog: &str, searchtype: &str, id: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM records WHERE catalog = ? AND searchtype = ? AND id = ?")
+            .bind(catalog)
+            .bind(searchtype)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn search_records(
+        &self,
+        catalog: &str,
+        searchtype: &str,
+        req: &SearchRequest,
+    ) -> StoreResult<SearchPage<Map<String, Value>>> {
+        let target = Target::records(searchtype);
+        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM records a WHERE a.catalog = ");
+        count
+            .push_bind(catalog)
+            .push(" AND a.searchtype = ")
+            .push_bind(searchtype)
+            .push(" AND ");
+        push_query(&mut count, &req.query, &target);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.data FROM records a WHERE a.catalog = ");
+        qb.push_bind(catalog)
+            .push(" AND a.searchtype = ")
+            .push_bind(searchtype)
+            .push(" AND ");
+        push_query(&mut qb, &req.query, &target);
+        push_order_and_page(&mut qb, req, &target, true);
+        let rows: Vec<String> = qb.build_query_scalar().fetch_all(&self.pool).await?;
+        let hits = rows
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(corrupt("record")))
+            .collect::<Result<_, _>>()?;
+        Ok(SearchPage {
+            total: total as u64,
+            hits,
+        })
+    }
+
+    async fn record_names(
+        &self,
+        catalog: &str,
+        searchtype: &str,
         ids: &[String],
     ) -> StoreResult<Vec<(String, String)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT id, name FROM list_items WHERE catalog = ");
+            QueryBuilder::new("SELECT id, json_extract(data, '$.name') AS name FROM records WHERE catalog = ");
         qb.push_bind(catalog)
             .push(" AND searchtype = ")
-            .push_bind(table)
+            .push_bind(searchtype)
             .push(" AND id IN (");
         let mut sep = qb.separated(", ");
         for id in ids {
@@ -558,32 +711,185 @@ impl MetaStore for SqliteStore {
         }
         qb.push(")");
         let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-            .collect()
+        let mut out = Vec::new();
+        for r in rows {
+            if let Some(name) = r.try_get::<Option<String>, _>("name")? {
+                out.push((r.try_get("id")?, name));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
+        let id = {
+            use rand::Rng;
+            let r: u64 = rand::thread_rng().gen();
+            format!("{}{:016x}", chrono::Utc::now().format("%Y%m%d%H%M%S"), r)
+        };
+        let ts = now();
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(kind)
+        .bind(catalog)
+        .bind(payload.to_string())
+        .bind(&ts)
+        .bind(&ts)
+        .bind(&ts)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>> {
+        // One UPDATE picks and leases the job, so two workers never claim the same one.
+        let ts = now();
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated = ?
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1)
+               AND state = 'queued'
+             RETURNING *",
+        )
+        .bind(owner)
+        .bind(later(lease_secs))
+        .bind(&ts)
+        .bind(&ts)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn job_progress(&self, id: &str, owner: &str, progress: &Value, lease_secs: u64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET progress = ?, lease_until = ?, updated = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+        )
+        .bind(progress.to_string())
+        .bind(later(lease_secs))
+        .bind(now())
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_job(&self, id: &str, owner: &str, ok: bool, result: &Value) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = ?, result = ?, lease_owner = NULL, lease_until = NULL, updated = ?
+             WHERE id = ? AND lease_owner = ?",
+        )
+        .bind(if ok { "done" } else { "failed" })
+        .bind(result.to_string())
+        .bind(now())
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn retry_job(&self, id: &str, owner: &str, delay_secs: u64, error: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_after = ?, lease_owner = NULL, lease_until = NULL, updated = ?,
+                    result = ? WHERE id = ? AND lease_owner = ?",
+        )
+        .bind(later(delay_secs))
+        .bind(now())
+        .bind(serde_json::json!({"lasterror": error}).to_string())
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_job(&self, id: &str) -> StoreResult<Option<Job>> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn requeue_expired_jobs(&self) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated = ?
+             WHERE state = 'running' AND lease_until < ?",
+        )
+        .bind(now())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 }
 
-fn push_sort_key(qb: &mut QueryBuilder<Sqlite>, field: &str) {
-    match field {
-        "id" => {
-            qb.push("a.id");
+/// What a search runs over: the assets, or the records of one generic table.
+struct Target<'a> {
+    values: &'static str,
+    kind: Box<dyn Fn(&str) -> FieldKind + Send + Sync + 'a>,
+    assets: bool,
+}
+
+impl<'a> Target<'a> {
+    fn assets() -> Self {
+        Target {
+            values: "asset_values",
+            kind: Box::new(|f| field_kind(f).unwrap_or(FieldKind::Keyword)),
+            assets: true,
         }
-        "sourcepath" => {
-            qb.push("a.sourcepath");
+    }
+    fn records(searchtype: &'a str) -> Self {
+        Target {
+            values: "record_values",
+            kind: Box::new(move |f| match f {
+                fields::DESCRIPTION => FieldKind::Text,
+                _ => fields::record_field_kind(searchtype, f),
+            }),
+            assets: false,
         }
-        f => {
-            let col = if field_kind(f).is_some_and(|k| k.is_numeric()) {
-                "n"
-            } else {
-                "v"
-            };
-            qb.push(format!(
-                "(SELECT MIN(x.{col}) FROM asset_values x WHERE x.seq = a.seq AND x.field = "
-            ))
-            .push_bind(f.to_string())
-            .push(")");
+    }
+    /// Fields held in a column of the row itself.
+    fn direct(&self, field: &str) -> Option<&'static str> {
+        match field {
+            "id" => Some("a.id"),
+            "sourcepath" if self.assets => Some("a.sourcepath"),
+            fields::DESCRIPTION => Some("a.fulltext"),
+            _ => None,
         }
+    }
+}
+
+fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchRequest, target: &Target, paged: bool) {
+    qb.push(" ORDER BY ");
+    for key in &req.sort {
+        match target.direct(&key.field) {
+            Some(col) if key.field != fields::DESCRIPTION => {
+                qb.push(col);
+            }
+            _ => {
+                let col = if target.kind.as_ref()(&key.field).is_numeric() {
+                    "n"
+                } else {
+                    "v"
+                };
+                qb.push(format!(
+                    "(SELECT MIN(x.{col}) FROM {} x WHERE x.seq = a.seq AND x.field = ",
+                    target.values
+                ))
+                .push_bind(key.field.clone())
+                .push(")");
+            }
+        }
+        qb.push(if key.descending { " DESC, " } else { " ASC, " });
+    }
+    qb.push("a.seq DESC");
+    if paged {
+        qb.push(" LIMIT ")
+            .push_bind(req.hits_per_page as i64)
+            .push(" OFFSET ")
+            .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
     }
 }
 
@@ -603,110 +909,95 @@ fn like_pattern(value: &str) -> String {
     out
 }
 
-fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query) {
+fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query, target: &Target) {
     match q {
         Query::All => {
             qb.push("1 = 1");
         }
         Query::And(parts) | Query::Or(parts) => {
-            let joiner = if matches!(q, Query::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
+            let joiner = if matches!(q, Query::And(_)) { " AND " } else { " OR " };
             qb.push("(");
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
                     qb.push(joiner);
                 }
-                push_query(qb, p);
+                push_query(qb, p, target);
             }
             qb.push(")");
         }
         Query::Not(inner) => {
             qb.push("NOT ");
-            push_query(qb, inner);
+            push_query(qb, inner, target);
         }
-        Query::Cond { field, cond } => push_cond(qb, field, cond),
+        Query::Cond { field, cond } => push_cond(qb, field, cond, target),
     }
 }
 
-fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond) {
-    let kind = field_kind(field).unwrap_or(FieldKind::Keyword);
-    let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang);
-    // Columns of the asset row itself.
-    let direct = match field {
-        "id" => Some("a.id"),
-        "sourcepath" => Some("a.sourcepath"),
-        fields::DESCRIPTION => Some("a.fulltext"),
-        _ => None,
+fn push_text_test(qb: &mut QueryBuilder<Sqlite>, col: &str, analysed: bool, mode: TextMode, value: &str) {
+    if analysed {
+        let words = normalize_words(&value.replace('*', " \u{1} "));
+        let words = words.trim().replace('\u{1}', "*");
+        let pat = like_pattern(&words);
+        let pat = match mode {
+            TextMode::Matches => format!("% {pat} %"),
+            TextMode::Exact => format!(" {pat} "),
+            TextMode::StartsWith => format!(" {pat}%"),
+            TextMode::Contains => format!("%{pat}%"),
+        };
+        qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
+        return;
+    }
+    // Ids and source paths keep their case; indexed values are lower-cased.
+    let v = if col.starts_with("a.") {
+        value.to_string()
+    } else {
+        value.to_lowercase()
     };
-    let text_test = |qb: &mut QueryBuilder<Sqlite>, col: &str, mode: TextMode, value: &str| {
-        if analysed {
-            let words = normalize_words(&value.replace('*', " \u{1} "));
-            let words = words.trim().replace('\u{1}', "*");
-            let pat = like_pattern(&words);
+    match mode {
+        TextMode::Matches | TextMode::Exact if !v.contains('*') => {
+            qb.push(format!("{col} = ")).push_bind(v);
+        }
+        _ => {
+            let pat = like_pattern(&v);
             let pat = match mode {
-                TextMode::Matches => format!("% {pat} %"),
-                TextMode::Exact => format!(" {pat} "),
-                TextMode::StartsWith => format!(" {pat}%"),
+                TextMode::StartsWith => format!("{pat}%"),
                 TextMode::Contains => format!("%{pat}%"),
+                _ => pat,
             };
-            qb.push(format!("{col} LIKE "))
-                .push_bind(pat)
-                .push(" ESCAPE '\\'");
-        } else {
-            let v = if col == "a.id" || col == "a.sourcepath" {
-                value.to_string()
-            } else {
-                value.to_lowercase()
-            };
-            match mode {
-                TextMode::Matches | TextMode::Exact if !v.contains('*') => {
-                    qb.push(format!("{col} = ")).push_bind(v);
-                }
-                _ => {
-                    let pat = like_pattern(&v);
-                    let pat = match mode {
-                        TextMode::StartsWith => format!("{pat}%"),
-                        TextMode::Contains => format!("%{pat}%"),
-                        _ => pat,
-                    };
-                    qb.push(format!("{col} LIKE "))
-                        .push_bind(pat)
-                        .push(" ESCAPE '\\'");
-                }
-            }
+            qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
+        }
+    }
+}
+
+fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &Target) {
+    let kind = target.kind.as_ref()(field);
+    let direct = target.direct(field);
+    let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
+    let values = target.values;
+    let exists_open = |qb: &mut QueryBuilder<Sqlite>| {
+        qb.push(format!(
+            "EXISTS (SELECT 1 FROM {values} x WHERE x.seq = a.seq AND x.field = "
+        ))
+        .push_bind(field.to_string())
+        .push(" AND ");
+    };
+    let text = |qb: &mut QueryBuilder<Sqlite>, mode: TextMode, value: &str| match direct {
+        Some(col) => push_text_test(qb, col, analysed, mode, value),
+        None => {
+            exists_open(qb);
+            push_text_test(qb, "x.v", analysed, mode, value);
+            qb.push(")");
         }
     };
-    let exists_open = |qb: &mut QueryBuilder<Sqlite>| {
-        qb.push("EXISTS (SELECT 1 FROM asset_values x WHERE x.seq = a.seq AND x.field = ")
-            .push_bind(field.to_string())
-            .push(" AND ");
-    };
     match cond {
-        Cond::Text { mode, value } => match direct {
-            Some(col) => text_test(qb, col, *mode, value),
-            None => {
-                exists_open(qb);
-                text_test(qb, "x.v", *mode, value);
-                qb.push(")");
-            }
-        },
+        Cond::Text { mode, value } => text(qb, *mode, value),
         Cond::Freeform(words) => {
             qb.push("(");
             for (i, w) in words.iter().enumerate() {
                 if i > 0 {
                     qb.push(" AND ");
                 }
-                match direct {
-                    Some(col) => text_test(qb, col, TextMode::Matches, w),
-                    None => {
-                        exists_open(qb);
-                        text_test(qb, "x.v", TextMode::Matches, w);
-                        qb.push(")");
-                    }
-                }
+                text(qb, TextMode::Matches, w);
             }
             qb.push(")");
         }

@@ -26,16 +26,13 @@ async fn login_getkey_and_every_way_of_presenting_the_key() {
     let a = answer(r).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.json["response"], json!({"status":"ok","user":"admin"}));
-    let key = a.json["results"]["entermediakey"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = a.json["results"]["entermediakey"].as_str().unwrap().to_string();
     assert!(key.starts_with("adminmd542"), "{key}");
     assert_eq!(a.json["results"]["userid"], "admin");
     assert!(
-        cookies.iter().any(
-            |c| c.starts_with(&format!("entermedia.keyassets={key}")) && c.contains("HttpOnly")
-        ),
+        cookies
+            .iter()
+            .any(|c| c.starts_with(&format!("entermedia.keyassets={key}")) && c.contains("HttpOnly")),
         "{cookies:?}"
     );
 
@@ -75,9 +72,7 @@ async fn login_getkey_and_every_way_of_presenting_the_key() {
         .await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     assert_eq!(bad.json["results"]["status"], "invalidlogin");
-    let none = s
-        .call(Method::POST, "authentication/login", None, Some("{}"))
-        .await;
+    let none = s.call(Method::POST, "authentication/login", None, Some("{}")).await;
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
 
     let status_url = s.url("module/asset/search");
@@ -177,26 +172,18 @@ async fn logout_revokes_the_key() {
         StatusCode::UNAUTHORIZED,
         "a logged-out key is dead"
     );
-    assert_eq!(
-        s.search_all(&k2).await.status,
-        StatusCode::OK,
-        "other keys live on"
-    );
+    assert_eq!(s.search_all(&k2).await.status, StatusCode::OK, "other keys live on");
     // Keys are stored hashed: the database holds no key.
     let db = std::fs::read(s.data_dir.join("mediadb.sqlite")).unwrap();
     let wal = std::fs::read(s.data_dir.join("mediadb.sqlite-wal")).unwrap_or_default();
     let needle = k2.as_bytes();
-    assert!(
-        !db.windows(needle.len()).any(|w| w == needle)
-            && !wal.windows(needle.len()).any(|w| w == needle)
-    );
+    assert!(!db.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle));
     s.stop().await;
 }
 
 #[tokio::test]
 async fn cors_lets_header_keys_through_but_not_foreign_cookies() {
-    let s =
-        TestServer::start_with(|c| c.cors_origins = vec!["https://trusted.example".into()]).await;
+    let s = TestServer::start_with(|c| c.cors_origins = vec!["https://trusted.example".into()]).await;
     let key = s.login().await;
     let url = s.url("module/asset/search");
     // A preflight for the token headers succeeds, without credentials.
@@ -215,10 +202,7 @@ async fn cors_lets_header_keys_through_but_not_foreign_cookies() {
         .to_str()
         .unwrap()
         .contains("x-tokentype"));
-    assert!(r
-        .headers()
-        .get("access-control-allow-credentials")
-        .is_none());
+    assert!(r.headers().get("access-control-allow-credentials").is_none());
     // A header key works from any origin.
     let r = s
         .client
@@ -249,10 +233,7 @@ async fn cors_lets_header_keys_through_but_not_foreign_cookies() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        r.headers()["access-control-allow-origin"],
-        "https://trusted.example"
-    );
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://trusted.example");
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
     // The server's own origin may too (the built-in pages).
     let own = s.base.clone();
@@ -266,19 +247,9 @@ async fn cors_lets_header_keys_through_but_not_foreign_cookies() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // Public endpoints need nothing.
-    let r = s
-        .client
-        .get(s.url("system/systemstatus"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.get(s.url("system/systemstatus")).send().await.unwrap();
     assert_eq!(answer(r).await.json, json!({"response":{"status":"ok"}}));
-    let r = s
-        .client
-        .get(format!("{}/healthz", s.base))
-        .send()
-        .await
-        .unwrap();
+    let r = s.client.get(format!("{}/healthz", s.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     s.stop().await;
 }

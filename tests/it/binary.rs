@@ -56,10 +56,7 @@ impl Drop for Proc {
 }
 
 fn terminate(p: &mut Proc) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(p.child.id().to_string())
-        .status();
+    let _ = Command::new("kill").arg("-TERM").arg(p.child.id().to_string()).status();
     for _ in 0..200 {
         if let Some(st) = p.child.try_wait().expect("wait") {
             return st;
@@ -72,9 +69,7 @@ fn terminate(p: &mut Proc) -> std::process::ExitStatus {
 
 async fn login(base: &str, password: &str) -> String {
     let r = reqwest::Client::new()
-        .post(format!(
-            "{base}/assets/mediadb/services/authentication/login"
-        ))
+        .post(format!("{base}/assets/mediadb/services/authentication/login"))
         .body(format!(r#"{{"id":"admin","password":"{password}"}}"#))
         .send()
         .await
@@ -122,8 +117,7 @@ async fn sigterm_lets_an_upload_in_flight_finish() {
         tokio::time::sleep(Duration::from_millis(40)).await;
         Ok::<_, std::io::Error>(c)
     });
-    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(slow))
-        .file_name("DSC00750.jpg");
+    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(slow)).file_name("DSC00750.jpg");
     let form = reqwest::multipart::Form::new()
         .text("jsonrequest", r#"{"id":"inflight"}"#)
         .part("file", part);
@@ -137,14 +131,8 @@ async fn sigterm_lets_an_upload_in_flight_finish() {
     );
     tokio::time::sleep(Duration::from_millis(150)).await;
     let pid = p.child.id();
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-    let resp = upload
-        .await
-        .unwrap()
-        .expect("the in-flight upload is answered");
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let resp = upload.await.unwrap().expect("the in-flight upload is answered");
     assert_eq!(resp.status(), StatusCode::OK);
     let st = terminate(&mut p);
     assert!(st.success(), "exit status {st:?}");
@@ -152,10 +140,7 @@ async fn sigterm_lets_an_upload_in_flight_finish() {
     let mut p = start(&data, None);
     let key = login(&p.base, "pw-for-sigterm").await;
     let r = reqwest::Client::new()
-        .get(format!(
-            "{}/assets/mediadb/services/module/asset/data/inflight",
-            p.base
-        ))
+        .get(format!("{}/assets/mediadb/services/module/asset/data/inflight", p.base))
         .header("X-entermedia.key", &key)
         .send()
         .await

@@ -49,9 +49,7 @@ impl TestServer {
         tweak(&mut config);
         let data_dir = config.data_dir.clone();
         let state = AppState::open(config).await.expect("open state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app::serve(state.clone(), listener, async move {
@@ -96,28 +94,17 @@ impl TestServer {
             )
             .await;
         assert_eq!(a.status, StatusCode::OK, "login as {id}: {}", a.text);
-        a.json["results"]["entermediakey"]
-            .as_str()
-            .expect("key")
-            .to_string()
+        a.json["results"]["entermediakey"].as_str().expect("key").to_string()
     }
 
     /// Sends a request with an optional key (as `X-entermedia.key`) and a JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<&str>,
-    ) -> Answer {
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<&str>) -> Answer {
         let mut rb = self.client.request(method, self.url(path));
         if let Some(k) = key {
             rb = rb.header("X-entermedia.key", k);
         }
         if let Some(b) = body {
-            rb = rb
-                .header("Content-Type", "application/json")
-                .body(b.to_string());
+            rb = rb.header("Content-Type", "application/json").body(b.to_string());
         }
         answer(rb.send().await.expect("send")).await
     }
@@ -129,17 +116,10 @@ impl TestServer {
     /// Uploads a fixture with `jsonrequest` metadata, as the EMDB documentation does.
     pub async fn upload(&self, key: &str, fixture_name: &str, jsonrequest: &str) -> Answer {
         let bytes = fixture_bytes(fixture_name);
-        let filename = fixture_name
-            .rsplit('/')
-            .next()
-            .unwrap_or(fixture_name)
-            .to_string();
+        let filename = fixture_name.rsplit('/').next().unwrap_or(fixture_name).to_string();
         let form = reqwest::multipart::Form::new()
             .text("jsonrequest", jsonrequest.to_string())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes).file_name(filename),
-            );
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename));
         let resp = self
             .client
             .post(self.url("module/asset/create"))

@@ -51,10 +51,7 @@ async fn upload_find_edit_download_delete() {
         d["assetaddeddate"]
     );
     assert_eq!(d["mediarendertype"], "image");
-    assert_eq!(
-        d["originalurl"],
-        "Clients/TK2/2020-6/DSC00750.jpg/DSC00750.jpg"
-    );
+    assert_eq!(d["originalurl"], "Clients/TK2/2020-6/DSC00750.jpg/DSC00750.jpg");
     assert_eq!(d["downloads"], json!([]));
 
     // Find it.
@@ -78,8 +75,7 @@ async fn upload_find_edit_download_delete() {
         ("id", "exact", "101", 1),
         ("fileformat", "matches", "jpg", 1),
     ] {
-        let body =
-            json!({"query":{"terms":[{"field":field,"operator":op,"value":value}]}}).to_string();
+        let body = json!({"query":{"terms":[{"field":field,"operator":op,"value":value}]}}).to_string();
         let r = s.post("module/asset/search", &key, &body).await;
         assert_eq!(
             r.json["response"]["totalhits"],
@@ -104,18 +100,12 @@ async fn upload_find_edit_download_delete() {
         .await;
     assert_eq!(u.status, StatusCode::OK, "{}", u.text);
     assert_eq!(u.json["data"]["longcaption"], "A bird on a wire");
-    assert_eq!(
-        u.json["data"]["keywords"],
-        json!([{"id":"animals"},{"id":"bird"}])
-    );
+    assert_eq!(u.json["data"]["keywords"], json!([{"id":"animals"},{"id":"bird"}]));
     assert_eq!(
         u.json["data"]["purpose"],
         json!([{"id":"sales","name":"Sales Channel"}])
     );
-    assert_eq!(
-        u.json["data"]["editstatus"],
-        json!({"id":"6","name":"Approved"})
-    );
+    assert_eq!(u.json["data"]["editstatus"], json!({"id":"6","name":"Approved"}));
     assert_eq!(u.json["data"]["headline"], json!({"fr":"Oiseau"}));
     // EnterMediaDB's `data/index.html` form, with the id in the body.
     let u = s
@@ -129,7 +119,11 @@ async fn upload_find_edit_download_delete() {
     assert_eq!(u.status, StatusCode::OK, "{}", u.text);
     assert_eq!(u.json["data"]["assettitle"], "Wire");
     let r = s
-        .post("module/asset/search", &key, r#"{"query":{"terms":[{"field":"description","operation":"freeform","value":"wire animals"}]}}"#)
+        .post(
+            "module/asset/search",
+            &key,
+            r#"{"query":{"terms":[{"field":"description","operation":"freeform","value":"wire animals"}]}}"#,
+        )
         .await;
     assert_eq!(
         r.json["response"]["totalhits"],
@@ -138,7 +132,10 @@ async fn upload_find_edit_download_delete() {
     );
 
     // Download it: whole, a range, revalidation.
-    let url = format!("{}/assets/mediadb/services/module/asset/downloads/originals/Clients/TK2/2020-6/DSC00750.jpg/DSC00750.jpg", s.base);
+    let url = format!(
+        "{}/assets/mediadb/services/module/asset/downloads/originals/Clients/TK2/2020-6/DSC00750.jpg/DSC00750.jpg",
+        s.base
+    );
     let resp = s
         .client
         .get(&url)
@@ -198,10 +195,7 @@ async fn upload_find_edit_download_delete() {
     assert_eq!(del.text, r#"{"response":{"status":"ok","rowsedited":"1"}}"#);
 
     // Gone from everything, at once.
-    assert_eq!(
-        s.search_all(&key).await.json["response"]["totalhits"],
-        json!(0)
-    );
+    assert_eq!(s.search_all(&key).await.json["response"]["totalhits"], json!(0));
     let g = s.get("module/asset/data/101", Some(&key)).await;
     assert_eq!(g.status, StatusCode::NOT_FOUND);
     assert_eq!(g.json["response"]["status"], "not found");
@@ -227,15 +221,10 @@ async fn upload_find_edit_download_delete() {
         StatusCode::NOT_FOUND,
         "an update after the delete must not resurrect it"
     );
-    let again = s
-        .post("module/asset/deleteassets", &key, r#"{"assetid": "101"}"#)
-        .await;
+    let again = s.post("module/asset/deleteassets", &key, r#"{"assetid": "101"}"#).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(again.json["response"]["rowsedited"], "0");
-    assert_eq!(
-        s.search_all(&key).await.json["response"]["totalhits"],
-        json!(0)
-    );
+    assert_eq!(s.search_all(&key).await.json["response"]["totalhits"], json!(0));
     s.stop().await;
 }
 
@@ -249,8 +238,7 @@ async fn multipart_variants_and_json_records() {
     let form = reqwest::multipart::Form::new()
         .part(
             "upload",
-            reqwest::multipart::Part::bytes(fixture_bytes("media/test-asset-02.jpg"))
-                .file_name("test-asset-02.jpg"),
+            reqwest::multipart::Part::bytes(fixture_bytes("media/test-asset-02.jpg")).file_name("test-asset-02.jpg"),
         )
         .part(
             "json",
@@ -279,10 +267,7 @@ async fn multipart_variants_and_json_records() {
     let a2 = s.upload(&key, "media/test-asset-01.jpg", "{}").await;
     let p1 = a1.json["data"]["sourcepath"].as_str().unwrap().to_string();
     let p2 = a2.json["data"]["sourcepath"].as_str().unwrap().to_string();
-    assert!(
-        p1.starts_with("admin/") && p1.ends_with("/test-asset-01.jpg"),
-        "{p1}"
-    );
+    assert!(p1.starts_with("admin/") && p1.ends_with("/test-asset-01.jpg"), "{p1}");
     assert!(p2.ends_with("/test-asset-01-2.jpg"), "{p2}");
     assert_ne!(a1.json["data"]["id"], a2.json["data"]["id"]);
     assert_eq!(a1.json["data"]["id"].as_str().unwrap().len(), 20);
@@ -297,11 +282,7 @@ async fn multipart_variants_and_json_records() {
         .await;
     assert_eq!(doc.json["data"]["assettype"]["id"], "document");
     let pdf = s
-        .upload(
-            &key,
-            "media/junitsampler_tutorial.pdf",
-            r#"{"sourcepath":"Docs/"}"#,
-        )
+        .upload(&key, "media/junitsampler_tutorial.pdf", r#"{"sourcepath":"Docs/"}"#)
         .await;
     assert_eq!(pdf.json["data"]["mediarendertype"], "document");
 
@@ -316,18 +297,12 @@ async fn multipart_variants_and_json_records() {
     assert_eq!(j.status, StatusCode::OK, "{}", j.text);
     assert_eq!(j.json["response"], json!({"status":"ok","id":"rec1"}));
     assert!(j.json["data"].get("originalurl").is_none());
-    assert_eq!(
-        s.search_all(&key).await.json["response"]["totalhits"],
-        json!(6)
-    );
+    assert_eq!(s.search_all(&key).await.json["response"]["totalhits"], json!(6));
 
     // Both URL forms address the same catalog.
     let r = s
         .client
-        .get(format!(
-            "{}/mediadb/services/module/asset/data/rec1",
-            s.base
-        ))
+        .get(format!("{}/mediadb/services/module/asset/data/rec1", s.base))
         .header("X-entermedia.key", &key)
         .send()
         .await
@@ -364,14 +339,10 @@ async fn deleteassets_takes_lists_and_names_the_missing() {
     assert_eq!(r.json["response"]["totalhits"], json!(1));
     assert_eq!(r.json["results"][0]["id"], "a3");
     // DELETE data/{id} works too.
-    let r = s
-        .call(Method::DELETE, "module/asset/data/a3", Some(&key), None)
-        .await;
+    let r = s.call(Method::DELETE, "module/asset/data/a3", Some(&key), None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["response"], json!({"status":"ok","id":"a3"}));
-    let r = s
-        .call(Method::DELETE, "module/asset/data/a3", Some(&key), None)
-        .await;
+    let r = s.call(Method::DELETE, "module/asset/data/a3", Some(&key), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     s.stop().await;
 }
@@ -381,9 +352,7 @@ async fn deleteoriginal_purges_the_file() {
     let s = TestServer::start().await;
     let key = s.login().await;
     let before = s.blob_files().len();
-    let a = s
-        .upload(&key, "media/test-asset-02.jpg", r#"{"id":"p1"}"#)
-        .await;
+    let a = s.upload(&key, "media/test-asset-02.jpg", r#"{"id":"p1"}"#).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(s.blob_files().len(), before + 1);
     let r = s
@@ -393,16 +362,10 @@ async fn deleteoriginal_purges_the_file() {
             r#"{"assetid":"p1","deleteoriginal":"true"}"#,
         )
         .await;
-    assert_eq!(r.json["response"]["rowsedited"], "1");
-    assert_eq!(
-        s.blob_files().len(),
-        before,
-        "the original is removed at once"
-    );
+    assert_eq!(r.json["response"]["rowsedited"], "1", "{}", r.text);
+    assert_eq!(s.blob_files().len(), before, "the original is removed at once");
     // The id is free again after a purge.
-    let a = s
-        .upload(&key, "media/test-asset-02.jpg", r#"{"id":"p1"}"#)
-        .await;
+    let a = s.upload(&key, "media/test-asset-02.jpg", r#"{"id":"p1"}"#).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     s.stop().await;
 }
@@ -432,10 +395,7 @@ async fn paging_and_hitsessionid() {
         .collect();
     assert_eq!(ids, ["r3", "r4", "r5"]);
     // The hitsessionid pages the same search again, on any server.
-    let sid = r.json["response"]["hitsessionid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = r.json["response"]["hitsessionid"].as_str().unwrap().to_string();
     let r = s
         .post(
             "module/asset/search",

@@ -5,3 +5,4 @@ mod binary;
 mod harness;
 mod lifecycle;
 mod refusals;
+mod trash;

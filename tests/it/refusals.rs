@@ -22,12 +22,7 @@ async fn one_asset(s: &TestServer, key: &str) {
 
 async fn still_there(s: &TestServer, key: &str) {
     let g = s.get("module/asset/data/101", Some(key)).await;
-    assert_eq!(
-        g.status,
-        StatusCode::OK,
-        "asset 101 must survive: {}",
-        g.text
-    );
+    assert_eq!(g.status, StatusCode::OK, "asset 101 must survive: {}", g.text);
 }
 
 #[tokio::test]
@@ -37,19 +32,12 @@ async fn every_protected_endpoint_needs_a_key() {
     one_asset(&s, &key).await;
     for (method, path) in Endpoint::samples() {
         let e = decode(&method, path).unwrap();
-        let a = s
-            .call(method.clone(), path, None, Some(r#"{"assetid":"101"}"#))
-            .await;
+        let a = s.call(method.clone(), path, None, Some(r#"{"assetid":"101"}"#)).await;
         if e.access() == Access::Public {
             assert_ne!(a.status, StatusCode::UNAUTHORIZED, "{path} is public");
             continue;
         }
-        assert_eq!(
-            a.status,
-            StatusCode::UNAUTHORIZED,
-            "{method} {path}: {}",
-            a.text
-        );
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}: {}", a.text);
         assert_eq!(a.json["errorcode"], "401");
         assert_eq!(a.json["response"]["status"], "error");
         assert!(a.json["response"]["details"]
@@ -116,10 +104,7 @@ async fn broken_bodies_are_400_and_delete_nothing() {
         let a = s.post("module/asset/search", &key, body).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}");
         assert!(
-            a.json["response"]["details"]
-                .as_str()
-                .unwrap()
-                .contains(needle),
+            a.json["response"]["details"].as_str().unwrap().contains(needle),
             "{body}: {}",
             a.text
         );
@@ -136,9 +121,7 @@ async fn broken_bodies_are_400_and_delete_nothing() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let g = s.get("module/asset/data/101", Some(&key)).await;
     assert!(g.json["data"].get("longcaption").is_none());
-    let a = s
-        .call(Method::PUT, "module/asset/data/101", Some(&key), Some(""))
-        .await;
+    let a = s.call(Method::PUT, "module/asset/data/101", Some(&key), Some("")).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     still_there(&s, &key).await;
     s.stop().await;
@@ -149,9 +132,7 @@ async fn unknown_ids_and_paths() {
     let s = TestServer::start().await;
     let key = s.login().await;
     one_asset(&s, &key).await;
-    let a = s
-        .post("module/asset/deleteassets", &key, r#"{"assetid":"999"}"#)
-        .await;
+    let a = s.post("module/asset/deleteassets", &key, r#"{"assetid":"999"}"#).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(a.json["response"]["status"], "not found");
     assert_eq!(a.json["response"]["rowsedited"], "0");
@@ -179,16 +160,21 @@ async fn unknown_ids_and_paths() {
     assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
     let r = s
         .client
-        .get(format!(
-            "{}/othersite/mediadb/services/system/systemstatus",
-            s.base
-        ))
+        .get(format!("{}/othersite/mediadb/services/system/systemstatus", s.base))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "an unconfigured site");
-    let r = s.client.get(format!("{}/assets/mediadb/services/module/asset/downloads/originals/keep/nothing.jpg/nothing.jpg", s.base))
-        .header("X-entermedia.key", &key).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!(
+            "{}/assets/mediadb/services/module/asset/downloads/originals/keep/nothing.jpg/nothing.jpg",
+            s.base
+        ))
+        .header("X-entermedia.key", &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     still_there(&s, &key).await;
     s.stop().await;
@@ -200,25 +186,12 @@ async fn hostile_paths_ids_and_sizes() {
     let key = s.login().await;
     one_asset(&s, &key).await;
     let blobs_before = s.blob_files();
-    for sp in [
-        "../../etc/passwd",
-        "a/../../b",
-        "a\\b\\c.jpg",
-        "./x",
-        "a/\u{0}/b",
-    ] {
+    for sp in ["../../etc/passwd", "a/../../b", "a\\b\\c.jpg", "./x", "a/\u{0}/b"] {
         let a = s
-            .upload(
-                &key,
-                "media/test-asset-02.jpg",
-                &json!({"sourcepath": sp}).to_string(),
-            )
+            .upload(&key, "media/test-asset-02.jpg", &json!({"sourcepath": sp}).to_string())
             .await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{sp:?}: {}", a.text);
-        assert!(a.json["response"]["details"]
-            .as_str()
-            .unwrap()
-            .contains("sourcepath"));
+        assert!(a.json["response"]["details"].as_str().unwrap().contains("sourcepath"));
     }
     for id in ["../x", "a b", "x/y", ".hidden"] {
         let a = s
@@ -236,31 +209,18 @@ async fn hostile_paths_ids_and_sizes() {
         );
     }
     // A taken id or explicit sourcepath is a conflict, and nothing is left behind.
-    let a = s
-        .upload(&key, "media/test-asset-02.jpg", r#"{"id":"101"}"#)
-        .await;
+    let a = s.upload(&key, "media/test-asset-02.jpg", r#"{"id":"101"}"#).await;
     assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text);
     let a = s
-        .upload(
-            &key,
-            "media/test-asset-02.jpg",
-            r#"{"sourcepath":"keep/me.jpg"}"#,
-        )
+        .upload(&key, "media/test-asset-02.jpg", r#"{"sourcepath":"keep/me.jpg"}"#)
         .await;
     assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text);
-    assert!(a.json["response"]["details"]
-        .as_str()
-        .unwrap()
-        .contains("101"));
+    assert!(a.json["response"]["details"].as_str().unwrap().contains("101"));
     // Bodies over the limit.
     let big = format!(r#"{{"assetid":"101","pad":"{}"}}"#, "x".repeat(100 * 1024));
     let a = s.post("module/asset/deleteassets", &key, &big).await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        s.blob_files(),
-        blobs_before,
-        "refused uploads leave no file"
-    );
+    assert_eq!(s.blob_files(), blobs_before, "refused uploads leave no file");
     // A truncated multipart body.
     let r = s
         .client
@@ -273,15 +233,8 @@ async fn hostile_paths_ids_and_sizes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(
-        s.blob_files(),
-        blobs_before,
-        "an aborted upload leaves no file"
-    );
-    assert_eq!(
-        s.search_all(&key).await.json["response"]["totalhits"],
-        json!(1)
-    );
+    assert_eq!(s.blob_files(), blobs_before, "an aborted upload leaves no file");
+    assert_eq!(s.search_all(&key).await.json["response"]["totalhits"], json!(1));
     still_there(&s, &key).await;
     s.stop().await;
 }
@@ -300,34 +253,20 @@ async fn a_user_without_the_permission_gets_403_and_changes_nothing() {
         screenname: "".into(),
         enabled: true,
     };
-    s.state
-        .store
-        .create_user(&user, &[permissions::USERS])
-        .await
-        .unwrap();
+    s.state.store.create_user(&user, &[permissions::USERS]).await.unwrap();
     let ekey = s.login_as("editor", "editor-pw").await;
     // Ordinary users may search and read...
-    assert_eq!(
-        s.search_all(&ekey).await.json["response"]["totalhits"],
-        json!(1)
-    );
-    assert_eq!(
-        s.get("module/asset/data/101", Some(&ekey)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(s.search_all(&ekey).await.json["response"]["totalhits"], json!(1));
+    assert_eq!(s.get("module/asset/data/101", Some(&ekey)).await.status, StatusCode::OK);
     // ...but not delete.
-    let a = s
-        .post("module/asset/deleteassets", &ekey, r#"{"assetid":"101"}"#)
-        .await;
+    let a = s.post("module/asset/deleteassets", &ekey, r#"{"assetid":"101"}"#).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
     assert_eq!(a.json["errorcode"], "403");
     assert!(a.json["response"]["details"]
         .as_str()
         .unwrap()
         .contains("api-delete-data"));
-    let a = s
-        .call(Method::DELETE, "module/asset/data/101", Some(&ekey), None)
-        .await;
+    let a = s.call(Method::DELETE, "module/asset/data/101", Some(&ekey), None).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     still_there(&s, &key).await;
     s.stop().await;

@@ -1,0 +1,124 @@
+//! The job runner: workers that claim persisted jobs with a lease, heartbeat while they
+//! run, and retry with backoff. Jobs are idempotent: running one twice does no harm.
+
+use super::{trash, OpsError};
+use crate::blobs::BlobStore;
+use crate::store::{Job, MetaStore};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+pub const LEASE_SECS: u64 = 60;
+const MAX_ATTEMPTS: i64 = 5;
+
+#[derive(Clone)]
+pub struct JobEnv {
+    pub store: Arc<dyn MetaStore>,
+    pub blobs: BlobStore,
+    pub wake: Arc<Notify>,
+}
+
+/// Reports progress of a running job (and keeps its lease alive).
+pub struct Progress<'a> {
+    env: &'a JobEnv,
+    job: &'a Job,
+    owner: &'a str,
+}
+
+impl Progress<'_> {
+    pub async fn report(&self, progress: Value) {
+        if let Err(e) = self
+            .env
+            .store
+            .job_progress(&self.job.id, self.owner, &progress, LEASE_SECS)
+            .await
+        {
+            tracing::warn!(job = %self.job.id, error = %e, "could not record job progress");
+        }
+    }
+}
+
+async fn run_one(env: &JobEnv, job: &Job, owner: &str) -> Result<Value, OpsError> {
+    let progress = Progress { env, job, owner };
+    match job.kind.as_str() {
+        trash::BULK_DELETE => trash::run_bulk_delete(env, job, &progress).await,
+        trash::BULK_RESTORE => trash::run_bulk_restore(env, job, &progress).await,
+        trash::BULK_PURGE => trash::run_bulk_purge(env, job, &progress).await,
+        other => Err(OpsError::Invalid(crate::domain::Invalid::new(format!(
+            "unknown job kind {other}"
+        )))),
+    }
+}
+
+/// Runs jobs until `stop` turns true. Several workers may run in one process and in
+/// many processes against one database.
+pub async fn worker(env: JobEnv, name: String, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let job = match env.store.claim_job(&name, LEASE_SECS).await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "could not claim a job");
+                None
+            }
+        };
+        let Some(job) = job else {
+            tokio::select! {
+                _ = env.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        };
+        let started = std::time::Instant::now();
+        match run_one(&env, &job, &name).await {
+            Ok(result) => {
+                tracing::info!(job = %job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");
+                let _ = env.store.finish_job(&job.id, &name, true, &result).await;
+            }
+            Err(OpsError::Invalid(e)) => {
+                let _ = env
+                    .store
+                    .finish_job(&job.id, &name, false, &json!({"error": e.0}))
+                    .await;
+            }
+            Err(e) if job.attempts >= MAX_ATTEMPTS => {
+                tracing::error!(job = %job.id, error = %e, "job failed for good");
+                let _ = env
+                    .store
+                    .finish_job(&job.id, &name, false, &json!({"error": e.to_string()}))
+                    .await;
+            }
+            Err(e) => {
+                let delay = 2u64.pow(job.attempts.clamp(0, 10) as u32);
+                tracing::warn!(job = %job.id, error = %e, retry_in = delay, "job failed; will retry");
+                let _ = env.store.retry_job(&job.id, &name, delay, &e.to_string()).await;
+            }
+        }
+    }
+}
+
+/// Periodic upkeep: expired leases back to the queue, the trash emptied of assets past
+/// their retention.
+pub async fn maintenance(env: JobEnv, retention_days: f64, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = env.store.requeue_expired_jobs().await {
+            tracing::error!(error = %e, "could not requeue expired jobs");
+        }
+        if retention_days >= 0.0 {
+            let cutoff = chrono::Utc::now() - chrono::Duration::milliseconds((retention_days * 86_400_000.0) as i64);
+            match trash::purge_expired(&env, &crate::domain::dates::format_emdb(cutoff)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "emptied the trash of expired assets"),
+                Err(e) => tracing::error!(error = %e, "could not purge the trash"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
