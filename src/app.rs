@@ -53,15 +53,13 @@ impl AppState {
                 Some(p) if !p.is_empty() => (p.clone(), false),
                 _ => (auth::random_password(), true),
             };
-            let admin = User {
-                id: "admin".into(),
-                password_hash: auth::hash_password(&password),
-                firstname: "".into(),
-                lastname: "".into(),
-                email: "".into(),
-                screenname: "Administrator".into(),
-                enabled: true,
+            let mut admin = User::new("admin", String::new());
+            admin.screenname = "Administrator".into();
+            let policy = crate::ops::users::KeyPolicy {
+                legacy_keys: self.config.legacy_emdb_keys,
+                legacy_secret: self.config.legacy_emdb_secret.clone(),
             };
+            crate::ops::users::set_password(&mut admin, &password, &policy);
             self.store.create_user(&admin, &[permissions::ADMINISTRATORS]).await?;
             if generated {
                 // Printed once, on the first start of a new data directory.

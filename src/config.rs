@@ -64,6 +64,20 @@ pub struct Config {
     /// ...that is also more than this share of the catalog needs "confirm":"true".
     #[arg(long, env = "MEDIADB_BULK_CONFIRM_SHARE", default_value_t = 0.10)]
     pub bulk_confirm_share: f64,
+
+    /// Also accept keys derived the EnterMediaDB way from passwords (for a migrated
+    /// installation's clients). Off by default: such keys cannot be revoked by logout.
+    #[arg(long, env = "MEDIADB_LEGACY_EMDB_KEYS", default_value_t = false)]
+    pub legacy_emdb_keys: bool,
+
+    /// The secret of the legacy key derivation (EnterMediaDB's `userpassword` /
+    /// `autologincookiekey`; its built-in default otherwise).
+    #[arg(long, env = "MEDIADB_LEGACY_EMDB_SECRET", hide_env_values = true, default_value = crate::auth::EMDB_DEFAULT_SECRET)]
+    pub legacy_emdb_secret: String,
+
+    /// Mark cookies `Secure` (set when clients reach the server over HTTPS).
+    #[arg(long, env = "MEDIADB_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
 }
 
 impl Config {
@@ -83,6 +97,9 @@ impl Config {
             workers: 2,
             bulk_confirm_min: 1000,
             bulk_confirm_share: 0.10,
+            legacy_emdb_keys: false,
+            legacy_emdb_secret: crate::auth::EMDB_DEFAULT_SECRET.to_string(),
+            secure_cookies: false,
         }
     }
 

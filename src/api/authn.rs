@@ -19,12 +19,41 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
         .map(|s| s.trim().to_string());
     let password = call.params.get("password");
 
+    if let (Some(id), Some(_)) = (&id, &password) {
+        if let Some(wait) = crate::ops::users::login_wait(call.state.store.as_ref(), id, &call.address).await? {
+            let body = json!({
+                "errorcode": "429",
+                "response": {"status": "error", "details": format!(
+                    "too many failed logins for \"{id}\" or from this address; try again in {wait} seconds"
+                )},
+                "results": {"status": "invalidlogin"}
+            });
+            let headers = [(axum::http::header::RETRY_AFTER, wait.to_string())];
+            return Ok((StatusCode::TOO_MANY_REQUESTS, headers, axum::Json(body)).into_response());
+        }
+    }
     let user = match (&id, &password) {
         (Some(id), Some(pw)) => {
             let user = call.state.store.get_user(id).await?;
             match user {
-                Some(u) if u.enabled && auth::verify_password(&u.password_hash, pw) => Some(u),
-                _ => None,
+                Some(mut u) if u.enabled && auth::verify_password(&u.password_hash, pw) => {
+                    call.state.store.clear_login_failures(&u.id).await?;
+                    // Keys derived the EnterMediaDB way need the password; remember
+                    // the derived key's hash when that mode was switched on later.
+                    let policy = crate::ops::users::KeyPolicy {
+                        legacy_keys: call.state.config.legacy_emdb_keys,
+                        legacy_secret: call.state.config.legacy_emdb_secret.clone(),
+                    };
+                    if policy.legacy_keys && u.legacy_key_hash.is_none() {
+                        crate::ops::users::set_password(&mut u, pw, &policy);
+                        call.state.store.update_user(&u).await?;
+                    }
+                    Some(u)
+                }
+                _ => {
+                    call.state.store.record_login_failure(id, &call.address).await?;
+                    None
+                }
             }
         }
         (None, None) | (Some(_), None) | (None, Some(_)) => {
@@ -70,8 +99,10 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
         (ttl > 0).then(|| crate::domain::dates::format_emdb(chrono::Utc::now() + chrono::Duration::days(ttl as i64)));
     call.state.store.insert_key(&hash, &user.id, expires.as_deref()).await?;
     if set_cookie {
-        call.set_cookies.push(key_cookie(&session::cookie_name(call), &key));
-        call.set_cookies.push(key_cookie("entermedia.key", &key));
+        let secure = call.state.config.secure_cookies;
+        call.set_cookies
+            .push(key_cookie(&session::cookie_name(call), &key, secure));
+        call.set_cookies.push(key_cookie("entermedia.key", &key, secure));
     }
     let results = if set_cookie {
         json!({

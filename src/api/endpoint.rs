@@ -26,6 +26,24 @@ pub enum Endpoint {
     JobStatus(String),
     /// `lists/search/{searchtype}`.
     ListSearch(String),
+    UserCreate,
+    UserSearch,
+    UserGet(String),
+    UserUpdate(String),
+    UserDelete(String),
+    /// `settings/users/groupadd` and `groupremove`.
+    UserGroup {
+        add: bool,
+    },
+    /// `settings/users/keys`: a user's keys (never the keys themselves).
+    UserKeys,
+    /// `settings/users/revokekeys`: one key by id, or all of a user's keys.
+    UserRevokeKeys,
+    GroupCreate,
+    GroupSearch,
+    GroupGet(String),
+    GroupUpdate(String),
+    GroupDelete(String),
 }
 
 /// Who may call an endpoint.
@@ -35,6 +53,8 @@ pub enum Access {
     /// Any valid key.
     Authenticated,
     Requires(Permission),
+    /// The permission, or being the user the call is about (`settings/users/data/{id}`).
+    SelfOr(Permission),
 }
 
 impl Endpoint {
@@ -53,6 +73,21 @@ impl Endpoint {
             JobStatus(_) => Access::Authenticated,
             ListSearch(t) if t == "auditlog" => Access::Requires(Permission::ManageUsers),
             ListSearch(_) => Access::Requires(Permission::SearchData),
+            UserGet(_) | UserUpdate(_) => Access::SelfOr(Permission::ManageUsers),
+            UserCreate | UserSearch | UserDelete(_) | UserGroup { .. } | UserKeys | UserRevokeKeys => {
+                Access::Requires(Permission::ManageUsers)
+            }
+            GroupCreate | GroupSearch | GroupGet(_) | GroupUpdate(_) | GroupDelete(_) => {
+                Access::Requires(Permission::ManageUsers)
+            }
+        }
+    }
+
+    /// The user a `SelfOr` endpoint is about.
+    pub fn target_user(&self) -> Option<&str> {
+        match self {
+            Endpoint::UserGet(id) | Endpoint::UserUpdate(id) => Some(id),
+            _ => None,
         }
     }
 
@@ -75,6 +110,26 @@ impl Endpoint {
             (Method::POST, "module/asset/search"),
             (Method::POST, "module/asset/deleteassets"),
             (Method::GET, "module/asset/downloads/originals/a/b.jpg/b.jpg"),
+            (Method::POST, "module/asset/trash/search"),
+            (Method::POST, "module/asset/trash/restore"),
+            (Method::POST, "module/asset/trash/purge"),
+            (Method::GET, "module/asset/jobs/20260101000000abcdef"),
+            (Method::POST, "lists/search/auditlog"),
+            (Method::POST, "lists/search/purpose"),
+            (Method::POST, "settings/users/create"),
+            (Method::POST, "settings/users/search"),
+            (Method::GET, "settings/users/data/someone"),
+            (Method::PUT, "settings/users/data/someone"),
+            (Method::DELETE, "settings/users/data/someone"),
+            (Method::POST, "settings/users/groupadd"),
+            (Method::POST, "settings/users/groupremove"),
+            (Method::POST, "settings/users/keys"),
+            (Method::POST, "settings/users/revokekeys"),
+            (Method::POST, "settings/groups/create"),
+            (Method::POST, "settings/groups/search"),
+            (Method::GET, "settings/groups/data/somegroup"),
+            (Method::PUT, "settings/groups/data/somegroup"),
+            (Method::DELETE, "settings/groups/data/somegroup"),
         ]
     }
 }
@@ -116,7 +171,32 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/asset/trash/search" => post_or_get(Endpoint::TrashSearch),
         "module/asset/trash/restore" => post(Endpoint::TrashRestore),
         "module/asset/trash/purge" => post(Endpoint::TrashPurge),
+        "settings/users/create" => post(Endpoint::UserCreate),
+        "settings/users/search" => post_or_get(Endpoint::UserSearch),
+        "settings/users/groupadd" => post(Endpoint::UserGroup { add: true }),
+        "settings/users/groupremove" => post(Endpoint::UserGroup { add: false }),
+        "settings/users/keys" => post_or_get(Endpoint::UserKeys),
+        "settings/users/revokekeys" => post(Endpoint::UserRevokeKeys),
+        "settings/groups/create" => post(Endpoint::GroupCreate),
+        "settings/groups/search" => post_or_get(Endpoint::GroupSearch),
         _ => {
+            for (prefix, users) in [("settings/users/data/", true), ("settings/groups/data/", false)] {
+                if let Some(id) = rest.strip_prefix(prefix) {
+                    if !valid_segment(id) {
+                        return Err(RouteError::NotFound);
+                    }
+                    let id = id.to_string();
+                    return match (method.clone(), users) {
+                        (Method::GET, true) => Ok(Endpoint::UserGet(id)),
+                        (Method::PUT | Method::POST, true) => Ok(Endpoint::UserUpdate(id)),
+                        (Method::DELETE, true) => Ok(Endpoint::UserDelete(id)),
+                        (Method::GET, false) => Ok(Endpoint::GroupGet(id)),
+                        (Method::PUT | Method::POST, false) => Ok(Endpoint::GroupUpdate(id)),
+                        (Method::DELETE, false) => Ok(Endpoint::GroupDelete(id)),
+                        _ => Err(RouteError::Method("GET, PUT, POST, DELETE")),
+                    };
+                }
+            }
             if let Some(id) = rest.strip_prefix("module/asset/jobs/") {
                 return match (*method == Method::GET, valid_segment(id)) {
                     (true, true) => Ok(Endpoint::JobStatus(id.to_string())),
@@ -150,7 +230,10 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
 
 /// A single non-empty path segment of safe characters.
 fn valid_segment(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
 }
 
 #[cfg(test)]
@@ -189,6 +272,54 @@ mod tests {
         );
         assert_eq!(decode(&Method::GET, "module/asset/nothing"), Err(RouteError::NotFound));
         assert_eq!(decode(&Method::GET, "module/asset/data/a/b"), Err(RouteError::NotFound));
+    }
+
+    /// An exhaustive match: a new endpoint fails to compile here until it is numbered,
+    /// and the test below fails until `samples()` covers it.
+    fn variant_index(e: &Endpoint) -> usize {
+        use Endpoint::*;
+        match e {
+            Login => 0,
+            GetKey => 1,
+            Logout => 2,
+            SystemStatus => 3,
+            AssetCreate => 4,
+            AssetGet(_) => 5,
+            AssetUpdate(_) => 6,
+            AssetDelete(_) => 7,
+            AssetSearch => 8,
+            DeleteAssets => 9,
+            DownloadOriginal(_) => 10,
+            TrashSearch => 11,
+            TrashRestore => 12,
+            TrashPurge => 13,
+            JobStatus(_) => 14,
+            ListSearch(_) => 15,
+            UserCreate => 16,
+            UserSearch => 17,
+            UserGet(_) => 18,
+            UserUpdate(_) => 19,
+            UserDelete(_) => 20,
+            UserGroup { .. } => 21,
+            UserKeys => 22,
+            UserRevokeKeys => 23,
+            GroupCreate => 24,
+            GroupSearch => 25,
+            GroupGet(_) => 26,
+            GroupUpdate(_) => 27,
+            GroupDelete(_) => 28,
+        }
+    }
+    const VARIANTS: usize = 29;
+
+    #[test]
+    fn samples_cover_every_endpoint() {
+        let mut seen = [false; VARIANTS];
+        for (m, p) in Endpoint::samples() {
+            seen[variant_index(&decode(&m, p).unwrap())] = true;
+        }
+        let missing: Vec<usize> = (0..VARIANTS).filter(|i| !seen[*i]).collect();
+        assert!(missing.is_empty(), "endpoints without a sample: {missing:?}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod lists;
 pub mod render;
 pub mod request;
 mod session;
+mod settings;
 mod trash;
 
 use crate::app::AppState;
@@ -165,7 +166,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     // A multipart upload may carry its key in a form field, read by the handler
     // before the file; everything else is authorised here, before any work.
     if stream_body.is_none() || session::has_key(&call) {
-        session::authorize(&mut call, endpoint.access()).await?;
+        session::authorize_endpoint(&mut call, &endpoint).await?;
     }
 
     let mut resp = run(&mut call, endpoint, stream_body).await?;
@@ -195,5 +196,18 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::TrashPurge => trash::purge(call).await,
         Endpoint::JobStatus(id) => trash::job_status(call, &id).await,
         Endpoint::ListSearch(t) => lists::search(call, &t).await,
+        Endpoint::UserCreate => settings::user_create(call).await,
+        Endpoint::UserSearch => settings::user_search(call).await,
+        Endpoint::UserGet(id) => settings::user_get(call, &id).await,
+        Endpoint::UserUpdate(id) => settings::user_update(call, &id).await,
+        Endpoint::UserDelete(id) => settings::user_delete(call, &id).await,
+        Endpoint::UserGroup { add } => settings::user_group(call, add).await,
+        Endpoint::UserKeys => settings::user_keys(call).await,
+        Endpoint::UserRevokeKeys => settings::user_revoke_keys(call).await,
+        Endpoint::GroupCreate => settings::group_create(call).await,
+        Endpoint::GroupSearch => settings::group_search(call).await,
+        Endpoint::GroupGet(id) => settings::group_get(call, &id).await,
+        Endpoint::GroupUpdate(id) => settings::group_update(call, &id).await,
+        Endpoint::GroupDelete(id) => settings::group_delete(call, &id).await,
     }
 }

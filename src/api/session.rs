@@ -46,7 +46,8 @@ pub async fn authorize(call: &mut Call, access: Access) -> ApiResult<()> {
             match resolve_key(call, &key).await? {
                 Some(caller) => {
                     if source != KeySource::Cookie {
-                        call.set_cookies.push(key_cookie(&cookie_name(call), &key));
+                        let secure = call.state.config.secure_cookies;
+                        call.set_cookies.push(key_cookie(&cookie_name(call), &key, secure));
                     }
                     call.caller = Some(caller);
                 }
@@ -64,10 +65,11 @@ pub async fn authorize(call: &mut Call, access: Access) -> ApiResult<()> {
     }
     match access {
         Access::Public => Ok(()),
-        Access::Authenticated | Access::Requires(_) if call.caller.is_none() => Err(ApiError::Unauthorized(
+        Access::Authenticated | Access::Requires(_) | Access::SelfOr(_) if call.caller.is_none() => Err(ApiError::Unauthorized(
             "log in first: send an entermedia.key (cookie, parameter, X-entermedia.key header, or X-token with X-tokentype: entermedia)".into(),
         )),
-        Access::Authenticated => Ok(()),
+        // The dispatcher checks the "self" part, knowing whom the call is about.
+        Access::Authenticated | Access::SelfOr(_) => Ok(()),
         Access::Requires(p) => {
             let caller = call.caller.as_ref().ok_or_else(|| ApiError::Unauthorized("log in first".into()))?;
             if caller.has(p) {
@@ -83,6 +85,26 @@ pub async fn authorize(call: &mut Call, access: Access) -> ApiResult<()> {
     }
 }
 
+/// The access check of an endpoint, including "the permission or oneself".
+pub async fn authorize_endpoint(call: &mut Call, endpoint: &super::endpoint::Endpoint) -> ApiResult<()> {
+    let access = endpoint.access();
+    authorize(call, access).await?;
+    if let Access::SelfOr(p) = access {
+        let caller = call
+            .caller
+            .as_ref()
+            .ok_or_else(|| ApiError::Unauthorized("log in first".into()))?;
+        if Some(caller.user.id.as_str()) != endpoint.target_user() && !caller.has(p) {
+            return Err(ApiError::Forbidden(format!(
+                "user \"{}\" lacks the permission {} (needed for other users than oneself)",
+                caller.user.id,
+                p.id()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The caller a key belongs to, if the key is valid now.
 pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
     if auth::key_user(key).is_none() || key.len() > 512 {
@@ -91,7 +113,7 @@ pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
     let hash = auth::key_hash(key);
     let store = &call.state.store;
     let Some(rec) = store.lookup_key(&hash).await? else {
-        return Ok(None);
+        return legacy_caller(call, key, hash).await;
     };
     if rec.revoked {
         return Ok(None);
@@ -119,8 +141,29 @@ pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
     }))
 }
 
-pub fn key_cookie(name: &str, key: &str) -> String {
-    format!("{name}={key}; Path=/; Max-Age=34560000; HttpOnly; SameSite=Lax")
+/// A key derived the EnterMediaDB way, when that opt-in mode is on.
+async fn legacy_caller(call: &Call, key: &str, hash: String) -> ApiResult<Option<Caller>> {
+    if !call.state.config.legacy_emdb_keys {
+        return Ok(None);
+    }
+    let Some(user) = call.state.store.find_user_by_legacy_key(&hash).await? else {
+        return Ok(None);
+    };
+    if !user.enabled || auth::key_user(key) != Some(user.id.as_str()) {
+        return Ok(None);
+    }
+    let permissions = call.state.store.user_permissions(&user.id).await?;
+    Ok(Some(Caller {
+        user,
+        permissions,
+        key_hash: hash,
+        key: key.to_string(),
+    }))
+}
+
+pub fn key_cookie(name: &str, key: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={key}; Path=/; Max-Age=34560000; HttpOnly; SameSite=Lax{secure}")
 }
 
 pub fn clear_cookie(name: &str) -> String {

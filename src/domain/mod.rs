@@ -6,6 +6,7 @@ pub mod dates;
 pub mod fields;
 pub mod filetypes;
 pub mod query;
+pub mod query_eval;
 pub mod sourcepath;
 
 /// A domain rule was broken by the caller's input. The message names what and where.

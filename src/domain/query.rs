@@ -582,6 +582,18 @@ fn parse_sort(v: &Value, resolve: FieldResolver) -> Result<Vec<SortKey>, Invalid
         .collect()
 }
 
+/// Lower-case words separated and surrounded by single spaces, so that
+/// `LIKE '% word %'` finds a whole word and `LIKE '% wor%'` a word prefix.
+pub fn normalize_words(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(' ');
+    for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        out.push_str(&word.to_lowercase());
+        out.push(' ');
+    }
+    out
+}
+
 /// Splits a freeform text into lower-case words and quoted phrases.
 pub fn freeform_words(s: &str) -> Vec<String> {
     let mut out = Vec::new();

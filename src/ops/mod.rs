@@ -6,6 +6,7 @@ pub mod audit;
 pub mod ingest;
 pub mod jobs;
 pub mod trash;
+pub mod users;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::domain::Invalid;

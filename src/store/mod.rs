@@ -40,9 +40,41 @@ pub struct User {
     pub email: String,
     pub screenname: String,
     pub enabled: bool,
+    /// SHA-256 of the EnterMediaDB-derived key (legacy mode only).
+    pub legacy_key_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+/// A key as an administrator sees it: never the key itself.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// The first characters of the key's hash, to tell keys apart.
+    pub id: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub revoked: Option<String>,
 }
 
 impl User {
+    pub fn new(id: &str, password_hash: String) -> Self {
+        User {
+            id: id.to_string(),
+            password_hash,
+            firstname: String::new(),
+            lastname: String::new(),
+            email: String::new(),
+            screenname: String::new(),
+            enabled: true,
+            legacy_key_hash: None,
+        }
+    }
+
     /// How EnterMediaDB names a user in list renderings (`owner`).
     pub fn display_name(&self) -> String {
         let full = format!("{} {}", self.firstname, self.lastname);
@@ -121,6 +153,29 @@ pub trait MetaStore: Send + Sync {
     async fn ensure_group(&self, id: &str, name: &str, permissions: &[&str]) -> StoreResult<()>;
     /// The union of the permissions of the user's groups.
     async fn user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Saves a user's profile, password hash and legacy key; `NotFound` if absent.
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+    async fn user_groups(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// Adds or removes a membership; false when nothing changed.
+    async fn set_user_group(&self, user_id: &str, group_id: &str, member: bool) -> StoreResult<bool>;
+    async fn list_groups(&self) -> StoreResult<Vec<Group>>;
+    async fn get_group(&self, id: &str) -> StoreResult<Option<Group>>;
+    /// Creates or replaces a group.
+    async fn put_group(&self, group: &Group) -> StoreResult<()>;
+    async fn delete_group(&self, id: &str) -> StoreResult<bool>;
+    async fn find_user_by_legacy_key(&self, key_hash: &str) -> StoreResult<Option<User>>;
+
+    async fn record_login_failure(&self, user_id: &str, address: &str) -> StoreResult<()>;
+    /// Failures since `since` for a user (count, time of the last).
+    async fn login_failures_for_user(&self, user_id: &str, since: &str) -> StoreResult<(u64, Option<String>)>;
+    async fn login_failures_from(&self, address: &str, since: &str) -> StoreResult<(u64, Option<String>)>;
+    async fn clear_login_failures(&self, user_id: &str) -> StoreResult<()>;
+    async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<KeyInfo>>;
+    /// Revokes the user's key whose hash starts with `id` (as `list_keys` shows it).
+    async fn revoke_key_by_id(&self, user_id: &str, id: &str) -> StoreResult<bool>;
 
     async fn insert_key(&self, token_hash: &str, user_id: &str, expires: Option<&str>) -> StoreResult<()>;
     async fn lookup_key(&self, token_hash: &str) -> StoreResult<Option<KeyRecord>>;
@@ -202,17 +257,7 @@ pub struct IndexRow {
     pub n: Option<f64>,
 }
 
-/// Lower-case words separated and surrounded by single spaces, so that
-/// `LIKE '% word %'` finds a whole word and `LIKE '% wor%'` a word prefix.
-pub fn normalize_words(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(' ');
-    for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        out.push_str(&word.to_lowercase());
-        out.push(' ');
-    }
-    out
-}
+pub use crate::domain::query::normalize_words;
 
 /// The index rows of a set of field values; `kind` says how each field is compared.
 pub fn index_values(values: &Map<String, Value>, kind: &dyn Fn(&str) -> Option<FieldKind>) -> Vec<IndexRow> {

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "jobs records audit",
         include_str!("../../migrations/sqlite/0002_jobs_records_audit.sql"),
     ),
+    (
+        3,
+        "users admin",
+        include_str!("../../migrations/sqlite/0003_users_admin.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -166,6 +171,19 @@ async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[Lis
     Ok(())
 }
 
+fn user_from_row(r: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: r.try_get("id")?,
+        password_hash: r.try_get("password_hash")?,
+        firstname: r.try_get("firstname")?,
+        lastname: r.try_get("lastname")?,
+        email: r.try_get("email")?,
+        screenname: r.try_get("screenname")?,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        legacy_key_hash: r.try_get("legacy_key_hash")?,
+    })
+}
+
 fn job_from_row(r: &SqliteRow) -> StoreResult<Job> {
     let payload: String = r.try_get("payload")?;
     let progress: String = r.try_get("progress")?;
@@ -234,25 +252,14 @@ impl MetaStore for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(User {
-                id: r.try_get("id")?,
-                password_hash: r.try_get("password_hash")?,
-                firstname: r.try_get("firstname")?,
-                lastname: r.try_get("lastname")?,
-                email: r.try_get("email")?,
-                screenname: r.try_get("screenname")?,
-                enabled: r.try_get::<i64, _>("enabled")? != 0,
-            })
-        })
-        .transpose()
+        row.as_ref().map(user_from_row).transpose()
     }
 
     async fn create_user(&self, u: &User, groups: &[&str]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
-            "INSERT INTO users (id, password_hash, firstname, lastname, email, screenname, enabled, created)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (id, password_hash, firstname, lastname, email, screenname, enabled, created, legacy_key_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&u.id)
         .bind(&u.password_hash)
@@ -262,6 +269,7 @@ impl MetaStore for SqliteStore {
         .bind(&u.screenname)
         .bind(u.enabled as i64)
         .bind(now())
+        .bind(&u.legacy_key_hash)
         .execute(&mut *tx)
         .await;
         match res {
@@ -310,6 +318,194 @@ impl MetaStore for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn update_user(&self, u: &User) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE users SET password_hash = ?, firstname = ?, lastname = ?, email = ?, screenname = ?, enabled = ?,
+                    legacy_key_hash = ? WHERE id = ?",
+        )
+        .bind(&u.password_hash)
+        .bind(&u.firstname)
+        .bind(&u.lastname)
+        .bind(&u.email)
+        .bind(&u.screenname)
+        .bind(u.enabled as i64)
+        .bind(&u.legacy_key_hash)
+        .bind(&u.id)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn user_groups(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT group_id FROM user_groups WHERE user_id = ? ORDER BY group_id")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_user_group(&self, user_id: &str, group_id: &str, member: bool) -> StoreResult<bool> {
+        let r = if member {
+            sqlx::query("INSERT INTO user_groups (user_id, group_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(user_id)
+                .bind(group_id)
+                .execute(&self.pool)
+                .await
+        } else {
+            sqlx::query("DELETE FROM user_groups WHERE user_id = ? AND group_id = ?")
+                .bind(user_id)
+                .bind(group_id)
+                .execute(&self.pool)
+                .await
+        };
+        match r {
+            Ok(r) => Ok(r.rows_affected() > 0),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => Err(StoreError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        let rows = sqlx::query("SELECT id, name, permissions FROM groups ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let perms: String = r.try_get("permissions")?;
+                Ok(Group {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    permissions: serde_json::from_str(&perms).map_err(corrupt("group permissions"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_group(&self, id: &str) -> StoreResult<Option<Group>> {
+        Ok(self.list_groups().await?.into_iter().find(|g| g.id == id))
+    }
+
+    async fn put_group(&self, g: &Group) -> StoreResult<()> {
+        let perms = serde_json::to_string(&g.permissions).map_err(corrupt("permissions"))?;
+        sqlx::query(
+            "INSERT INTO groups (id, name, permissions) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, permissions = excluded.permissions",
+        )
+        .bind(&g.id)
+        .bind(&g.name)
+        .bind(perms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_group(&self, id: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM groups WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn find_user_by_legacy_key(&self, key_hash: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE legacy_key_hash = ?")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn record_login_failure(&self, user_id: &str, address: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO login_failures (user_id, address, at) VALUES (?, ?, ?)")
+            .bind(user_id)
+            .bind(address)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn login_failures_for_user(&self, user_id: &str, since: &str) -> StoreResult<(u64, Option<String>)> {
+        let r = sqlx::query("SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE user_id = ? AND at >= ?")
+            .bind(user_id)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.try_get::<i64, _>("n")? as u64, r.try_get("last")?))
+    }
+
+    async fn login_failures_from(&self, address: &str, since: &str) -> StoreResult<(u64, Option<String>)> {
+        let r = sqlx::query("SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE address = ? AND at >= ?")
+            .bind(address)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.try_get::<i64, _>("n")? as u64, r.try_get("last")?))
+    }
+
+    async fn clear_login_failures(&self, user_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<KeyInfo>> {
+        let rows = sqlx::query(
+            "SELECT token_hash, created, expires, revoked FROM api_keys WHERE user_id = ? ORDER BY created",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let h: String = r.try_get("token_hash")?;
+                Ok(KeyInfo {
+                    id: h.chars().take(12).collect(),
+                    created: r.try_get("created")?,
+                    expires: r.try_get("expires")?,
+                    revoked: r.try_get("revoked")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_key_by_id(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        if id.len() < 8 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let r = sqlx::query(
+            "UPDATE api_keys SET revoked = ? WHERE user_id = ? AND substr(token_hash, 1, ?) = ? AND revoked IS NULL",
+        )
+        .bind(now())
+        .bind(user_id)
+        .bind(id.len() as i64)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn insert_key(&self, token_hash: &str, user_id: &str, expires: Option<&str>) -> StoreResult<()> {

@@ -6,3 +6,4 @@ mod harness;
 mod lifecycle;
 mod refusals;
 mod trash;
+mod users;

@@ -244,15 +244,7 @@ async fn a_user_without_the_permission_gets_403_and_changes_nothing() {
     let s = TestServer::start().await;
     let key = s.login().await;
     one_asset(&s, &key).await;
-    let user = User {
-        id: "editor".into(),
-        password_hash: auth::hash_password("editor-pw"),
-        firstname: "Ed".into(),
-        lastname: "Itor".into(),
-        email: "".into(),
-        screenname: "".into(),
-        enabled: true,
-    };
+    let user = User::new("editor", auth::hash_password("editor-pw"));
     s.state.store.create_user(&user, &[permissions::USERS]).await.unwrap();
     let ekey = s.login_as("editor", "editor-pw").await;
     // Ordinary users may search and read...

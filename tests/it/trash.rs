@@ -302,15 +302,7 @@ async fn the_audit_log_records_who_did_what() {
 async fn only_trash_managers_see_the_trash_and_the_audit_log() {
     let s = TestServer::start().await;
     let key = s.login().await;
-    let user = User {
-        id: "plain".into(),
-        password_hash: auth::hash_password("plain-pw"),
-        firstname: String::new(),
-        lastname: String::new(),
-        email: String::new(),
-        screenname: String::new(),
-        enabled: true,
-    };
+    let user = User::new("plain", auth::hash_password("plain-pw"));
     s.state.store.create_user(&user, &[permissions::USERS]).await.unwrap();
     let pkey = s.login_as("plain", "plain-pw").await;
     s.post("module/asset/create", &key, r#"{"id":"x1","sourcepath":"x/1"}"#)

@@ -1,0 +1,356 @@
+//! `settings/users/*` and `settings/groups/*` (wire §9.6): users, their groups and keys,
+//! and groups with their permissions.
+
+use super::error::{ApiError, ApiResult};
+use super::{ok_json, Call};
+use crate::auth::permissions;
+use crate::domain::fields::FieldKind;
+use crate::domain::query::{self, FieldInfo};
+use crate::domain::query_eval;
+use crate::ops::users::{self, KeyPolicy};
+use crate::store::{Group, User};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+fn policy(call: &Call) -> KeyPolicy {
+    KeyPolicy {
+        legacy_keys: call.state.config.legacy_emdb_keys,
+        legacy_secret: call.state.config.legacy_emdb_secret.clone(),
+    }
+}
+
+async fn user_json(call: &Call, u: &User) -> ApiResult<Map<String, Value>> {
+    let groups = call.state.store.user_groups(&u.id).await?;
+    let all = call.state.store.list_groups().await?;
+    let groups: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let name = all
+                .iter()
+                .find(|x| &x.id == g)
+                .map(|x| x.name.clone())
+                .unwrap_or_default();
+            json!({"id": g, "name": name})
+        })
+        .collect();
+    let v = json!({
+        "id": u.id, "firstname": u.firstname, "lastname": u.lastname, "email": u.email,
+        "screenname": u.screenname, "enabled": u.enabled.to_string(), "groups": groups
+    });
+    Ok(v.as_object().cloned().unwrap_or_default())
+}
+
+fn group_json(g: &Group) -> Map<String, Value> {
+    json!({"id": g.id, "name": g.name, "permissions": g.permissions})
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn text_param(call: &Call, name: &str) -> Option<String> {
+    call.params.get(name)
+}
+
+fn required(call: &Call, name: &str) -> ApiResult<String> {
+    text_param(call, name).ok_or_else(|| ApiError::bad(format!("\"{name}\" is required")))
+}
+
+/// A list parameter: a JSON array, or `a|b` / `a,b` text.
+fn list_param(call: &Call, name: &str) -> ApiResult<Option<Vec<String>>> {
+    Ok(match call.params.get_value(name) {
+        None => None,
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Object(o) => o
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| ApiError::bad(format!("\"{name}\" entries need an id"))),
+                    other => Err(ApiError::bad(format!(
+                        "\"{name}\" entries must be strings, not {other}"
+                    ))),
+                })
+                .collect::<ApiResult<_>>()?,
+        ),
+        Some(Value::String(s)) => Some(
+            s.split(['|', ','])
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        Some(other) => return Err(ApiError::bad(format!("\"{name}\" must be a list, not {other}"))),
+    })
+}
+
+fn bool_param(call: &Call, name: &str) -> ApiResult<Option<bool>> {
+    match text_param(call, name).map(|s| s.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(s) if s == "true" => Ok(Some(true)),
+        Some(s) if s == "false" => Ok(Some(false)),
+        Some(s) => Err(ApiError::bad(format!("\"{name}\" takes true or false, not \"{s}\""))),
+    }
+}
+
+fn apply_profile(call: &Call, u: &mut User) {
+    for (field, slot) in [
+        ("firstname", &mut u.firstname),
+        ("lastname", &mut u.lastname),
+        ("email", &mut u.email),
+        ("screenname", &mut u.screenname),
+    ] {
+        if let Some(v) = call.params.get_value(field) {
+            *slot = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        }
+    }
+}
+
+fn is_admin(call: &Call) -> bool {
+    call.caller
+        .as_ref()
+        .is_some_and(|c| c.has(crate::auth::Permission::ManageUsers))
+}
+
+pub async fn user_create(call: &mut Call) -> ApiResult<Response> {
+    let id = required(call, "id")?;
+    let password = required(call, "password")?;
+    let mut user = User::new(&id, String::new());
+    apply_profile(call, &mut user);
+    if let Some(enabled) = bool_param(call, "enabled")? {
+        user.enabled = enabled;
+    }
+    let mut groups = list_param(call, "groups")?.unwrap_or_default();
+    if let Some(g) = text_param(call, "groupid") {
+        groups.push(g);
+    }
+    if groups.is_empty() {
+        groups.push(permissions::USERS.to_string());
+    }
+    let user = users::create_user(&call.ops(), user, &password, &groups, &policy(call)).await?;
+    let data = user_json(call, &user).await?;
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "id": user.id}, "data": data}),
+    ))
+}
+
+async fn load_user(call: &Call, id: &str) -> ApiResult<User> {
+    call.state
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(id))
+}
+
+pub async fn user_get(call: &mut Call, id: &str) -> ApiResult<Response> {
+    let u = load_user(call, id).await?;
+    let data = user_json(call, &u).await?;
+    Ok(ok_json(json!({"response": {"status": "ok", "id": u.id}, "data": data})))
+}
+
+/// Updates a profile; a new `password` revokes every key of the user. Only user
+/// managers may change `enabled` or `groups`.
+pub async fn user_update(call: &mut Call, id: &str) -> ApiResult<Response> {
+    let mut u = load_user(call, id).await?;
+    apply_profile(call, &mut u);
+    let mut disabling = false;
+    if let Some(enabled) = bool_param(call, "enabled")? {
+        if !is_admin(call) {
+            return Err(ApiError::Forbidden(
+                "only user managers may enable or disable users".into(),
+            ));
+        }
+        disabling = u.enabled && !enabled;
+        u.enabled = enabled;
+    }
+    let password = text_param(call, "password");
+    if let Some(pw) = &password {
+        users::validate_password(pw)?;
+        users::set_password(&mut u, pw, &policy(call));
+    }
+    let groups = list_param(call, "groups")?;
+    if groups.is_some() && !is_admin(call) {
+        return Err(ApiError::Forbidden("only user managers may change groups".into()));
+    }
+    let revoked = users::update_user(&call.ops(), &u, password.is_some(), disabling).await?;
+    if let Some(groups) = groups {
+        let current = call.state.store.user_groups(id).await?;
+        for g in &groups {
+            if !current.contains(g) {
+                users::set_membership(&call.ops(), id, g, true).await?;
+            }
+        }
+        for g in &current {
+            if !groups.contains(g) {
+                users::set_membership(&call.ops(), id, g, false).await?;
+            }
+        }
+    }
+    let data = user_json(call, &u).await?;
+    Ok(ok_json(json!({
+        "response": {"status": "ok", "id": u.id, "keysrevoked": revoked.to_string()}, "data": data
+    })))
+}
+
+pub async fn user_delete(call: &mut Call, id: &str) -> ApiResult<Response> {
+    users::delete_user(&call.ops(), id).await?;
+    Ok(ok_json(json!({"response": {"status": "ok", "id": id}})))
+}
+
+pub async fn user_group(call: &mut Call, add: bool) -> ApiResult<Response> {
+    let id = required(call, "id")?;
+    let group = required(call, "groupid")?;
+    users::set_membership(&call.ops(), &id, &group, add).await?;
+    let u = load_user(call, &id).await?;
+    let data = user_json(call, &u).await?;
+    Ok(ok_json(json!({"response": {"status": "ok", "id": id}, "data": data})))
+}
+
+fn user_field(f: &str) -> FieldKind {
+    match f {
+        "firstname" | "lastname" | "screenname" => FieldKind::Text,
+        "groups" => FieldKind::MultiList("group"),
+        "enabled" => FieldKind::Boolean,
+        _ => FieldKind::Keyword,
+    }
+}
+
+fn group_field(f: &str) -> FieldKind {
+    match f {
+        "name" => FieldKind::Text,
+        "permissions" => FieldKind::MultiText,
+        _ => FieldKind::Keyword,
+    }
+}
+
+fn search_answer(searchtype: &str, req: &query::SearchRequest, total: u64, hits: Vec<Map<String, Value>>) -> Response {
+    let pages = total.div_ceil(req.hits_per_page as u64);
+    ok_json(json!({
+        "response": {
+            "status": "ok", "totalhits": total, "searchtype": searchtype, "hitsperpage": req.hits_per_page,
+            "page": req.page, "pages": pages, "query": {"friendly": req.friendly, "search": req.friendly}
+        },
+        "results": hits
+    }))
+}
+
+pub async fn user_search(call: &mut Call) -> ApiResult<Response> {
+    let body = call.params.merged();
+    let resolve = |f: &str| {
+        Some(FieldInfo {
+            kind: user_field(f),
+            name: "",
+        })
+    };
+    let req = query::parse_search(&body, "user", &resolve)?;
+    let mut records = Vec::new();
+    for u in call.state.store.list_users().await? {
+        records.push(user_json(call, &u).await?);
+    }
+    let (total, hits) = query_eval::search(records, &req, &user_field);
+    Ok(search_answer("user", &req, total, hits))
+}
+
+pub async fn user_keys(call: &mut Call) -> ApiResult<Response> {
+    let id = required(call, "id")?;
+    load_user(call, &id).await?;
+    let keys = call.state.store.list_keys(&id).await?;
+    let results: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"id": k.id, "created": k.created, "expires": k.expires, "revoked": k.revoked}))
+        .collect();
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "totalhits": results.len(), "id": id}, "results": results}),
+    ))
+}
+
+/// Revokes one key (`keyid`, as `settings/users/keys` lists it) or all of a user's keys.
+pub async fn user_revoke_keys(call: &mut Call) -> ApiResult<Response> {
+    let id = required(call, "id")?;
+    load_user(call, &id).await?;
+    let n = match text_param(call, "keyid") {
+        Some(k) => {
+            if !call.state.store.revoke_key_by_id(&id, &k).await? {
+                return Err(ApiError::not_found(k));
+            }
+            1
+        }
+        None => call.state.store.revoke_user_keys(&id).await?,
+    };
+    let mut e = call.ops().audit("keyrevoke", None);
+    e.details = json!({"userid": id, "count": n});
+    crate::ops::audit::record(call.state.store.as_ref(), e).await;
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "rowsedited": n.to_string()}}),
+    ))
+}
+
+fn group_from_params(call: &Call, id: &str, base: Option<Group>) -> ApiResult<Group> {
+    let mut g = base.unwrap_or(Group {
+        id: id.to_string(),
+        name: id.to_string(),
+        permissions: Vec::new(),
+    });
+    if let Some(name) = text_param(call, "name") {
+        g.name = name;
+    }
+    if let Some(perms) = list_param(call, "permissions")? {
+        g.permissions = perms;
+    }
+    Ok(g)
+}
+
+pub async fn group_create(call: &mut Call) -> ApiResult<Response> {
+    let id = required(call, "id")?;
+    let g = group_from_params(call, &id, None)?;
+    users::put_group(&call.ops(), &g, true).await?;
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "id": g.id}, "data": group_json(&g)}),
+    ))
+}
+
+pub async fn group_get(call: &mut Call, id: &str) -> ApiResult<Response> {
+    let g = call
+        .state
+        .store
+        .get_group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(id))?;
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "id": g.id}, "data": group_json(&g)}),
+    ))
+}
+
+pub async fn group_update(call: &mut Call, id: &str) -> ApiResult<Response> {
+    let existing = call
+        .state
+        .store
+        .get_group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(id))?;
+    let g = group_from_params(call, id, Some(existing))?;
+    users::put_group(&call.ops(), &g, false).await?;
+    Ok(ok_json(
+        json!({"response": {"status": "ok", "id": g.id}, "data": group_json(&g)}),
+    ))
+}
+
+pub async fn group_delete(call: &mut Call, id: &str) -> ApiResult<Response> {
+    users::delete_group(&call.ops(), id).await?;
+    Ok(ok_json(json!({"response": {"status": "ok", "id": id}})))
+}
+
+pub async fn group_search(call: &mut Call) -> ApiResult<Response> {
+    let body = call.params.merged();
+    let resolve = |f: &str| {
+        Some(FieldInfo {
+            kind: group_field(f),
+            name: "",
+        })
+    };
+    let req = query::parse_search(&body, "group", &resolve)?;
+    let records: Vec<Map<String, Value>> = call.state.store.list_groups().await?.iter().map(group_json).collect();
+    let (total, hits) = query_eval::search(records, &req, &group_field);
+    Ok(search_answer("group", &req, total, hits))
+}
