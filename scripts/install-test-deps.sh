@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Installs the optional tools the test suite exercises (Debian packages), so that
-# tests which would otherwise skip run. Safe to run again.
+# Installs what the test suite exercises beyond cargo, so tests that would otherwise
+# skip run: poppler and ffmpeg (media pipeline), Chromium and the npm packages of the
+# browser tests. Safe to run again.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 need=()
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# A local S3 server for the scale-out tests.
+python3 -c 'import moto.server' 2>/dev/null || pip install -q 'moto[server]'
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi

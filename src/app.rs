@@ -5,8 +5,9 @@ use crate::auth::{self, permissions};
 use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::ops::jobs::{self, JobEnv};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{MetaStore, User};
+use crate::store::{MetaStore, StoreError, User};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +24,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens (creating if needed) the data directory's database and blob store, brings
-    /// the schema up to date and creates the groups and the bootstrap admin.
+    /// Opens (creating if needed) the metadata store (PostgreSQL when `database_url` is
+    /// set, else SQLite in the data directory) and the blob store (`storage`, else the
+    /// data directory), brings the schema up to date and creates the groups and the
+    /// bootstrap admin.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)?;
-        let store = SqliteStore::open(&config.data_dir.join("mediadb.sqlite")).await?;
+        let store = open_store(&config).await?;
         store.migrate().await?;
-        let blobs = BlobStore::local(config.data_dir.join("blobs"))?;
+        let blobs = match config.storage.as_deref().filter(|s| !s.is_empty()) {
+            Some(spec) => BlobStore::open(spec)?,
+            None => BlobStore::local(config.data_dir.join("blobs"))?,
+        };
         let state = AppState {
             config: Arc::new(config),
-            store: Arc::new(store),
+            store,
             blobs,
             wake: Arc::new(Notify::new()),
         };
@@ -60,7 +65,11 @@ impl AppState {
                 legacy_secret: self.config.legacy_emdb_secret.clone(),
             };
             crate::ops::users::set_password(&mut admin, &password, &policy);
-            self.store.create_user(&admin, &[permissions::ADMINISTRATORS]).await?;
+            match self.store.create_user(&admin, &[permissions::ADMINISTRATORS]).await {
+                // Several processes starting on one new shared database: one wins.
+                Err(StoreError::Conflict(_)) => return Ok(()),
+                r => r?,
+            }
             if generated {
                 // Printed once, on the first start of a new data directory.
                 println!("Created user \"admin\" with password: {password}");
@@ -95,6 +104,23 @@ impl AppState {
             stop.clone(),
         )));
         tasks
+    }
+}
+
+/// The metadata store the configuration names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn MetaStore>> {
+    match config.database_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(PostgresStore::open(url).await?))
+        }
+        // A typo must not silently fall back to an empty embedded database.
+        Some(_) => anyhow::bail!("MEDIADB_DATABASE_URL must be a postgres:// URL"),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            Ok(Arc::new(
+                SqliteStore::open(&config.data_dir.join("mediadb.sqlite")).await?,
+            ))
+        }
     }
 }
 

@@ -13,6 +13,16 @@ pub struct Config {
     #[arg(long, env = "MEDIADB_DATA_DIR", default_value = "./mediadb-data")]
     pub data_dir: PathBuf,
 
+    /// PostgreSQL for metadata, search and jobs (`postgres://user@host/db`), shared by
+    /// any number of processes; unset: SQLite in the data directory.
+    #[arg(long, env = "MEDIADB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Where files go: `s3://bucket/prefix` (S3-compatible, with the standard `AWS_*`
+    /// variables) or a directory; unset: `blobs/` in the data directory.
+    #[arg(long, env = "MEDIADB_STORAGE")]
+    pub storage: Option<String>,
+
     /// Password of the `admin` user created on a new data directory (random if unset).
     #[arg(long, env = "MEDIADB_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -86,6 +96,8 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            database_url: None,
+            storage: None,
             admin_password: None,
             sites: vec!["assets".into()],
             cors_origins: Vec::new(),

@@ -9,8 +9,11 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod blobs;
 pub mod config;
 pub mod domain;
+pub mod media;
+pub mod migrate;
 pub mod ops;
 pub mod store;

@@ -17,7 +17,30 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(Config),
+    Serve(ServeArgs),
+    /// Run job workers and maintenance only, no HTTP (scale-out: any number of them may
+    /// share one database and one bucket).
+    Worker(Config),
+    /// Benchmarks that print figures as JSON.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Copy an embedded installation (SQLite + local files) to PostgreSQL and S3.
+    Migrate(mediadb::migrate::MigrateArgs),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Loads N synthetic assets and times each search shape (p50/p99 per shape).
+    Search(mediadb::bench::SearchBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: Config,
+    /// Serve HTTP only: jobs run in `mediadb worker` processes.
+    #[arg(long, env = "MEDIADB_NO_LOCAL_WORKER", default_value_t = false)]
+    no_local_worker: bool,
 }
 
 fn init_logging() {
@@ -34,7 +57,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
-        Command::Serve(config) => {
+        Command::Serve(ServeArgs {
+            mut config,
+            no_local_worker,
+        }) => {
+            if no_local_worker {
+                config.workers = 0;
+            }
             let listen = config.listen;
             let state = app::AppState::open(config).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -43,5 +72,26 @@ async fn main() -> anyhow::Result<()> {
             app::serve(state, listener, app::shutdown_signal()).await?;
             Ok(())
         }
+        Command::Worker(config) => {
+            anyhow::ensure!(config.workers > 0, "a worker needs --workers 1 or more");
+            let state = app::AppState::open(config).await?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let tasks = state.spawn_background(&stop_rx);
+            println!("mediadb worker running {} job workers", state.config.workers);
+            app::shutdown_signal().await;
+            // Workers finish the job in hand, then stop; an interrupted one is retried
+            // elsewhere when its lease runs out.
+            let _ = stop_tx.send(true);
+            for t in tasks {
+                let _ = t.await;
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Search(args)) => {
+            let out = mediadb::bench::search(args).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Migrate(args) => mediadb::migrate::run(args).await,
     }
 }

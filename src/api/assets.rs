@@ -350,8 +350,13 @@ pub async fn search_in(call: &mut Call, scope: Scope) -> ApiResult<Response> {
     let refs: Vec<&Asset> = page.hits.iter().collect();
     let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &refs).await;
     let results: Vec<Value> = page.hits.iter().map(|a| asset_json(a, &names)).collect();
+    let filteroptions = if req.show_filters && scope == Scope::Live {
+        Some(filter_options(call, &req).await?)
+    } else {
+        None
+    };
     let pages = page.total.div_ceil(req.hits_per_page as u64);
-    Ok(ok_json(json!({
+    let mut answer = json!({
         "response": {
             "status": "ok",
             "totalhits": page.total,
@@ -363,5 +368,53 @@ pub async fn search_in(call: &mut Call, scope: Scope) -> ApiResult<Response> {
             "query": {"friendly": req.friendly, "terms": req.echo_terms}
         },
         "results": results
-    })))
+    });
+    if let Some(f) = filteroptions {
+        answer["filteroptions"] = f;
+    }
+    Ok(ok_json(answer))
+}
+
+/// The fields `showfilters` counts, as EnterMediaDB's default filters.
+const FACET_FIELDS: &[&str] = &[
+    "assettype",
+    "fileformat",
+    "keywords",
+    "category-exact",
+    "editstatus",
+    "owner",
+];
+const FACET_VALUES: u32 = 50;
+
+/// `filteroptions`: per facet field, its values among the matches with counts (as strings).
+async fn filter_options(call: &Call, req: &query::SearchRequest) -> ApiResult<Value> {
+    let counts = call
+        .state
+        .store
+        .facet_counts(&call.catalog, req, FACET_FIELDS, FACET_VALUES)
+        .await?;
+    let mut pairs = Vec::new();
+    for (field, values) in &counts {
+        if let Some(table) = crate::domain::fields::asset_field(field).and_then(|d| d.kind.list_table()) {
+            pairs.extend(values.iter().map(|(v, _)| (table, v.clone())));
+        }
+    }
+    let names = Names::lookup(call.state.store.as_ref(), &call.catalog, pairs).await;
+    let out: Vec<Value> = counts
+        .into_iter()
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(field, values)| {
+            let def = crate::domain::fields::asset_field(&field);
+            let table = def.and_then(|d| d.kind.list_table());
+            let children: Vec<Value> = values
+                .into_iter()
+                .map(|(v, n)| {
+                    let name = table.and_then(|t| names.name(t, &v)).unwrap_or_else(|| v.clone());
+                    json!({"id": v, "name": name, "count": n.to_string()})
+                })
+                .collect();
+            json!({"id": field, "name": def.map(|d| d.name).unwrap_or(""), "children": children})
+        })
+        .collect();
+    Ok(Value::Array(out))
 }

@@ -71,6 +71,8 @@ impl Endpoint {
             DownloadOriginal(_) => Access::Requires(Permission::Download),
             TrashSearch | TrashRestore | TrashPurge => Access::Requires(Permission::ManageTrash),
             JobStatus(_) => Access::Authenticated,
+            // The endpoint catalog describes the API itself; the API page shows it before sign-in.
+            ListSearch(t) if t == "endpoint" || t == "docsection" => Access::Public,
             ListSearch(t) if t == "auditlog" => Access::Requires(Permission::ManageUsers),
             ListSearch(_) => Access::Requires(Permission::SearchData),
             UserGet(_) | UserUpdate(_) => Access::SelfOr(Permission::ManageUsers),
@@ -116,6 +118,7 @@ impl Endpoint {
             (Method::GET, "module/asset/jobs/20260101000000abcdef"),
             (Method::POST, "lists/search/auditlog"),
             (Method::POST, "lists/search/purpose"),
+            (Method::POST, "lists/search/endpoint"),
             (Method::POST, "settings/users/create"),
             (Method::POST, "settings/users/search"),
             (Method::GET, "settings/users/data/someone"),
@@ -326,7 +329,8 @@ mod tests {
     fn every_sample_decodes_and_only_the_public_list_is_public() {
         for (m, p) in Endpoint::samples() {
             let e = decode(&m, p).unwrap_or_else(|_| panic!("{m} {p}"));
-            let public = matches!(e, Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus);
+            let public = matches!(e, Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus)
+                || matches!(&e, Endpoint::ListSearch(t) if t == "endpoint");
             assert_eq!(e.access() == Access::Public, public, "{p}");
         }
     }

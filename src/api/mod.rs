@@ -17,6 +17,7 @@ pub mod request;
 mod session;
 mod settings;
 mod trash;
+mod ui;
 
 use crate::app::AppState;
 use axum::body::Body;
@@ -109,6 +110,10 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path().to_string();
     let Some(sp) = request::split_site_path(&raw_path) else {
+        // `/{site}/mediadb` and `/mediadb`: the browser page lives under the slash form.
+        if raw_path.ends_with("/mediadb") && request::split_site_path(&format!("{raw_path}/")).is_some() {
+            return Ok(ui::redirect(&format!("{raw_path}/")));
+        }
         return Err(ApiError::NoSuchEndpoint(raw_path.clone()));
     };
     let catalog = state
@@ -117,6 +122,11 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
         .ok_or_else(|| ApiError::NoSuchEndpoint(format!("{raw_path} (no site \"{}\")", sp.site.unwrap_or(""))))?
         .to_string();
     let Some(rest) = sp.rest.strip_prefix("services/") else {
+        if parts.method == Method::GET || parts.method == Method::HEAD {
+            if let Some(page) = ui::page(&raw_path, sp.rest) {
+                return Ok(page);
+            }
+        }
         return Err(ApiError::NoSuchEndpoint(raw_path.clone()));
     };
     let rest = request::decode_path(rest)?;
@@ -195,6 +205,7 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::TrashRestore => trash::restore(call).await,
         Endpoint::TrashPurge => trash::purge(call).await,
         Endpoint::JobStatus(id) => trash::job_status(call, &id).await,
+        Endpoint::ListSearch(t) if ui::is_catalog(&t) => ui::search_catalog(call, &t).await,
         Endpoint::ListSearch(t) => lists::search(call, &t).await,
         Endpoint::UserCreate => settings::user_create(call).await,
         Endpoint::UserSearch => settings::user_search(call).await,

@@ -39,24 +39,30 @@ pub struct Names {
 
 impl Names {
     pub async fn for_assets(store: &dyn MetaStore, catalog: &str, assets: &[&Asset]) -> Self {
-        let mut wanted: HashMap<&'static str, Vec<String>> = HashMap::new();
+        let mut wanted: Vec<(&'static str, String)> = Vec::new();
         for a in assets {
             for def in ASSET_FIELDS {
-                let Some(table) = def.kind.list_table() else {
-                    continue;
-                };
-                let ids: Vec<&str> = match a.fields.get(def.id) {
-                    Some(Value::String(s)) => vec![s.as_str()],
-                    Some(Value::Array(v)) => v.iter().filter_map(Value::as_str).collect(),
-                    _ => continue,
-                };
-                for id in ids {
-                    if fields::list_value_name(table, id).is_none() && table != "fileformat" {
-                        let list = wanted.entry(table).or_default();
-                        if !list.iter().any(|x| x == id) {
-                            list.push(id.to_string());
-                        }
+                let Some(table) = def.kind.list_table() else { continue };
+                match a.fields.get(def.id) {
+                    Some(Value::String(s)) => wanted.push((table, s.clone())),
+                    Some(Value::Array(v)) => {
+                        wanted.extend(v.iter().filter_map(Value::as_str).map(|id| (table, id.to_string())))
                     }
+                    _ => {}
+                }
+            }
+        }
+        Self::lookup(store, catalog, wanted).await
+    }
+
+    /// Looks up the names of list values (`(table, id)` pairs) that are not fixed.
+    pub async fn lookup(store: &dyn MetaStore, catalog: &str, pairs: Vec<(&'static str, String)>) -> Self {
+        let mut wanted: HashMap<&'static str, Vec<String>> = HashMap::new();
+        for (table, id) in pairs {
+            if fields::list_value_name(table, &id).is_none() && table != "fileformat" {
+                let list = wanted.entry(table).or_default();
+                if !list.contains(&id) {
+                    list.push(id);
                 }
             }
         }
@@ -77,7 +83,8 @@ impl Names {
         names
     }
 
-    fn name(&self, table: &str, id: &str) -> Option<String> {
+    /// The display name of a list value, if it has one.
+    pub fn name(&self, table: &str, id: &str) -> Option<String> {
         if table == "fileformat" {
             return Some(id.to_ascii_uppercase());
         }

@@ -2,9 +2,10 @@
 //! The database is the source of truth; searches are answered by it, in the same
 //! transactions as writes, so a deleted asset is never a hit.
 //!
-//! One trait, one implementation per engine (SQLite now; PostgreSQL is planned behind
-//! the same trait). Engine-independent pieces (how values are indexed) live here.
+//! One trait, one implementation per engine (SQLite embedded, PostgreSQL for scale-out).
+//! Engine-independent pieces (how values are indexed) live here.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::domain::asset::{Asset, ListItem, Original};
@@ -145,6 +146,8 @@ pub trait MetaStore: Send + Sync {
     async fn migrate(&self) -> StoreResult<()>;
     /// Answers when the database can be reached.
     async fn ping(&self) -> StoreResult<()>;
+    /// Refreshes the planner's statistics (after a bulk load).
+    async fn analyze(&self) -> StoreResult<()>;
 
     async fn user_count(&self) -> StoreResult<u64>;
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
@@ -210,6 +213,48 @@ pub trait MetaStore: Send + Sync {
     async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>>;
     /// The ids a search matches, all of them, in order.
     async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>>;
+    /// Counts of the values of `fields` among the live assets a search matches, at most
+    /// `per_field` values per field, most frequent first.
+    async fn facet_counts(
+        &self,
+        catalog: &str,
+        req: &SearchRequest,
+        fields: &[&str],
+        per_field: u32,
+    ) -> StoreResult<Vec<(String, Vec<(String, u64)>)>> {
+        // Engine-independent fallback: counts over the matching assets' values.
+        // Engines override it with counts their database keeps or computes.
+        let ids = self.search_asset_ids(catalog, req, Scope::Live).await?;
+        let mut counts: Vec<(String, std::collections::HashMap<String, u64>)> =
+            fields.iter().map(|f| (f.to_string(), Default::default())).collect();
+        for id in ids {
+            let Some(stored) = self.get_asset(catalog, &id).await? else {
+                continue;
+            };
+            for row in index_rows(&stored.asset) {
+                if let (Some(slot), Some(v)) = (counts.iter_mut().find(|(f, _)| *f == row.field), row.v) {
+                    *slot.1.entry(v).or_default() += 1;
+                }
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|(f, m)| {
+                let mut list: Vec<(String, u64)> = m.into_iter().collect();
+                list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                list.truncate(per_field as usize);
+                (f, list)
+            })
+            .collect())
+    }
+    /// Inserts many new live assets at once (imports, benchmarks). Engines override it
+    /// with one transaction; this fallback inserts them one by one.
+    async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
+        for a in assets {
+            self.insert_asset(catalog, a, &[]).await?;
+        }
+        Ok(())
+    }
     /// How many assets a scope holds.
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64>;
 
@@ -272,6 +317,8 @@ pub fn index_values(values: &Map<String, Value>, kind: &dyn Fn(&str) -> Option<F
                     Some(s.to_lowercase()),
                     crate::domain::dates::parse_flexible(s).map(|t| t.timestamp_millis() as f64),
                 ),
+                // List values are ids: kept as they are, so facets can name them.
+                FieldKind::List(_) | FieldKind::MultiList(_) => (Some(s.to_string()), None),
                 _ => (Some(s.to_lowercase()), None),
             };
             rows.push(IndexRow {

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "users admin",
         include_str!("../../migrations/sqlite/0003_users_admin.sql"),
     ),
+    (
+        4,
+        "search speed",
+        include_str!("../../migrations/sqlite/0004_search_speed.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -227,11 +232,18 @@ impl MetaStore for SqliteStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
+        // Statistics let the planner pick the selective index for each term.
+        sqlx::query("PRAGMA optimize = 0x10002").execute(&self.pool).await?;
         // One process owns an embedded database: jobs it was running when it stopped
         // were interrupted and go back to the queue.
         sqlx::query("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running'")
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn analyze(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -256,7 +268,7 @@ impl MetaStore for SqliteStore {
     }
 
     async fn create_user(&self, u: &User, groups: &[&str]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let res = sqlx::query(
             "INSERT INTO users (id, password_hash, firstname, lastname, email, screenname, enabled, created, legacy_key_hash)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -556,7 +568,7 @@ impl MetaStore for SqliteStore {
         let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
         let ts = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let res = sqlx::query(
             "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
                                  fulltext, created, modified)
@@ -628,7 +640,7 @@ impl MetaStore for SqliteStore {
     async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
         let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // The state and version guards make a write after a delete, or over a
         // concurrent write, change nothing.
         let res = sqlx::query(
@@ -685,7 +697,7 @@ impl MetaStore for SqliteStore {
             return Ok(Vec::new());
         }
         let ts = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut done = Vec::new();
         for chunk in ids.chunks(500) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
@@ -778,9 +790,10 @@ impl MetaStore for SqliteStore {
         push_query(&mut count, &req.query, &target);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
 
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE a.state = "));
-        qb.push_bind(state_of(scope))
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
+        push_from(&mut qb, "assets", req, &target);
+        qb.push(" WHERE a.state = ")
+            .push_bind(state_of(scope))
             .push(" AND a.catalog = ")
             .push_bind(catalog)
             .push(" AND ");
@@ -799,14 +812,108 @@ impl MetaStore for SqliteStore {
 
     async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>> {
         let target = Target::assets();
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.id FROM assets a WHERE a.state = ");
-        qb.push_bind(state_of(scope))
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.id");
+        push_from(&mut qb, "assets", req, &target);
+        qb.push(" WHERE a.state = ")
+            .push_bind(state_of(scope))
             .push(" AND a.catalog = ")
             .push_bind(catalog)
             .push(" AND ");
         push_query(&mut qb, &req.query, &target);
         push_order_and_page(&mut qb, req, &target, false);
         Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
+    }
+
+    async fn facet_counts(
+        &self,
+        catalog: &str,
+        req: &SearchRequest,
+        fields: &[&str],
+        per_field: u32,
+    ) -> StoreResult<Vec<(String, Vec<(String, u64)>)>> {
+        if fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn FROM (");
+        if req.query == Query::All {
+            // The whole catalog: read the maintained counts.
+            qb.push("SELECT field, v, n FROM facet_counts WHERE n > 0 AND catalog = ")
+                .push_bind(catalog);
+        } else {
+            // A filtered set: count what the filter selects.
+            qb.push("SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x WHERE x.v IS NOT NULL AND x.seq IN (SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
+                .push_bind(catalog)
+                .push(" AND ");
+            push_query(&mut qb, &req.query, &Target::assets());
+            qb.push(")");
+        }
+        qb.push(" AND field IN (");
+        let mut sep = qb.separated(", ");
+        for f in fields {
+            sep.push_bind(f.to_string());
+        }
+        qb.push(")");
+        if req.query != Query::All {
+            qb.push(" GROUP BY x.field, x.v");
+        }
+        qb.push(")) WHERE rn <= ")
+            .push_bind(per_field as i64)
+            .push(" ORDER BY field, n DESC, v");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut out: Vec<(String, Vec<(String, u64)>)> = fields.iter().map(|f| (f.to_string(), Vec::new())).collect();
+        for r in rows {
+            let field: String = r.try_get("field")?;
+            if let Some(slot) = out.iter_mut().find(|(f, _)| *f == field) {
+                slot.1.push((r.try_get("v")?, r.try_get::<i64, _>("n")? as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
+        let ts = now();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for asset in assets {
+            let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
+            let o = asset.original.as_ref();
+            let seq: i64 = sqlx::query_scalar(
+                "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
+                                     fulltext, created, modified)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            )
+            .bind(catalog)
+            .bind(&asset.id)
+            .bind(&asset.sourcepath)
+            .bind(fields)
+            .bind(o.map(|o| &o.blob_key))
+            .bind(o.map(|o| &o.filename))
+            .bind(o.map(|o| o.size as i64))
+            .bind(o.map(|o| &o.md5hex))
+            .bind(o.map(|o| &o.sha256hex))
+            .bind(fulltext(asset))
+            .bind(&ts)
+            .bind(&ts)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("asset \"{}\" or its sourcepath is taken", asset.id))
+                } else {
+                    e.into()
+                }
+            })?;
+            let rows = index_rows(asset);
+            for chunk in rows.chunks(200) {
+                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, field, v, n) ");
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(seq).push_bind(&r.field).push_bind(&r.v).push_bind(r.n);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {
@@ -825,7 +932,7 @@ impl MetaStore for SqliteStore {
         id: &str,
         data: &Map<String, Value>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         upsert_record(&mut tx, catalog, searchtype, id, data).await?;
         tx.commit().await?;
         Ok(())
@@ -868,8 +975,10 @@ impl MetaStore for SqliteStore {
             .push(" AND ");
         push_query(&mut count, &req.query, &target);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.data FROM records a WHERE a.catalog = ");
-        qb.push_bind(catalog)
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.data");
+        push_from(&mut qb, "records", req, &target);
+        qb.push(" WHERE a.catalog = ")
+            .push_bind(catalog)
             .push(" AND a.searchtype = ")
             .push_bind(searchtype)
             .push(" AND ");
@@ -1057,19 +1166,41 @@ impl<'a> Target<'a> {
     }
 }
 
+/// Sort keys read from a joined value row (single-valued fields), so SQLite can walk an
+/// index in order and stop at the page; multi-valued fields sort by their smallest value.
+fn joinable(kind: FieldKind) -> bool {
+    !kind.is_multi() && kind != FieldKind::MultiLang
+}
+
+/// `FROM {table} a` plus one LEFT JOIN per joinable sort key.
+fn push_from(qb: &mut QueryBuilder<Sqlite>, table: &str, req: &SearchRequest, target: &Target) {
+    qb.push(format!(" FROM {table} a"));
+    for (i, key) in req.sort.iter().enumerate() {
+        if target.direct(&key.field).is_none() && joinable(target.kind.as_ref()(&key.field)) {
+            // Without statistics SQLite may probe the (field, n) index per row; the
+            // (seq, field) index finds the one value row directly.
+            let v = target.values;
+            qb.push(format!(
+                " LEFT JOIN {v} s{i} INDEXED BY {v}_seq ON s{i}.seq = a.seq AND s{i}.field = "
+            ))
+            .push_bind(key.field.clone());
+        }
+    }
+}
+
 fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchRequest, target: &Target, paged: bool) {
     qb.push(" ORDER BY ");
-    for key in &req.sort {
+    for (i, key) in req.sort.iter().enumerate() {
+        let kind = target.kind.as_ref()(&key.field);
+        let col = if kind.is_numeric() { "n" } else { "v" };
         match target.direct(&key.field) {
-            Some(col) if key.field != fields::DESCRIPTION => {
-                qb.push(col);
+            Some(direct) if key.field != fields::DESCRIPTION => {
+                qb.push(direct);
+            }
+            _ if joinable(kind) => {
+                qb.push(format!("s{i}.{col} IS NULL, s{i}.{col}"));
             }
             _ => {
-                let col = if target.kind.as_ref()(&key.field).is_numeric() {
-                    "n"
-                } else {
-                    "v"
-                };
                 qb.push(format!(
                     "(SELECT MIN(x.{col}) FROM {} x WHERE x.seq = a.seq AND x.field = ",
                     target.values
@@ -1129,7 +1260,14 @@ fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query, target: &Target) {
     }
 }
 
-fn push_text_test(qb: &mut QueryBuilder<Sqlite>, col: &str, analysed: bool, mode: TextMode, value: &str) {
+fn push_text_test(
+    qb: &mut QueryBuilder<Sqlite>,
+    col: &str,
+    analysed: bool,
+    keep_case: bool,
+    mode: TextMode,
+    value: &str,
+) {
     if analysed {
         let words = normalize_words(&value.replace('*', " \u{1} "));
         let words = words.trim().replace('\u{1}', "*");
@@ -1137,14 +1275,16 @@ fn push_text_test(qb: &mut QueryBuilder<Sqlite>, col: &str, analysed: bool, mode
         let pat = match mode {
             TextMode::Matches => format!("% {pat} %"),
             TextMode::Exact => format!(" {pat} "),
-            TextMode::StartsWith => format!(" {pat}%"),
+            // A word of the text starts so (EMDB's phrase prefix on analysed fields).
+            TextMode::StartsWith => format!("% {pat}%"),
             TextMode::Contains => format!("%{pat}%"),
         };
         qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
         return;
     }
-    // Ids and source paths keep their case; indexed values are lower-cased.
-    let v = if col.starts_with("a.") {
+    // Ids (of assets and of list values) and source paths keep their case; other
+    // indexed values are lower-cased.
+    let v = if keep_case {
         value.to_string()
     } else {
         value.to_lowercase()
@@ -1165,29 +1305,69 @@ fn push_text_test(qb: &mut QueryBuilder<Sqlite>, col: &str, analysed: bool, mode
     }
 }
 
+/// An FTS5 query for words or phrases (`prefix`: the last word may continue), or `None`
+/// when the pattern needs LIKE (inner wildcards).
+fn fts_query(phrases: &[&str], prefix: bool) -> Option<String> {
+    let mut parts = Vec::new();
+    for p in phrases {
+        let trimmed = if prefix { p.trim_end_matches('*') } else { p };
+        if trimmed.contains('*') {
+            return None;
+        }
+        let words = normalize_words(trimmed);
+        let words = words.trim();
+        if words.is_empty() {
+            continue;
+        }
+        // Tokens are alphanumeric after normalising, so quoting them is safe.
+        parts.push(format!(
+            "\"{words}\"{}",
+            if prefix || p.ends_with('*') { "*" } else { "" }
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
 fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &Target) {
     let kind = target.kind.as_ref()(field);
     let direct = target.direct(field);
     let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
     let values = target.values;
-    let exists_open = |qb: &mut QueryBuilder<Sqlite>| {
-        qb.push(format!(
-            "EXISTS (SELECT 1 FROM {values} x WHERE x.seq = a.seq AND x.field = "
-        ))
-        .push_bind(field.to_string())
-        .push(" AND ");
+    // `a.seq IN (...)` lets SQLite build the matching set once from the covering index,
+    // instead of probing per asset row.
+    let set_open = |qb: &mut QueryBuilder<Sqlite>| {
+        qb.push(format!("a.seq IN (SELECT x.seq FROM {values} x WHERE x.field = "))
+            .push_bind(field.to_string())
+            .push(" AND ");
     };
-    let text = |qb: &mut QueryBuilder<Sqlite>, mode: TextMode, value: &str| match direct {
-        Some(col) => push_text_test(qb, col, analysed, mode, value),
-        None => {
-            exists_open(qb);
-            push_text_test(qb, "x.v", analysed, mode, value);
-            qb.push(")");
+    let fts = target.assets && field == fields::DESCRIPTION;
+    let push_fts = |qb: &mut QueryBuilder<Sqlite>, q: String| {
+        qb.push("a.seq IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH ")
+            .push_bind(q)
+            .push(")");
+    };
+    let text = |qb: &mut QueryBuilder<Sqlite>, mode: TextMode, value: &str| {
+        if fts && matches!(mode, TextMode::Matches | TextMode::StartsWith) {
+            if let Some(q) = fts_query(&[value], mode == TextMode::StartsWith) {
+                return push_fts(qb, q);
+            }
+        }
+        match direct {
+            Some(col) => push_text_test(qb, col, analysed, true, mode, value),
+            None => {
+                set_open(qb);
+                push_text_test(qb, "x.v", analysed, kind.list_table().is_some(), mode, value);
+                qb.push(")");
+            }
         }
     };
     match cond {
         Cond::Text { mode, value } => text(qb, *mode, value),
         Cond::Freeform(words) => {
+            let phrases: Vec<&str> = words.iter().map(String::as_str).collect();
+            if let Some(q) = fts.then(|| fts_query(&phrases, false)).flatten() {
+                return push_fts(qb, q);
+            }
             qb.push("(");
             for (i, w) in words.iter().enumerate() {
                 if i > 0 {
@@ -1204,12 +1384,12 @@ fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &T
             if direct.is_some() {
                 qb.push("(1 = 1)");
             } else {
-                exists_open(qb);
+                set_open(qb);
                 qb.push("1 = 1)");
             }
         }
         Cond::Range { min, max } => {
-            exists_open(qb);
+            set_open(qb);
             qb.push("x.n IS NOT NULL");
             if let Some(lo) = min {
                 qb.push(" AND x.n >= ").push_bind(*lo);
@@ -1219,5 +1399,22 @@ fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &T
             }
             qb.push(")");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_queries_quote_normalised_words() {
+        assert_eq!(fts_query(&["Big bird"], false).as_deref(), Some("\"big bird\""));
+        assert_eq!(
+            fts_query(&["red", "\"x\" OR y"], false).as_deref(),
+            Some("\"red\" AND \"x or y\"")
+        );
+        assert_eq!(fts_query(&["wor"], true).as_deref(), Some("\"wor\"*"));
+        assert_eq!(fts_query(&["wo*rd"], false), None);
+        assert_eq!(fts_query(&["!!!"], false), None);
     }
 }

@@ -174,10 +174,9 @@ async fn logout_revokes_the_key() {
     );
     assert_eq!(s.search_all(&k2).await.status, StatusCode::OK, "other keys live on");
     // Keys are stored hashed: the database holds no key.
-    let db = std::fs::read(s.data_dir.join("mediadb.sqlite")).unwrap();
-    let wal = std::fs::read(s.data_dir.join("mediadb.sqlite-wal")).unwrap_or_default();
+    let db = s.stored_bytes().await;
     let needle = k2.as_bytes();
-    assert!(!db.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle));
+    assert!(!db.windows(needle.len()).any(|w| w == needle));
     s.stop().await;
 }
 

@@ -2,8 +2,11 @@
 
 mod auth;
 mod binary;
+mod browser;
 mod harness;
 mod lifecycle;
 mod refusals;
+mod scaleout;
+mod search;
 mod trash;
 mod users;

@@ -1,0 +1,282 @@
+//! Decoding for renditions: header first (the pixel limit is enforced before any pixel buffer
+//! exists), JPEG downscaled in the DCT domain, colour brought to sRGB, always 8-bit RGB or RGBA.
+
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use image::{ImageDecoder, ImageReader, Limits};
+
+use super::sniff::{sniff_bytes, Format, SNIFF_LEN};
+use super::MediaError;
+
+/// Decoded pixels, 3 (RGB) or 4 (RGBA) bytes each, in sRGB, as stored (not yet oriented).
+pub(crate) struct Decoded {
+    pub pixels: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    /// EXIF orientation 1-8.
+    pub orientation: u16,
+}
+
+/// Size and orientation from the header alone.
+pub(crate) struct Header {
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+    pub orientation: u16,
+}
+
+fn check_pixels(width: u32, height: u32, limit: u64) -> Result<(), MediaError> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limit || width == 0 || height == 0 {
+        if width == 0 || height == 0 {
+            return Err(MediaError::Decode(format!("image has no pixels ({width}x{height})")));
+        }
+        return Err(MediaError::TooManyPixels {
+            width: width.into(),
+            height: height.into(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, MediaError> {
+    let f = std::fs::File::open(path).map_err(|e| MediaError::io("open", path, e))?;
+    Ok(BufReader::with_capacity(64 << 10, f))
+}
+
+/// Reads format, size and orientation, and refuses images over `max_pixels`.
+pub(crate) fn header(path: &Path, max_pixels: u64) -> Result<Header, MediaError> {
+    let mut r = open(path)?;
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    r.by_ref()
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| MediaError::io("read", path, e))?;
+    r.seek(SeekFrom::Start(0))
+        .map_err(|e| MediaError::io("read", path, e))?;
+    let format = sniff_bytes(&head);
+    if !format.decodes_in_process() {
+        return Err(MediaError::Unsupported(match format.extension() {
+            Some(ext) => format!("{ext} files are not decoded in-process"),
+            None => "the file's content is not a known image format".into(),
+        }));
+    }
+    let info = super::probe::probe_reader(&mut r)?;
+    let (Some(width), Some(height)) = (info.width, info.height) else {
+        return Err(MediaError::Decode("image header has no size".into()));
+    };
+    check_pixels(width, height, max_pixels)?;
+    Ok(Header {
+        format,
+        width,
+        height,
+        orientation: info.orientation.unwrap_or(1),
+    })
+}
+
+/// Decodes `path`, at least `min_width` x `min_height` where the format can shrink while
+/// decoding (JPEG: 1/2, 1/4, 1/8 in the DCT domain), else at full size.
+pub(crate) fn decode(
+    path: &Path,
+    header: &Header,
+    min_width: u32,
+    min_height: u32,
+    max_pixels: u64,
+) -> Result<Decoded, MediaError> {
+    // Decoders are fuzzed, but a panic on a hostile upload must not take a worker down.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match header.format {
+        Format::Jpeg => decode_jpeg(path, header, min_width, min_height, max_pixels),
+        _ => decode_other(path, header, max_pixels),
+    }));
+    result.unwrap_or_else(|_| Err(MediaError::Decode("decoder failed on this file".into())))
+}
+
+fn decode_jpeg(
+    path: &Path,
+    header: &Header,
+    min_width: u32,
+    min_height: u32,
+    max_pixels: u64,
+) -> Result<Decoded, MediaError> {
+    let mut d = jpeg_decoder::Decoder::new(open(path)?);
+    // Progressive JPEGs keep all coefficients; bound that memory by the pixel limit too.
+    d.set_max_decoding_buffer_size(usize::try_from(max_pixels.saturating_mul(8)).unwrap_or(usize::MAX));
+    d.read_info().map_err(|e| MediaError::Decode(e.to_string()))?;
+    let info = d
+        .info()
+        .ok_or_else(|| MediaError::Decode("JPEG without a frame".into()))?;
+    let (full_w, full_h) = (u32::from(info.width), u32::from(info.height));
+    check_pixels(full_w, full_h, max_pixels)?;
+    let req_w = min_width.clamp(1, full_w) as u16;
+    let req_h = min_height.clamp(1, full_h) as u16;
+    let (w, h) = d.scale(req_w, req_h).map_err(|e| MediaError::Decode(e.to_string()))?;
+    let icc = d.icc_profile();
+    let raw = d.decode().map_err(|e| MediaError::Decode(e.to_string()))?;
+    let (w, h) = (u32::from(w), u32::from(h));
+    let n = w as usize * h as usize;
+    let mut pixels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => raw,
+        jpeg_decoder::PixelFormat::L8 => raw.iter().flat_map(|&v| [v, v, v]).collect(),
+        jpeg_decoder::PixelFormat::L16 => raw.chunks_exact(2).flat_map(|c| [c[0], c[0], c[0]]).collect(),
+        jpeg_decoder::PixelFormat::CMYK32 => cmyk_to_srgb(&raw, icc.as_deref()),
+    };
+    if pixels.len() < n * 3 {
+        return Err(MediaError::Decode("JPEG data is truncated".into()));
+    }
+    pixels.truncate(n * 3);
+    if info.pixel_format == jpeg_decoder::PixelFormat::RGB24 {
+        if let Some(icc) = icc.as_deref() {
+            to_srgb(&mut pixels, icc, 3);
+        }
+    }
+    Ok(Decoded {
+        pixels,
+        width: w,
+        height: h,
+        channels: 3,
+        orientation: header.orientation,
+    })
+}
+
+fn decode_other(path: &Path, header: &Header, max_pixels: u64) -> Result<Decoded, MediaError> {
+    let mut reader = ImageReader::new(open(path)?)
+        .with_guessed_format()
+        .map_err(|e| MediaError::io("read", path, e))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(header.width.max(1));
+    limits.max_image_height = Some(header.height.max(1));
+    // Room for a 16-bit RGBA frame of the allowed size, plus the 8-bit copy.
+    limits.max_alloc = Some(max_pixels.saturating_mul(12).max(64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| MediaError::Decode(e.to_string()))?;
+    let (w, h) = decoder.dimensions();
+    check_pixels(w, h, max_pixels)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| MediaError::Decode(e.to_string()))?;
+    let (pixels, channels) = if img.color().has_alpha() {
+        (img.into_rgba8().into_raw(), 4)
+    } else {
+        (img.into_rgb8().into_raw(), 3)
+    };
+    let mut pixels = pixels;
+    if let Some(icc) = icc.as_deref() {
+        to_srgb(&mut pixels, icc, channels);
+    }
+    Ok(Decoded {
+        pixels,
+        width: w,
+        height: h,
+        channels,
+        orientation: header.orientation,
+    })
+}
+
+/// sRGB profiles need no conversion; their description names them.
+fn is_srgb(icc: &[u8]) -> bool {
+    super::sniff::find(&icc[..icc.len().min(4096)], b"sRGB").is_some()
+        || super::sniff::find(&icc[..icc.len().min(4096)], b"s\0R\0G\0B").is_some()
+}
+
+/// Converts RGB(A) pixels tagged with an ICC profile to sRGB in place (alpha untouched). A
+/// profile moxcms cannot use leaves the pixels as they are: better unmanaged than refused.
+fn to_srgb(pixels: &mut [u8], icc: &[u8], channels: u8) {
+    if is_srgb(icc) {
+        return;
+    }
+    let Ok(src) = moxcms::ColorProfile::new_from_slice(icc) else {
+        return;
+    };
+    if src.color_space != moxcms::DataColorSpace::Rgb {
+        return;
+    }
+    let layout = if channels == 4 {
+        moxcms::Layout::Rgba
+    } else {
+        moxcms::Layout::Rgb
+    };
+    let dst = moxcms::ColorProfile::new_srgb();
+    let Ok(t) = src.create_transform_8bit(layout, &dst, layout, moxcms::TransformOptions::default()) else {
+        return;
+    };
+    let mut out = vec![0u8; pixels.len()];
+    if t.transform(pixels, &mut out).is_ok() {
+        pixels.copy_from_slice(&out);
+    }
+}
+
+/// CMYK (as jpeg-decoder returns it: 0 = no ink) to sRGB: through the embedded profile when
+/// there is one, else with the naive formula, which is what browsers do without a profile.
+fn cmyk_to_srgb(cmyk: &[u8], icc: Option<&[u8]>) -> Vec<u8> {
+    let n = cmyk.len() / 4;
+    if let Some(icc) = icc {
+        if let Ok(src) = moxcms::ColorProfile::new_from_slice(icc) {
+            if src.color_space == moxcms::DataColorSpace::Cmyk {
+                let dst = moxcms::ColorProfile::new_srgb();
+                if let Ok(t) = src.create_transform_8bit(
+                    moxcms::Layout::Rgba,
+                    &dst,
+                    moxcms::Layout::Rgb,
+                    moxcms::TransformOptions::default(),
+                ) {
+                    let mut out = vec![0u8; n * 3];
+                    if t.transform(&cmyk[..n * 4], &mut out).is_ok() {
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(n * 3);
+    for px in cmyk.chunks_exact(4) {
+        let k = 255 - u32::from(px[3]);
+        for &c in &px[..3] {
+            out.push(((255 - u32::from(c)) * k / 255) as u8);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naive_cmyk_conversion() {
+        // no ink = white, full K = black, full C = cyan
+        let px = [0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0];
+        assert_eq!(cmyk_to_srgb(&px, None), vec![255, 255, 255, 0, 0, 0, 0, 255, 255]);
+    }
+
+    #[test]
+    fn icc_profiles_are_converted_to_srgb() {
+        // The Adobe RGB (1998) profile embedded in exiftool's ExifTool.jpg.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/metadata/ExifTool.jpg");
+        let data = std::fs::read(path).unwrap();
+        let mut d = jpeg_decoder::Decoder::new(&data[..]);
+        d.read_info().unwrap();
+        let icc = d.icc_profile().unwrap();
+        assert!(!is_srgb(&icc));
+        // A green inside Adobe RGB's wider gamut comes out more saturated in sRGB numbers;
+        // neutral grey stays neutral.
+        let mut px = vec![60, 160, 60, 128, 128, 128];
+        to_srgb(&mut px, &icc, 3);
+        assert!(px[1] > 160 && px[0] < 60, "{px:?}");
+        let grey = [px[3] as i32, px[4] as i32, px[5] as i32];
+        assert!(
+            (grey[0] - grey[1]).abs() <= 1 && (grey[1] - grey[2]).abs() <= 1,
+            "{px:?}"
+        );
+    }
+
+    #[test]
+    fn pixel_check() {
+        assert!(check_pixels(10_000, 10_000, 100_000_000).is_ok());
+        let err = check_pixels(40_000, 40_000, 100_000_000).unwrap_err();
+        assert!(matches!(err, MediaError::TooManyPixels { width: 40_000, .. }));
+        assert!(err.to_string().contains("40000x40000"), "{err}");
+        assert!(matches!(check_pixels(0, 5, 10), Err(MediaError::Decode(_))));
+    }
+}

@@ -1,0 +1,23 @@
+//! The media library: metadata probing ([`probe`]), renditions ([`render`]), optional external
+//! tools ([`tools`]) and the `mediadb convert` command ([`convert`]). Self-contained: it knows
+//! files and pixels, not assets, jobs, stores or HTTP.
+//!
+//! Invariants: no pixel buffer is allocated before the header's size has passed the pixel limit;
+//! hostile input yields a [`MediaError`], never a panic or an unbounded read; external programs
+//! run with fixed arguments and a timeout.
+
+pub mod convert;
+mod decode;
+mod error;
+pub mod probe;
+pub mod render;
+pub mod sniff;
+pub mod tools;
+
+pub use convert::convert_cli;
+pub use error::MediaError;
+pub use probe::{probe, MediaInfo};
+pub use render::{
+    render_presets, standard_presets, OutputFormat, Preset, RenderOptions, RenderOutput, Rendition, Rotation,
+};
+pub use sniff::Format;
