@@ -21,6 +21,16 @@ enum Command {
     /// Run job workers and maintenance only, no HTTP (scale-out: any number of them may
     /// share one database and one bucket).
     Worker(Config),
+    /// Runs the import pipeline's rendering on one file (PDF and video need pdftoppm and ffmpeg).
+    Convert {
+        input: std::path::PathBuf,
+        /// A preset id (`thumbimage`) or output name (`image200x200.jpg`).
+        #[arg(long)]
+        preset: String,
+        /// Where to write the rendition (`.jpg` or `.webp` picks the encoding).
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
     /// Benchmarks that print figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -85,6 +95,11 @@ async fn main() -> anyhow::Result<()> {
             for t in tasks {
                 let _ = t.await;
             }
+            Ok(())
+        }
+        Command::Convert { input, preset, output } => {
+            let r = mediadb::media::convert_cli(&input, &preset, &output)?;
+            println!("{} {}x{} {} bytes", output.display(), r.width, r.height, r.bytes);
             Ok(())
         }
         Command::Bench(BenchCommand::Search(args)) => {

@@ -25,7 +25,7 @@ const CREATE: Access = Access::Requires(Permission::CreateData);
 
 async fn render_one(call: &Call, asset: &Asset) -> Value {
     let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &[asset]).await;
-    asset_json(asset, &names)
+    asset_json(asset, &names, &call.services_prefix())
 }
 
 /// `POST module/asset/create`: a multipart upload (metadata in `jsonrequest` or an
@@ -69,6 +69,7 @@ async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult
         param: &param,
     };
     let created = ops_assets::create(&call.ops(), req).await?;
+    call.state.wake.notify_waiters();
     let data = render_one(call, &created.asset).await;
     let mut response = json!({"status": "ok", "id": created.asset.id});
     if !created.changes.ignored.is_empty() {
@@ -349,7 +350,8 @@ pub async fn search_in(call: &mut Call, scope: Scope) -> ApiResult<Response> {
     let page = ops_assets::search(&call.ops(), &req, scope).await?;
     let refs: Vec<&Asset> = page.hits.iter().collect();
     let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &refs).await;
-    let results: Vec<Value> = page.hits.iter().map(|a| asset_json(a, &names)).collect();
+    let prefix = call.services_prefix();
+    let results: Vec<Value> = page.hits.iter().map(|a| asset_json(a, &names, &prefix)).collect();
     let filteroptions = if req.show_filters && scope == Scope::Live {
         Some(filter_options(call, &req).await?)
     } else {

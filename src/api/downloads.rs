@@ -31,7 +31,63 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
     let Some(original) = asset.original.clone() else {
         return Err(ApiError::not_found(asset.id));
     };
-    let etag = format!("\"{}\"", original.md5hex);
+    let blob = Blob {
+        key: original.blob_key.clone(),
+        size: original.size,
+        etag: format!("\"{}\"", original.md5hex),
+        filename: original.filename.clone(),
+        attachment: true,
+    };
+    serve(call, &blob).await
+}
+
+/// A stored rendition: `generated/{sourcepath}/{file}` (inline) and
+/// `generate/{sourcepath}/{file}/{exportname}` (a download under the export name).
+pub async fn rendition(call: &mut Call, path: &str, with_export_name: bool) -> ApiResult<Response> {
+    let path = path.trim_matches('/');
+    let (rest, export) = if with_export_name {
+        path.rsplit_once('/')
+            .map(|(r, e)| (r, Some(e)))
+            .ok_or_else(|| ApiError::not_found(path))?
+    } else {
+        (path, None)
+    };
+    let (sp, file) = rest.rsplit_once('/').ok_or_else(|| ApiError::not_found(path))?;
+    let asset = ops_assets::get_by_sourcepath(&call.ops(), sp)
+        .await?
+        .ok_or_else(|| ApiError::not_found(path))?;
+    let r = crate::ops::import::renditions_of(&asset)
+        .into_iter()
+        .find(|r| r.file == file)
+        .ok_or_else(|| ApiError::not_found(path))?;
+    let blob = Blob {
+        key: r.blob.clone(),
+        size: r.bytes,
+        etag: r.etag(),
+        filename: export.map(str::to_string).unwrap_or_else(|| r.file.clone()),
+        attachment: export.is_some(),
+    };
+    serve(call, &blob).await
+}
+
+/// What to stream, and how to name it.
+struct Blob {
+    key: String,
+    size: u64,
+    etag: String,
+    filename: String,
+    attachment: bool,
+}
+
+async fn serve(call: &Call, blob: &Blob) -> ApiResult<Response> {
+    let etag = blob.etag.clone();
+    let original = crate::domain::asset::Original {
+        blob_key: blob.key.clone(),
+        filename: blob.filename.clone(),
+        size: blob.size,
+        md5hex: String::new(),
+        sha256hex: String::new(),
+    };
     let mut base = Response::builder()
         .header(header::ETAG, &etag)
         .header(header::CACHE_CONTROL, "private, no-cache")
@@ -82,7 +138,10 @@ pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
         .collect();
     base = base.header(header::CONTENT_TYPE, mime.as_ref()).header(
         header::CONTENT_DISPOSITION,
-        format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"),
+        format!(
+            "{}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}",
+            if blob.attachment { "attachment" } else { "inline" }
+        ),
     );
 
     let (status, len) = match &range {

@@ -44,6 +44,14 @@ pub enum Endpoint {
     GroupGet(String),
     GroupUpdate(String),
     GroupDelete(String),
+    /// `generated/{sourcepath}/{file}` and `downloads/preset/...`: a stored rendition.
+    Generated(String),
+    /// `generate/{sourcepath}/{file}/{exportname}` and `downloads/generated/...`.
+    Generate(String),
+    ConvertAsset,
+    ListConversions,
+    RemoveAssetImages,
+    RotateAsset,
 }
 
 /// Who may call an endpoint.
@@ -82,6 +90,9 @@ impl Endpoint {
             GroupCreate | GroupSearch | GroupGet(_) | GroupUpdate(_) | GroupDelete(_) => {
                 Access::Requires(Permission::ManageUsers)
             }
+            Generated(_) | Generate(_) => Access::Requires(Permission::Download),
+            ListConversions => Access::Requires(Permission::LoadData),
+            ConvertAsset | RemoveAssetImages | RotateAsset => Access::Requires(Permission::UpdateData),
         }
     }
 
@@ -133,6 +144,12 @@ impl Endpoint {
             (Method::GET, "settings/groups/data/somegroup"),
             (Method::PUT, "settings/groups/data/somegroup"),
             (Method::DELETE, "settings/groups/data/somegroup"),
+            (Method::GET, "module/asset/generated/a/b.jpg/image200x200.jpg"),
+            (Method::GET, "module/asset/generate/a/b.jpg/image200x200.jpg/bT.jpg"),
+            (Method::POST, "module/asset/media/convertasset"),
+            (Method::POST, "module/asset/media/listconversions"),
+            (Method::POST, "module/asset/media/removeassetimages"),
+            (Method::POST, "module/asset/media/rotateasset"),
         ]
     }
 }
@@ -152,6 +169,20 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
             Method::GET | Method::HEAD => Ok(Endpoint::DownloadOriginal(path.to_string())),
             _ => Err(RouteError::Method("GET, HEAD")),
         };
+    }
+    for (prefix, generate) in [
+        ("module/asset/generated/", false),
+        ("module/asset/downloads/preset/", false),
+        ("module/asset/generate/", true),
+        ("module/asset/downloads/generated/", true),
+    ] {
+        if let Some(path) = rest.strip_prefix(prefix) {
+            return match (*method == Method::GET || *method == Method::HEAD, generate) {
+                (false, _) => Err(RouteError::Method("GET, HEAD")),
+                (true, false) => Ok(Endpoint::Generated(path.to_string())),
+                (true, true) => Ok(Endpoint::Generate(path.to_string())),
+            };
+        }
     }
     let rest = rest.strip_suffix(".json").unwrap_or(rest);
     let any = |e: Endpoint| Ok(e);
@@ -174,6 +205,10 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/asset/trash/search" => post_or_get(Endpoint::TrashSearch),
         "module/asset/trash/restore" => post(Endpoint::TrashRestore),
         "module/asset/trash/purge" => post(Endpoint::TrashPurge),
+        "module/asset/media/convertasset" => post(Endpoint::ConvertAsset),
+        "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
+        "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
+        "module/asset/media/rotateasset" => post(Endpoint::RotateAsset),
         "settings/users/create" => post(Endpoint::UserCreate),
         "settings/users/search" => post_or_get(Endpoint::UserSearch),
         "settings/users/groupadd" => post(Endpoint::UserGroup { add: true }),
@@ -311,9 +346,15 @@ mod tests {
             GroupGet(_) => 26,
             GroupUpdate(_) => 27,
             GroupDelete(_) => 28,
+            Generated(_) => 29,
+            Generate(_) => 30,
+            ConvertAsset => 31,
+            ListConversions => 32,
+            RemoveAssetImages => 33,
+            RotateAsset => 34,
         }
     }
-    const VARIANTS: usize = 29;
+    const VARIANTS: usize = 35;
 
     #[test]
     fn samples_cover_every_endpoint() {

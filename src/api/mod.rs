@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod error;
 pub mod lenient_json;
 mod lists;
+mod media;
 pub mod render;
 pub mod request;
 mod session;
@@ -206,6 +207,7 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::TrashPurge => trash::purge(call).await,
         Endpoint::JobStatus(id) => trash::job_status(call, &id).await,
         Endpoint::ListSearch(t) if ui::is_catalog(&t) => ui::search_catalog(call, &t).await,
+        Endpoint::ListSearch(t) if t == "convertpreset" => ui::search_records(call, &t, media::presets()).await,
         Endpoint::ListSearch(t) => lists::search(call, &t).await,
         Endpoint::UserCreate => settings::user_create(call).await,
         Endpoint::UserSearch => settings::user_search(call).await,
@@ -220,5 +222,11 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::GroupGet(id) => settings::group_get(call, &id).await,
         Endpoint::GroupUpdate(id) => settings::group_update(call, &id).await,
         Endpoint::GroupDelete(id) => settings::group_delete(call, &id).await,
+        Endpoint::Generated(path) => downloads::rendition(call, &path, false).await,
+        Endpoint::Generate(path) => downloads::rendition(call, &path, true).await,
+        Endpoint::ConvertAsset => media::convert(call).await,
+        Endpoint::ListConversions => media::list(call).await,
+        Endpoint::RemoveAssetImages => media::remove_images(call).await,
+        Endpoint::RotateAsset => media::rotate(call).await,
     }
 }

@@ -110,7 +110,7 @@ pub fn services_prefix(site: Option<&str>) -> String {
 }
 
 /// The asset as a search hit or `data` object.
-pub fn asset_json(a: &Asset, names: &Names) -> Value {
+pub fn asset_json(a: &Asset, names: &Names, prefix: &str) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), json!(a.id));
     for def in ASSET_FIELDS {
@@ -141,7 +141,21 @@ pub fn asset_json(a: &Asset, names: &Names) -> Value {
             json!(escape_path(&format!("{}/{}", a.sourcepath, o.filename))),
         );
     }
-    out.insert("downloads".into(), json!([]));
+    // `url`: the stored rendition (never generates); `download`: the same with the
+    // export file name, as EnterMediaDB's `generate/` links.
+    let sp = escape_path(&a.sourcepath);
+    let downloads: Vec<Value> = crate::ops::import::renditions_of(a)
+        .iter()
+        .map(|r| {
+            let export = escape_path(&crate::ops::import::export_name(a, r));
+            json!({
+                "name": r.name, "id": r.preset,
+                "url": format!("{prefix}/module/asset/generated/{sp}/{}", r.file),
+                "download": format!("{prefix}/module/asset/generate/{sp}/{}/{export}", r.file),
+            })
+        })
+        .collect();
+    out.insert("downloads".into(), Value::Array(downloads));
     Value::Object(out)
 }
 

@@ -112,6 +112,15 @@ pub async fn search_catalog(call: &mut Call, searchtype: &str) -> ApiResult<Resp
         "docsection" => docsections().clone(),
         other => return Err(ApiError::not_found(other)),
     };
+    search_records(call, searchtype, records).await
+}
+
+/// The search language over a built-in table held in memory.
+pub async fn search_records(
+    call: &mut Call,
+    searchtype: &str,
+    records: Vec<Map<String, Value>>,
+) -> ApiResult<Response> {
     let mut body = call.params.merged();
     if !body.contains_key("hitsperpage") {
         body.insert("hitsperpage".into(), json!("1000"));

@@ -146,6 +146,7 @@ pub static ASSET_FIELDS: &[FieldDef] = &[
     f("lockedby", "Locked By", Keyword),
     ro("datatype", "Data Type", List("datatype")),
     ro("assetviews", "Views", Number),
+    ro("importerror", "Import Error", Text),
     ro("deletedby", "Deleted By", List("user")),
     ro("deleteddate", "Deleted Date", Date),
 ];

@@ -127,10 +127,9 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
         set("sha256hex", o.sha256hex.clone());
         set("assetmodificationdate", now.clone());
         set("primaryfile", o.filename.clone());
-        // No conversion pipeline runs yet, so the record is complete as stored and
-        // clients show the file type's icon.
-        set("importstatus", "complete".into());
-        set("previewstatus", "mime".into());
+        // The import job reads the metadata and makes the renditions (wire §8).
+        set("importstatus", "created".into());
+        set("previewstatus", "0".into());
     } else {
         set("importstatus", "complete".into());
         set("previewstatus", "0".into());
@@ -150,6 +149,9 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
         match ctx.store.insert_asset(ctx.catalog, &asset, &changes.list_items).await {
             Ok(()) => {
                 super::audit::record(ctx.store, ctx.audit("create", Some(&asset.id))).await;
+                if asset.original.is_some() {
+                    super::import::enqueue(ctx.store, ctx.catalog, &asset.id).await?;
+                }
                 return Ok(Created { asset, changes });
             }
             Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {

@@ -45,6 +45,7 @@ async fn run_one(env: &JobEnv, job: &Job, owner: &str) -> Result<Value, OpsError
         trash::BULK_DELETE => trash::run_bulk_delete(env, job, &progress).await,
         trash::BULK_RESTORE => trash::run_bulk_restore(env, job, &progress).await,
         trash::BULK_PURGE => trash::run_bulk_purge(env, job, &progress).await,
+        super::import::IMPORT => super::import::run(env, job).await,
         other => Err(OpsError::Invalid(crate::domain::Invalid::new(format!(
             "unknown job kind {other}"
         )))),

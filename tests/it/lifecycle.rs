@@ -14,7 +14,8 @@ fn is_emdb_date(s: &str) -> bool {
 
 #[tokio::test]
 async fn upload_find_edit_download_delete() {
-    let s = TestServer::start().await;
+    // No import job runs here, so the record stays exactly as created.
+    let s = TestServer::start_with(|c| c.workers = 0).await;
     let key = s.login().await;
     let original = fixture_bytes(PHOTO);
 

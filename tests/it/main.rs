@@ -5,6 +5,7 @@ mod binary;
 mod browser;
 mod harness;
 mod lifecycle;
+mod media;
 mod refusals;
 mod scaleout;
 mod search;

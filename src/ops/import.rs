@@ -1,0 +1,355 @@
+//! The import pipeline (wire §8) as an idempotent job: read the original's metadata into
+//! the fields the uploader left empty, render the presets, and record both on the asset
+//! with the store's version guard, so a job for a deleted asset writes nothing and a
+//! finishing conversion can never resurrect it.
+
+use super::jobs::JobEnv;
+use super::{OpsError, OpsResult};
+use crate::domain::asset::Asset;
+use crate::media::{self, MediaError, Preset, RenderOptions, Rotation};
+use crate::store::{Job, StoreError};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+pub const IMPORT: &str = "import";
+
+/// Where an asset keeps its renditions (not a field: never written by clients, never
+/// indexed, untouched by metadata edits).
+pub const RENDITIONS_KEY: &str = "_renditions";
+/// Quarter turns applied on top of the EXIF orientation (`rotateasset`), in degrees.
+pub const ROTATION_KEY: &str = "_rotation";
+
+/// One stored rendition of an asset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredRendition {
+    pub preset: String,
+    pub name: String,
+    /// The preset's `generatedoutputfile` (`image200x200.jpg`).
+    pub file: String,
+    pub blob: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+impl StoredRendition {
+    /// A strong ETag: the blob key is new whenever the rendition is regenerated.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.blob.rsplit('/').next().unwrap_or(&self.blob))
+    }
+}
+
+pub fn renditions_of(asset: &Asset) -> Vec<StoredRendition> {
+    asset
+        .fields
+        .get(RENDITIONS_KEY)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+pub fn rotation_of(asset: &Asset) -> i64 {
+    asset
+        .fields
+        .get(ROTATION_KEY)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The presets made on import: EnterMediaDB's stock set and their WebP twins.
+pub fn presets() -> Vec<Preset> {
+    media::standard_presets()
+}
+
+/// A rendition's export file name, as EnterMediaDB's `fileexportformat` builds it.
+pub fn export_name(asset: &Asset, r: &StoredRendition) -> String {
+    let name = asset.text("name").unwrap_or(&asset.id);
+    let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
+    let ext = r.file.rsplit('.').next().unwrap_or("jpg");
+    let suffix = match r.preset.trim_start_matches("webp") {
+        "thumbimage" => "T",
+        "mediumimage" => "M",
+        "largeimage" => "L",
+        "imagecrop" => "C",
+        _ => "",
+    };
+    format!("{stem}{suffix}.{ext}")
+}
+
+pub async fn enqueue(env_store: &dyn crate::store::MetaStore, catalog: &str, assetid: &str) -> OpsResult<String> {
+    Ok(env_store
+        .enqueue_job(IMPORT, catalog, &json!({"assetid": assetid}))
+        .await?)
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<Self> {
+        use rand::Rng;
+        let r: u64 = rand::thread_rng().gen();
+        let p = std::env::temp_dir().join(format!("mediadb-import-{r:016x}"));
+        std::fs::create_dir_all(&p)?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn fetch_original(env: &JobEnv, asset: &Asset, dir: &Path) -> OpsResult<Option<PathBuf>> {
+    let Some(o) = &asset.original else { return Ok(None) };
+    let ext = crate::domain::filetypes::extension_of(&o.filename).unwrap_or_else(|| "bin".into());
+    let path = dir.join(format!("original.{ext}"));
+    let read = env.blobs.get(&o.blob_key, None).await?;
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(crate::blobs::BlobError::Io)?;
+    let mut stream = read.stream;
+    while let Some(chunk) = stream.next().await {
+        let chunk: Bytes = chunk?;
+        file.write_all(&chunk).await.map_err(crate::blobs::BlobError::Io)?;
+    }
+    file.flush().await.map_err(crate::blobs::BlobError::Io)?;
+    Ok(Some(path))
+}
+
+/// What probing and rendering produced, before it is written to the asset.
+struct Outcome {
+    metadata: Map<String, Value>,
+    renditions: Vec<StoredRendition>,
+    previewstatus: &'static str,
+    importstatus: &'static str,
+    error: Option<String>,
+    shown: Option<(u32, u32)>,
+}
+
+/// Probes and renders `path`; stores the renditions as new blobs.
+async fn process(env: &JobEnv, path: PathBuf, dir: PathBuf, rotation: i64) -> OpsResult<Outcome> {
+    let presets = presets();
+    let rotate = Rotation::from_degrees(rotation).unwrap_or_default();
+    let out_dir = dir.join("out");
+    let (metadata, rendered) = tokio::task::spawn_blocking(move || {
+        let metadata = media::probe(&path).map(|i| i.to_fields()).unwrap_or_default();
+        let opts = RenderOptions {
+            rotate,
+            ..RenderOptions::default()
+        };
+        (metadata, media::render_presets(&path, &presets, &out_dir, &opts))
+    })
+    .await
+    .map_err(|e| OpsError::Invalid(crate::domain::Invalid::new(format!("the conversion crashed: {e}"))))?;
+    let mut out = Outcome {
+        metadata,
+        renditions: Vec::new(),
+        previewstatus: "2",
+        importstatus: "complete",
+        error: None,
+        shown: None,
+    };
+    match rendered {
+        Ok(r) => {
+            out.shown = Some((r.width, r.height));
+            let all = presets_by_id();
+            for rend in r.renditions {
+                let key = crate::blobs::BlobStore::new_key("renditions");
+                let mut up = env.blobs.begin(key);
+                let bytes = tokio::fs::read(&rend.path).await.map_err(crate::blobs::BlobError::Io)?;
+                up.write(&bytes).await?;
+                let blob = up.finish().await?;
+                let preset = all.iter().find(|p| p.id == rend.preset_id);
+                out.renditions.push(StoredRendition {
+                    name: preset.map(|p| p.name.clone()).unwrap_or_default(),
+                    file: preset.map(|p| p.output_file.clone()).unwrap_or_default(),
+                    preset: rend.preset_id,
+                    blob,
+                    width: rend.width,
+                    height: rend.height,
+                    bytes: rend.bytes,
+                });
+            }
+        }
+        // No preset applies (a format without renditions, or a tool that is not
+        // installed): clients show the type's icon.
+        Err(e @ (MediaError::Unsupported(_) | MediaError::ToolMissing { .. })) => {
+            out.previewstatus = "mime";
+            out.error = Some(e.to_string());
+        }
+        Err(e) if e.is_input_error() => {
+            out.previewstatus = "3";
+            out.importstatus = "error";
+            out.error = Some(e.to_string());
+        }
+        Err(e) => {
+            return Err(OpsError::Invalid(crate::domain::Invalid::new(format!(
+                "conversion failed: {e}"
+            ))))
+        }
+    }
+    Ok(out)
+}
+
+fn presets_by_id() -> Vec<Preset> {
+    presets()
+}
+
+/// Runs the import of one asset. Returns the new shown size (for `rotateasset`).
+pub async fn import_asset(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResult<Option<(u32, u32)>> {
+    let Some(stored) = env.store.get_asset(catalog, assetid).await? else {
+        return Err(OpsError::NotFound(assetid.to_string()));
+    };
+    mark(env, catalog, assetid, "converting").await?;
+    let dir = TempDir::new().map_err(crate::blobs::BlobError::Io)?;
+    let Some(path) = fetch_original(env, &stored.asset, &dir.0).await? else {
+        return Ok(None);
+    };
+    let out = process(env, path, dir.0.clone(), rotation_of(&stored.asset)).await?;
+    let new_blobs: Vec<String> = out.renditions.iter().map(|r| r.blob.clone()).collect();
+    for _ in 0..5 {
+        let Some(s) = env.store.get_asset(catalog, assetid).await? else {
+            discard(env, &new_blobs).await;
+            return Err(OpsError::NotFound(assetid.to_string()));
+        };
+        let mut asset = s.asset;
+        let old = renditions_of(&asset);
+        for (k, v) in &out.metadata {
+            // What the uploader (or an earlier edit) set wins over the file's metadata.
+            if crate::domain::fields::asset_field(k).is_some() && !asset.fields.contains_key(k) {
+                asset.fields.insert(k.clone(), v.clone());
+            }
+        }
+        asset.fields.insert(
+            RENDITIONS_KEY.into(),
+            serde_json::to_value(&out.renditions).unwrap_or(Value::Null),
+        );
+        asset.set("previewstatus", out.previewstatus);
+        asset.set("importstatus", out.importstatus);
+        match &out.error {
+            Some(e) => asset.set("importerror", e.clone()),
+            None => {
+                asset.fields.remove("importerror");
+            }
+        }
+        match env.store.update_asset(catalog, &asset, s.version, &[]).await {
+            Ok(()) => {
+                let keep: Vec<&String> = new_blobs.iter().collect();
+                let stale: Vec<String> = old.into_iter().map(|r| r.blob).filter(|b| !keep.contains(&b)).collect();
+                discard(env, &stale).await;
+                return Ok(out.shown);
+            }
+            Err(StoreError::Stale) => continue,
+            Err(StoreError::NotFound) => {
+                discard(env, &new_blobs).await;
+                return Err(OpsError::NotFound(assetid.to_string()));
+            }
+            Err(e) => {
+                discard(env, &new_blobs).await;
+                return Err(e.into());
+            }
+        }
+    }
+    discard(env, &new_blobs).await;
+    Err(OpsError::Conflict(format!(
+        "asset \"{assetid}\" kept changing during its import; it will be retried"
+    )))
+}
+
+async fn discard(env: &JobEnv, blobs: &[String]) {
+    for b in blobs {
+        if let Err(e) = env.blobs.delete(b).await {
+            tracing::warn!(blob = %b, error = %e, "could not remove a rendition");
+        }
+    }
+}
+
+/// Sets `previewstatus` (and `importstatus` imported) while the job runs.
+async fn mark(env: &JobEnv, catalog: &str, assetid: &str, previewstatus: &str) -> OpsResult<()> {
+    for _ in 0..5 {
+        let Some(s) = env.store.get_asset(catalog, assetid).await? else {
+            return Err(OpsError::NotFound(assetid.to_string()));
+        };
+        let mut a = s.asset;
+        a.set("previewstatus", previewstatus);
+        if a.text("importstatus") == Some("created") {
+            a.set("importstatus", "imported");
+        }
+        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Stale) => continue,
+            Err(StoreError::NotFound) => return Err(OpsError::NotFound(assetid.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Removes an asset's renditions (`removeassetimages`).
+pub async fn remove_renditions(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResult<()> {
+    for _ in 0..5 {
+        let Some(s) = env.store.get_asset(catalog, assetid).await? else {
+            return Err(OpsError::NotFound(assetid.to_string()));
+        };
+        let mut a = s.asset;
+        let old = renditions_of(&a);
+        a.fields.remove(RENDITIONS_KEY);
+        a.set("previewstatus", "0");
+        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+            Ok(()) => {
+                discard(env, &old.into_iter().map(|r| r.blob).collect::<Vec<_>>()).await;
+                return Ok(());
+            }
+            Err(StoreError::Stale) => continue,
+            Err(StoreError::NotFound) => return Err(OpsError::NotFound(assetid.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OpsError::Conflict(format!(
+        "asset \"{assetid}\" is being changed by others; try again"
+    )))
+}
+
+/// Adds a quarter-turn rotation and re-renders at once; the new shown size.
+pub async fn rotate(env: &JobEnv, catalog: &str, assetid: &str, degrees: i64) -> OpsResult<(u32, u32)> {
+    for _ in 0..5 {
+        let Some(s) = env.store.get_asset(catalog, assetid).await? else {
+            return Err(OpsError::NotFound(assetid.to_string()));
+        };
+        let mut a = s.asset;
+        let total = (rotation_of(&a) + degrees).rem_euclid(360);
+        a.set(ROTATION_KEY, total.to_string());
+        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+            Ok(()) => break,
+            Err(StoreError::Stale) => continue,
+            Err(StoreError::NotFound) => return Err(OpsError::NotFound(assetid.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let shown = import_asset(env, catalog, assetid).await?;
+    shown.ok_or_else(|| {
+        OpsError::Invalid(crate::domain::Invalid::new(format!(
+            "asset \"{assetid}\" has no image to rotate"
+        )))
+    })
+}
+
+/// The job: a deleted asset is nothing to do, not a failure.
+pub async fn run(env: &JobEnv, job: &Job) -> OpsResult<Value> {
+    let id = job
+        .payload
+        .get("assetid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    match import_asset(env, &job.catalog, &id).await {
+        Ok(_) => Ok(json!({"assetid": id})),
+        Err(OpsError::NotFound(_)) => Ok(json!({"assetid": id, "skipped": "the asset is deleted"})),
+        Err(e) => Err(e),
+    }
+}
