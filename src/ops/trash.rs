@@ -63,15 +63,17 @@ async fn purge_one(
     id: &str,
 ) -> OpsResult<()> {
     match store.purge_asset(catalog, id).await {
-        Ok(Some(original)) => {
-            // The row is gone first, so nothing can serve the file while it is removed;
-            // a failure here leaves an orphan for fsck, never a dangling row.
-            if let Err(e) = blobs.delete(&original.blob_key).await {
-                tracing::warn!(blob = %original.blob_key, error = %e, "could not remove a purged original");
+        Ok(asset) => {
+            // The row is gone first, so nothing can serve the files while they are
+            // removed; a failure here leaves an orphan for fsck, never a dangling row.
+            let renditions = super::import::renditions_of(&asset).into_iter().map(|r| r.blob);
+            for key in asset.original.map(|o| o.blob_key).into_iter().chain(renditions) {
+                if let Err(e) = blobs.delete(&key).await {
+                    tracing::warn!(blob = %key, error = %e, "could not remove a purged file");
+                }
             }
             Ok(())
         }
-        Ok(None) => Ok(()),
         Err(crate::store::StoreError::NotFound) => Err(OpsError::NotFound(id.to_string())),
         Err(e) => Err(e.into()),
     }

@@ -8,7 +8,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use crate::domain::asset::{Asset, ListItem, Original};
+use crate::domain::asset::{Asset, ListItem};
 use crate::domain::fields::{self, FieldKind};
 use crate::domain::query::SearchRequest;
 use async_trait::async_trait;
@@ -204,8 +204,8 @@ pub trait MetaStore: Send + Sync {
     async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>>;
     /// Brings trashed assets back, each with its id, fields and original.
     async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>>;
-    /// Removes an asset (live or trashed) entirely, returning its original to delete.
-    async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>>;
+    /// Removes an asset (live or trashed) entirely, returning it (its files to delete).
+    async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Asset>;
     /// Trashed assets deleted before `cutoff` (an EMDB date), oldest first.
     async fn trashed_before(&self, cutoff: &str, limit: u32) -> StoreResult<Vec<(String, String)>>;
     /// Runs a search over the assets of a scope. Trashed hits carry `deletedby` and

@@ -761,7 +761,7 @@ impl MetaStore for PostgresStore {
         Ok(out)
     }
 
-    async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>> {
+    async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Asset> {
         let row = sqlx::query(&format!(
             "DELETE FROM assets a WHERE a.catalog = $1 AND a.id = $2 RETURNING {ASSET_COLUMNS}"
         ))
@@ -771,7 +771,7 @@ impl MetaStore for PostgresStore {
         .await?;
         match row {
             None => Err(StoreError::NotFound),
-            Some(r) => Ok(asset_from_row(&r)?.asset.original),
+            Some(r) => Ok(asset_from_row(&r)?.asset),
         }
     }
 

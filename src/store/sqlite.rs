@@ -750,7 +750,7 @@ impl MetaStore for SqliteStore {
         Ok(out)
     }
 
-    async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<Original>> {
+    async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Asset> {
         // RETURNING cannot name a table alias.
         let columns = ASSET_COLUMNS.replace("a.", "");
         let row = sqlx::query(&format!(
@@ -762,7 +762,7 @@ impl MetaStore for SqliteStore {
         .await?;
         match row {
             None => Err(StoreError::NotFound),
-            Some(r) => Ok(asset_from_row(&r)?.asset.original),
+            Some(r) => Ok(asset_from_row(&r)?.asset),
         }
     }
 
@@ -842,7 +842,8 @@ impl MetaStore for SqliteStore {
                 .push_bind(catalog);
         } else {
             // A filtered set: count what the filter selects.
-            qb.push("SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x WHERE x.v IS NOT NULL AND x.seq IN (SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
+            // Driven by the matching assets' rows, (seq, field) index first.
+            qb.push("SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x INDEXED BY asset_values_seq WHERE x.v IS NOT NULL AND x.seq IN (SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
                 .push_bind(catalog)
                 .push(" AND ");
             push_query(&mut qb, &req.query, &Target::assets());
@@ -1172,14 +1173,33 @@ fn joinable(kind: FieldKind) -> bool {
     !kind.is_multi() && kind != FieldKind::MultiLang
 }
 
-/// `FROM {table} a` plus one LEFT JOIN per joinable sort key.
+/// Fields every asset has (set on create, read-only): sorting by them needs no outer join.
+fn always_present(target: &Target, field: &str) -> bool {
+    target.assets && matches!(field, "assetaddeddate" | "recordmodificationdate")
+}
+
+/// Whether the whole scope is sorted by an always-present field: then the rows are read
+/// in the order of that field's index and the scan stops at the page.
+fn index_ordered(req: &SearchRequest, target: &Target) -> bool {
+    req.query == Query::All
+        && req
+            .sort
+            .first()
+            .is_some_and(|k| always_present(target, &k.field) && target.kind.as_ref()(&k.field).is_numeric())
+}
+
 fn push_from(qb: &mut QueryBuilder<Sqlite>, table: &str, req: &SearchRequest, target: &Target) {
     qb.push(format!(" FROM {table} a"));
+    let v = target.values;
     for (i, key) in req.sort.iter().enumerate() {
-        if target.direct(&key.field).is_none() && joinable(target.kind.as_ref()(&key.field)) {
+        if i == 0 && index_ordered(req, target) {
+            qb.push(format!(
+                " JOIN {v} s0 INDEXED BY {v}_field_n ON s0.seq = a.seq AND s0.field = "
+            ))
+            .push_bind(key.field.clone());
+        } else if target.direct(&key.field).is_none() && joinable(target.kind.as_ref()(&key.field)) {
             // Without statistics SQLite may probe the (field, n) index per row; the
             // (seq, field) index finds the one value row directly.
-            let v = target.values;
             qb.push(format!(
                 " LEFT JOIN {v} s{i} INDEXED BY {v}_seq ON s{i}.seq = a.seq AND s{i}.field = "
             ))
@@ -1190,10 +1210,14 @@ fn push_from(qb: &mut QueryBuilder<Sqlite>, table: &str, req: &SearchRequest, ta
 
 fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchRequest, target: &Target, paged: bool) {
     qb.push(" ORDER BY ");
+    let ordered = index_ordered(req, target);
     for (i, key) in req.sort.iter().enumerate() {
         let kind = target.kind.as_ref()(&key.field);
         let col = if kind.is_numeric() { "n" } else { "v" };
         match target.direct(&key.field) {
+            _ if i == 0 && ordered => {
+                qb.push("s0.n");
+            }
             Some(direct) if key.field != fields::DESCRIPTION => {
                 qb.push(direct);
             }
@@ -1211,7 +1235,12 @@ fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchRequest, targe
         }
         qb.push(if key.descending { " DESC, " } else { " ASC, " });
     }
-    qb.push("a.seq DESC");
+    // The tie-break follows the index when the scan is index-ordered.
+    qb.push(if ordered && req.sort.len() == 1 && req.sort[0].descending {
+        "s0.seq DESC"
+    } else {
+        "a.seq DESC"
+    });
     if paged {
         qb.push(" LIMIT ")
             .push_bind(req.hits_per_page as i64)

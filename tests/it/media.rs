@@ -52,6 +52,7 @@ async fn get_bytes(s: &TestServer, key: &str, url: &str) -> (StatusCode, reqwest
 async fn a_photo_gets_metadata_and_renditions() {
     let s = TestServer::start().await;
     let key = s.login().await;
+    let files_before = s.blob_files().len();
     let a = s
         .upload(
             &key,
@@ -183,6 +184,10 @@ async fn a_photo_gets_metadata_and_renditions() {
             "{path}"
         );
     }
+    // Purging removes the original and every rendition.
+    assert!(s.blob_files().len() > files_before + 1);
+    assert_eq!(s.post("module/asset/trash/purge", &key, r#"{"assetid":"p1"}"#).await.status, StatusCode::OK);
+    assert_eq!(s.blob_files().len(), files_before, "{:?}", s.blob_files());
     s.stop().await;
 }
 
