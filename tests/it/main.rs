@@ -4,6 +4,7 @@ mod auth;
 mod binary;
 mod browser;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod media;
 mod refusals;

@@ -186,7 +186,12 @@ async fn a_photo_gets_metadata_and_renditions() {
     }
     // Purging removes the original and every rendition.
     assert!(s.blob_files().len() > files_before + 1);
-    assert_eq!(s.post("module/asset/trash/purge", &key, r#"{"assetid":"p1"}"#).await.status, StatusCode::OK);
+    assert_eq!(
+        s.post("module/asset/trash/purge", &key, r#"{"assetid":"p1"}"#)
+            .await
+            .status,
+        StatusCode::OK
+    );
     assert_eq!(s.blob_files().len(), files_before, "{:?}", s.blob_files());
     s.stop().await;
 }
