@@ -1,5 +1,5 @@
-//! Stand-in for `mediadb convert` until the subcommand is wired into main.rs: runs
-//! `mediadb::media::convert_cli` on one file (used by scripts/bench-media.sh).
+//! The benchmark's converter: `mediadb::media::convert_cli` on one file, as `mediadb
+//! convert` runs it, plus `--all` for every preset from one decode (scripts/bench-media.sh).
 //!
 //! Usage: `convert INPUT --preset NAME --output OUT`; `convert INPUT --all OUTDIR` for every
 //! standard preset from one decode; `convert INPUT --probe N` to time N metadata probes.

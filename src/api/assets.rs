@@ -40,7 +40,14 @@ pub async fn create(call: &mut Call, body: Option<Body>) -> ApiResult<Response> 
             return Err(e);
         }
     }
-    let result = create_record(call, original.clone()).await;
+    let checked = match &original {
+        Some(o) => refuse_pixel_bombs(call, o).await,
+        None => Ok(()),
+    };
+    let result = match checked {
+        Ok(()) => create_record(call, original.clone()).await,
+        Err(e) => Err(e),
+    };
     if result.is_err() {
         if let Some(o) = original {
             let _ = call.state.blobs.delete(&o.blob_key).await;
@@ -419,4 +426,39 @@ async fn filter_options(call: &Call, req: &query::SearchRequest) -> ApiResult<Va
         })
         .collect();
     Ok(Value::Array(out))
+}
+
+/// How much of an upload's head is read to learn an image's size.
+const HEADER_BYTES: u64 = 256 * 1024;
+
+/// A decompression bomb (an image whose header announces more pixels than the limit) is
+/// refused at upload with a 400, before a record exists; the file is removed by the caller.
+async fn refuse_pixel_bombs(call: &Call, o: &Original) -> ApiResult<()> {
+    let read = call
+        .state
+        .blobs
+        .get(&o.blob_key, Some(0..o.size.min(HEADER_BYTES)))
+        .await?;
+    let mut head = Vec::new();
+    let mut stream = read.stream;
+    while let Some(chunk) = stream.next().await {
+        head.extend_from_slice(&chunk?);
+    }
+    let info = tokio::task::spawn_blocking(move || crate::media::probe::probe_reader(&mut std::io::Cursor::new(head)))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Ok(crate::media::MediaInfo {
+        width: Some(w),
+        height: Some(h),
+        ..
+    }) = info
+    {
+        let limit = crate::media::render::DEFAULT_MAX_PIXELS;
+        if w as u64 * h as u64 > limit {
+            return Err(ApiError::bad(format!(
+                "the image is {w}x{h} pixels, more than the limit of {limit}; nothing was stored"
+            )));
+        }
+    }
+    Ok(())
 }

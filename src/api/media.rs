@@ -36,6 +36,7 @@ pub async fn convert(call: &mut Call) -> ApiResult<Response> {
         return Err(ApiError::bad(format!("asset \"{id}\" has no file to convert")));
     }
     let jobid = import::enqueue(call.state.store.as_ref(), &call.catalog, &id).await?;
+    audit(call, "convert", &id).await;
     call.state.wake.notify_waiters();
     let sp = super::render::escape_path(&asset.sourcepath);
     let probe = import::StoredRendition {
@@ -105,6 +106,7 @@ pub async fn list(call: &mut Call) -> ApiResult<Response> {
 pub async fn remove_images(call: &mut Call) -> ApiResult<Response> {
     let id = asset_id(call)?;
     import::remove_renditions(&call.state.job_env(), &call.catalog, &id).await?;
+    audit(call, "removeimages", &id).await;
     Ok(ok_json(json!({"response": {"status": "ok"}})))
 }
 
@@ -137,7 +139,10 @@ pub async fn rotate(call: &mut Call) -> ApiResult<Response> {
         return Err(ApiError::bad(format!("asset \"{id}\" has no file to rotate")));
     }
     match import::rotate(&call.state.job_env(), &call.catalog, &id, deg).await {
-        Ok((w, h)) => Ok(ok_json(json!({"response": {"status": "ok", "height": h, "width": w}}))),
+        Ok((w, h)) => {
+            audit(call, "rotate", &id).await;
+            Ok(ok_json(json!({"response": {"status": "ok", "height": h, "width": w}})))
+        }
         Err(OpsError::NotFound(_)) => Err(ApiError::not_found(id)),
         Err(e) => Err(e.into()),
     }
@@ -163,4 +168,9 @@ pub fn presets() -> Vec<Map<String, Value>> {
             .unwrap_or_default()
         })
         .collect()
+}
+
+async fn audit(call: &Call, action: &'static str, id: &str) {
+    let entry = call.ops().audit(action, Some(id));
+    crate::ops::audit::record(call.state.store.as_ref(), entry).await;
 }

@@ -251,7 +251,11 @@ impl Ctx<'_> {
         echo.push(Value::Object(e));
         friendly.push(format!(
             "{}:{}{}",
-            info.name,
+            if info.name.is_empty() {
+                field.as_str()
+            } else {
+                info.name
+            },
             if op == "matches" {
                 String::new()
             } else {

@@ -353,3 +353,31 @@ pub async fn run(env: &JobEnv, job: &Job) -> OpsResult<Value> {
         Err(e) => Err(e),
     }
 }
+
+/// A job that will not run again: an import leaves its asset in `error` with the reason,
+/// never stuck in `converting`. Other kinds have nothing to mark.
+pub async fn give_up(env: &JobEnv, job: &Job, reason: &str) {
+    if job.kind != IMPORT {
+        return;
+    }
+    let Some(id) = job.payload.get("assetid").and_then(Value::as_str) else {
+        return;
+    };
+    for _ in 0..5 {
+        let Ok(Some(s)) = env.store.get_asset(&job.catalog, id).await else {
+            return;
+        };
+        let mut a = s.asset;
+        a.set("importstatus", "error");
+        a.set("previewstatus", "3");
+        a.set("importerror", reason.to_string());
+        match env.store.update_asset(&job.catalog, &a, s.version, &[]).await {
+            Err(StoreError::Stale) => continue,
+            Err(e @ StoreError::Backend(_)) => {
+                tracing::error!(asset = %id, error = %e, "could not mark a failed import");
+                return;
+            }
+            _ => return,
+        }
+    }
+}

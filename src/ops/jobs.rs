@@ -10,7 +10,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 pub const LEASE_SECS: u64 = 60;
-const MAX_ATTEMPTS: i64 = 5;
+pub const MAX_ATTEMPTS: i64 = 5;
+/// How often a running job renews its lease, well within `LEASE_SECS`.
+const HEARTBEAT_SECS: u64 = 15;
 
 #[derive(Clone)]
 pub struct JobEnv {
@@ -75,12 +77,38 @@ pub async fn worker(env: JobEnv, name: String, mut stop: watch::Receiver<bool>) 
             continue;
         };
         let started = std::time::Instant::now();
-        match run_one(&env, &job, &name).await {
+        if job.attempts > MAX_ATTEMPTS {
+            // Claimed again after its lease ran out that often: it kills its workers.
+            let msg = format!("gave up after {} attempts", job.attempts - 1);
+            tracing::error!(job = %job.id, kind = %job.kind, "{msg}");
+            super::import::give_up(&env, &job, &msg).await;
+            let _ = env
+                .store
+                .finish_job(&job.id, &name, false, &json!({"error": msg}))
+                .await;
+            continue;
+        }
+        // A heartbeat keeps the lease while the job runs, however long it takes.
+        let beat = {
+            let (store, id, owner) = (env.store.clone(), job.id.clone(), name.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(HEARTBEAT_SECS)).await;
+                    if let Err(e) = store.job_progress(&id, &owner, &Value::Null, LEASE_SECS).await {
+                        tracing::warn!(job = %id, error = %e, "could not renew a job's lease");
+                    }
+                }
+            })
+        };
+        let outcome = run_one(&env, &job, &name).await;
+        beat.abort();
+        match outcome {
             Ok(result) => {
                 tracing::info!(job = %job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");
                 let _ = env.store.finish_job(&job.id, &name, true, &result).await;
             }
             Err(OpsError::Invalid(e)) => {
+                super::import::give_up(&env, &job, &e.0).await;
                 let _ = env
                     .store
                     .finish_job(&job.id, &name, false, &json!({"error": e.0}))
@@ -88,6 +116,7 @@ pub async fn worker(env: JobEnv, name: String, mut stop: watch::Receiver<bool>) 
             }
             Err(e) if job.attempts >= MAX_ATTEMPTS => {
                 tracing::error!(job = %job.id, error = %e, "job failed for good");
+                super::import::give_up(&env, &job, &e.to_string()).await;
                 let _ = env
                     .store
                     .finish_job(&job.id, &name, false, &json!({"error": e.to_string()}))

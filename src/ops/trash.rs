@@ -133,6 +133,23 @@ fn payload_user(job: &Job) -> String {
         .to_string()
 }
 
+/// An audit entry for an asset a bulk job changed, in the name of who queued it.
+async fn job_audit(env: &JobEnv, job: &Job, action: &str, id: &str) {
+    audit::record(
+        env.store.as_ref(),
+        audit::Entry {
+            catalog: &job.catalog,
+            user: job.payload.get("user").and_then(Value::as_str).unwrap_or("system"),
+            address: job.payload.get("address").and_then(Value::as_str).unwrap_or(""),
+            action,
+            assetid: Some(id),
+            fields: Vec::new(),
+            details: json!({"job": job.id}),
+        },
+    )
+    .await;
+}
+
 pub async fn run_bulk_delete(env: &JobEnv, job: &Job, progress: &Progress<'_>) -> OpsResult<Value> {
     let req = payload_body(job)?;
     let user = payload_user(job);
@@ -170,7 +187,10 @@ pub async fn run_bulk_restore(env: &JobEnv, job: &Job, progress: &Progress<'_>) 
     for chunk in ids.chunks(CHUNK) {
         for (id, outcome) in env.store.restore_assets(&job.catalog, chunk).await? {
             match outcome {
-                RestoreOutcome::Restored => done += 1,
+                RestoreOutcome::Restored => {
+                    job_audit(env, job, "restore", &id).await;
+                    done += 1
+                }
                 RestoreOutcome::NotInTrash => failed.push(json!({"id": id, "reason": "no longer in the trash"})),
                 RestoreOutcome::SourcepathTaken(sp) => {
                     failed.push(json!({"id": id, "reason": format!("sourcepath \"{sp}\" is taken")}))
@@ -192,7 +212,10 @@ pub async fn run_bulk_purge(env: &JobEnv, job: &Job, progress: &Progress<'_>) ->
     for chunk in ids.chunks(CHUNK) {
         for id in chunk {
             match purge_one(env.store.as_ref(), &env.blobs, &job.catalog, id).await {
-                Ok(()) => done += 1,
+                Ok(()) => {
+                    job_audit(env, job, "purge", id).await;
+                    done += 1
+                }
                 Err(OpsError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }

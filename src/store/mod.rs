@@ -276,7 +276,7 @@ pub trait MetaStore: Send + Sync {
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String>;
     /// Claims the oldest runnable job with a lease of `lease_secs`.
     async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>>;
-    /// Records progress and extends the lease (a heartbeat).
+    /// Records progress (unless `progress` is null) and extends the lease (a heartbeat).
     async fn job_progress(&self, id: &str, owner: &str, progress: &Value, lease_secs: u64) -> StoreResult<()>;
     async fn finish_job(&self, id: &str, owner: &str, ok: bool, result: &Value) -> StoreResult<()>;
     /// Puts a job back in the queue to run after `delay_secs`.

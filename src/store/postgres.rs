@@ -1058,10 +1058,10 @@ impl MetaStore for PostgresStore {
 
     async fn job_progress(&self, id: &str, owner: &str, progress: &Value, lease_secs: u64) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE jobs SET progress = $1, lease_until = now() + make_interval(secs => $2), updated = $3
+            "UPDATE jobs SET progress = COALESCE($1, progress), lease_until = now() + make_interval(secs => $2), updated = $3
              WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
         )
-        .bind(progress.to_string())
+        .bind((!progress.is_null()).then(|| progress.to_string()))
         .bind(lease_secs as f64)
         .bind(now())
         .bind(t(id))

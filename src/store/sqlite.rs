@@ -1068,9 +1068,9 @@ impl MetaStore for SqliteStore {
 
     async fn job_progress(&self, id: &str, owner: &str, progress: &Value, lease_secs: u64) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE jobs SET progress = ?, lease_until = ?, updated = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+            "UPDATE jobs SET progress = COALESCE(?, progress), lease_until = ?, updated = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
         )
-        .bind(progress.to_string())
+        .bind((!progress.is_null()).then(|| progress.to_string()))
         .bind(later(lease_secs))
         .bind(now())
         .bind(id)

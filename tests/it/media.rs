@@ -221,11 +221,19 @@ async fn hostile_and_unsupported_files_end_honestly() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let d = imported(&s, &key, "bomb").await;
-    assert_eq!(d["importstatus"]["id"], "error", "{d}");
-    assert_eq!(d["previewstatus"]["id"], "3");
-    assert!(d["importerror"].as_str().unwrap().contains("40000"), "{d}");
+    let a = answer(r).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    assert!(
+        a.json["response"]["details"].as_str().unwrap().contains("40000x40000"),
+        "{}",
+        a.text
+    );
+    assert_eq!(
+        s.get("module/asset/data/bomb", Some(&key)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.blob_files().is_empty(), "nothing stored: {:?}", s.blob_files());
     // A document with no renditions: the type's icon, not an error.
     s.upload(&key, "media/vm0808h_video_matrix_switch_ss_en.docx", r#"{"id":"doc"}"#)
         .await;
