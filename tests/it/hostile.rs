@@ -290,6 +290,10 @@ async fn hostile_requests_change_nothing() {
         let h = s.client.get(format!("{}/healthz", s.base)).send().await.unwrap();
         assert_eq!(h.status(), StatusCode::OK, "healthy after {what}");
     }
+    // SQL-ish text in a value is only a value: bound, never spliced.
+    let a = s.post("module/asset/search", &key, evil_value).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json["response"]["totalhits"], json!(0));
     assert_eq!(
         s.search_all(&key).await.json["results"],
         before_catalog,
