@@ -52,6 +52,26 @@ pub enum Endpoint {
     ListConversions,
     RemoveAssetImages,
     RotateAsset,
+    /// `lists/create/{table}` and `module/{module}/create` for any table but assets.
+    RecordCreate {
+        table: String,
+        module: bool,
+    },
+    /// `lists/data/{table}/{id}` and `module/{module}/data/{id}`.
+    RecordGet {
+        table: String,
+        id: String,
+    },
+    RecordUpdate {
+        table: String,
+        id: String,
+        module: bool,
+    },
+    RecordDelete {
+        table: String,
+        id: String,
+        module: bool,
+    },
 }
 
 /// Who may call an endpoint.
@@ -93,6 +113,11 @@ impl Endpoint {
             Generated(_) | Generate(_) => Access::Requires(Permission::Download),
             ListConversions => Access::Requires(Permission::LoadData),
             ConvertAsset | RemoveAssetImages | RotateAsset => Access::Requires(Permission::UpdateData),
+            RecordCreate { .. } => Access::Requires(Permission::CreateData),
+            RecordGet { table, .. } if table == "auditlog" => Access::Requires(Permission::ManageUsers),
+            RecordGet { .. } => Access::Requires(Permission::LoadData),
+            RecordUpdate { .. } => Access::Requires(Permission::UpdateData),
+            RecordDelete { .. } => Access::Requires(Permission::DeleteData),
         }
     }
 
@@ -150,6 +175,11 @@ impl Endpoint {
             (Method::POST, "module/asset/media/listconversions"),
             (Method::POST, "module/asset/media/removeassetimages"),
             (Method::POST, "module/asset/media/rotateasset"),
+            (Method::POST, "lists/create/purpose"),
+            (Method::GET, "lists/data/purpose/sales"),
+            (Method::PUT, "lists/data/purpose/sales"),
+            (Method::DELETE, "lists/data/purpose/sales"),
+            (Method::POST, "module/librarycollection/search"),
         ]
     }
 }
@@ -248,6 +278,35 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
                     false => Err(RouteError::NotFound),
                 };
             }
+            if let Some(path) = rest.strip_prefix("lists/create/") {
+                return match valid_segment(path) {
+                    true => post(Endpoint::RecordCreate {
+                        table: path.to_string(),
+                        module: false,
+                    }),
+                    false => Err(RouteError::NotFound),
+                };
+            }
+            if let Some(path) = rest.strip_prefix("lists/data/") {
+                return record_data(method, path, false);
+            }
+            if let Some(path) = rest.strip_prefix("module/").filter(|p| !p.starts_with("asset/")) {
+                let (module, tail) = path.split_once('/').ok_or(RouteError::NotFound)?;
+                if !valid_segment(module) {
+                    return Err(RouteError::NotFound);
+                }
+                return match tail {
+                    "create" => post(Endpoint::RecordCreate {
+                        table: module.to_string(),
+                        module: true,
+                    }),
+                    "search" | "list" => post_or_get(Endpoint::ListSearch(module.to_string())),
+                    _ => match tail.strip_prefix("data/") {
+                        Some(id) => record_data(method, &format!("{module}/{id}"), true),
+                        None => Err(RouteError::NotFound),
+                    },
+                };
+            }
             if let Some(id) = rest.strip_prefix("module/asset/data/") {
                 if id.is_empty() || id.contains('/') {
                     return Err(RouteError::NotFound);
@@ -263,6 +322,21 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
             }
             Err(RouteError::NotFound)
         }
+    }
+}
+
+/// `{table}/{id}` of a generic record.
+fn record_data(method: &Method, path: &str, module: bool) -> Result<Endpoint, RouteError> {
+    let (table, id) = path.split_once('/').ok_or(RouteError::NotFound)?;
+    if !valid_segment(table) || !valid_segment(id) {
+        return Err(RouteError::NotFound);
+    }
+    let (table, id) = (table.to_string(), id.to_string());
+    match *method {
+        Method::GET | Method::HEAD => Ok(Endpoint::RecordGet { table, id }),
+        Method::PUT | Method::POST | Method::PATCH => Ok(Endpoint::RecordUpdate { table, id, module }),
+        Method::DELETE => Ok(Endpoint::RecordDelete { table, id, module }),
+        _ => Err(RouteError::Method("GET, PUT, POST, DELETE")),
     }
 }
 
@@ -352,9 +426,13 @@ mod tests {
             ListConversions => 32,
             RemoveAssetImages => 33,
             RotateAsset => 34,
+            RecordCreate { .. } => 35,
+            RecordGet { .. } => 36,
+            RecordUpdate { .. } => 37,
+            RecordDelete { .. } => 38,
         }
     }
-    const VARIANTS: usize = 35;
+    const VARIANTS: usize = 39;
 
     #[test]
     fn samples_cover_every_endpoint() {

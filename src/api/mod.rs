@@ -13,6 +13,7 @@ pub mod error;
 pub mod lenient_json;
 mod lists;
 mod media;
+mod records;
 pub mod render;
 pub mod request;
 mod session;
@@ -228,5 +229,9 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::ListConversions => media::list(call).await,
         Endpoint::RemoveAssetImages => media::remove_images(call).await,
         Endpoint::RotateAsset => media::rotate(call).await,
+        Endpoint::RecordCreate { table, module } => records::create(call, &table, module).await,
+        Endpoint::RecordGet { table, id } => records::get(call, &table, &id).await,
+        Endpoint::RecordUpdate { table, id, module } => records::update(call, &table, &id, module).await,
+        Endpoint::RecordDelete { table, id, module } => records::delete(call, &table, &id, module).await,
     }
 }

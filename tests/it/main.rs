@@ -7,6 +7,7 @@ mod harness;
 mod hostile;
 mod lifecycle;
 mod media;
+mod records;
 mod refusals;
 mod scaleout;
 mod search;
