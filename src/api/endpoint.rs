@@ -72,6 +72,8 @@ pub enum Endpoint {
         id: String,
         module: bool,
     },
+    /// `module/category/tree`: the category tree, raw.
+    CategoryTree,
 }
 
 /// Who may call an endpoint.
@@ -118,6 +120,7 @@ impl Endpoint {
             RecordGet { .. } => Access::Requires(Permission::LoadData),
             RecordUpdate { .. } => Access::Requires(Permission::UpdateData),
             RecordDelete { .. } => Access::Requires(Permission::DeleteData),
+            CategoryTree => Access::Requires(Permission::SearchData),
         }
     }
 
@@ -180,6 +183,7 @@ impl Endpoint {
             (Method::PUT, "lists/data/purpose/sales"),
             (Method::DELETE, "lists/data/purpose/sales"),
             (Method::POST, "module/librarycollection/search"),
+            (Method::POST, "module/category/tree"),
         ]
     }
 }
@@ -235,6 +239,7 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/asset/trash/search" => post_or_get(Endpoint::TrashSearch),
         "module/asset/trash/restore" => post(Endpoint::TrashRestore),
         "module/asset/trash/purge" => post(Endpoint::TrashPurge),
+        "module/category/tree" => post_or_get(Endpoint::CategoryTree),
         "module/asset/media/convertasset" => post(Endpoint::ConvertAsset),
         "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
         "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
@@ -430,9 +435,10 @@ mod tests {
             RecordGet { .. } => 36,
             RecordUpdate { .. } => 37,
             RecordDelete { .. } => 38,
+            CategoryTree => 39,
         }
     }
-    const VARIANTS: usize = 39;
+    const VARIANTS: usize = 40;
 
     #[test]
     fn samples_cover_every_endpoint() {

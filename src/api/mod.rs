@@ -229,6 +229,11 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::ListConversions => media::list(call).await,
         Endpoint::RemoveAssetImages => media::remove_images(call).await,
         Endpoint::RotateAsset => media::rotate(call).await,
+        Endpoint::CategoryTree => {
+            let root = call.params.get("categoryid").unwrap_or_else(|| "index".into());
+            let tree = crate::ops::categories::tree(call.state.store.as_ref(), &call.catalog, &root).await?;
+            Ok(ok_json(tree))
+        }
         Endpoint::RecordCreate { table, module } => records::create(call, &table, module).await,
         Endpoint::RecordGet { table, id } => records::get(call, &table, &id).await,
         Endpoint::RecordUpdate { table, id, module } => records::update(call, &table, &id, module).await,

@@ -92,6 +92,7 @@ pub static ASSET_FIELDS: &[FieldDef] = &[
     ft("name", "Name", Text),
     ro("sourcepath", "Source Path", Keyword),
     f("category-exact", "Category", MultiList("category")),
+    ro("category", "Categories (with ancestors)", MultiList("category")),
     ro("isfolder", "Is Folder", Boolean),
     ro("primaryfile", "Primary File", Keyword),
     f("assettype", "Asset Type", List("assettype")),
@@ -208,6 +209,7 @@ pub fn list_value_name(table: &str, id: &str) -> Option<&'static str> {
         ("imageorientation", "6") => "Rotated 90 CW",
         ("imageorientation", "8") => "Rotated 90 CCW",
         ("datatype", "original") => "Original",
+        ("category", "index") => "All",
         _ => return None,
     };
     Some(name)

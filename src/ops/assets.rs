@@ -135,6 +135,7 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
         set("previewstatus", "0".into());
     }
     let changes = apply_values(&mut fields, &req.values, &resolve_field)?;
+    super::categories::apply(ctx.store, ctx.catalog, &mut fields, req.values.get("categorypath")).await?;
 
     let mut asset = Asset {
         id,
@@ -209,7 +210,14 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, values: &Map<String, Value>) -> Ops
         let Some(StoredAsset { mut asset, version }) = ctx.store.get_asset(ctx.catalog, id).await? else {
             return Err(OpsError::NotFound(id.to_string()));
         };
-        let changes = apply_values(&mut asset.fields, values, &resolve_field)?;
+        let mut changes = apply_values(&mut asset.fields, values, &resolve_field)?;
+        let before = asset.fields.get("category").cloned();
+        super::categories::apply(ctx.store, ctx.catalog, &mut asset.fields, values.get("categorypath")).await?;
+        if asset.fields.get("category") != before.as_ref() {
+            changes
+                .changed
+                .push(("category".into(), before, asset.fields.get("category").cloned()));
+        }
         if changes.changed.is_empty() {
             return Ok((asset, changes));
         }

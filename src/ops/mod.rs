@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod audit;
+pub mod categories;
 pub mod import;
 pub mod ingest;
 pub mod jobs;

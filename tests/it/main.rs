@@ -3,6 +3,7 @@
 mod auth;
 mod binary;
 mod browser;
+mod categories;
 mod harness;
 mod hostile;
 mod lifecycle;
