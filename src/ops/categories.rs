@@ -150,18 +150,6 @@ pub async fn tree(store: &dyn MetaStore, catalog: &str, root: &str) -> OpsResult
     Ok(build(&all, root, name, path, 0))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_readable_and_distinct() {
-        assert!(id_for("Marketing/2024").starts_with("Marketing_2024_"));
-        assert_ne!(id_for("a/b"), id_for("a_b"));
-        assert_eq!(segments(" a //b/ ").unwrap(), ["a", "b"]);
-        assert!(segments("//").is_err());
-    }
-}
 
 /// `category` for a set of `category-exact` ids: each with its ancestors, and the root.
 pub async fn with_ancestors(store: &dyn MetaStore, catalog: &str, exact: &[String]) -> OpsResult<Vec<String>> {
@@ -217,4 +205,17 @@ pub async fn apply(
     fields.insert("category-exact".into(), json!(exact));
     fields.insert("category".into(), json!(all));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_readable_and_distinct() {
+        assert!(id_for("Marketing/2024").starts_with("Marketing_2024_"));
+        assert_ne!(id_for("a/b"), id_for("a_b"));
+        assert_eq!(segments(" a //b/ ").unwrap(), ["a", "b"]);
+        assert!(segments("//").is_err());
+    }
 }
