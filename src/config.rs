@@ -85,6 +85,20 @@ pub struct Config {
     #[arg(long, env = "MEDIADB_LEGACY_EMDB_SECRET", hide_env_values = true, default_value = crate::auth::EMDB_DEFAULT_SECRET)]
     pub legacy_emdb_secret: String,
 
+    /// Directories from which `importpath` (copy) and `localPath` (move) may take files on
+    /// the server, comma-separated. None by default: server-side imports are refused.
+    #[arg(long, env = "MEDIADB_IMPORT_ROOTS", value_delimiter = ',')]
+    pub import_roots: Vec<std::path::PathBuf>,
+
+    /// Let `fetchURL` reach loopback, private, link-local and other internal addresses
+    /// (off: only public addresses, so the server cannot be aimed at its own network).
+    #[arg(long, env = "MEDIADB_FETCH_ALLOW_PRIVATE", default_value_t = false)]
+    pub fetch_allow_private: bool,
+
+    /// Seconds a `fetchURL` download may take.
+    #[arg(long, env = "MEDIADB_FETCH_TIMEOUT_SECS", default_value_t = 120)]
+    pub fetch_timeout_secs: u64,
+
     /// Mark cookies `Secure` (set when clients reach the server over HTTPS).
     #[arg(long, env = "MEDIADB_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
@@ -112,6 +126,9 @@ impl Config {
             legacy_emdb_keys: false,
             legacy_emdb_secret: crate::auth::EMDB_DEFAULT_SECRET.to_string(),
             secure_cookies: false,
+            import_roots: Vec::new(),
+            fetch_allow_private: false,
+            fetch_timeout_secs: 120,
         }
     }
 

@@ -56,13 +56,44 @@ pub async fn create(call: &mut Call, body: Option<Body>) -> ApiResult<Response> 
     result
 }
 
+/// `importpath` (copy), `localPath` (move) or `fetchURL`, when the call names one:
+/// the file stored as a new blob.
+async fn server_side_source(call: &Call, moved_from: &mut Option<std::path::PathBuf>) -> ApiResult<Option<Original>> {
+    let cfg = &call.state.config;
+    let max = cfg.max_upload_bytes;
+    let (name, stream) = if let Some(p) = call.params.get("importpath") {
+        let (_, name, stream) = crate::ops::remote::local_file(&p, &cfg.import_roots).await?;
+        (name, stream)
+    } else if let Some(p) = call.params.get("localPath") {
+        let (path, name, stream) = crate::ops::remote::local_file(&p, &cfg.import_roots).await?;
+        *moved_from = Some(path);
+        (name, stream)
+    } else if let Some(u) = call.params.get("fetchURL").or_else(|| call.params.get("fetchurl")) {
+        let timeout = std::time::Duration::from_secs(cfg.fetch_timeout_secs.max(1));
+        crate::ops::remote::fetch(&u, cfg.fetch_allow_private, timeout).await?
+    } else {
+        return Ok(None);
+    };
+    let name = call.params.get("importfilename").unwrap_or(name);
+    let name = clean_filename(&name)?;
+    Ok(Some(ingest::receive(&call.state.blobs, &name, stream, max).await?))
+}
+
 async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult<Response> {
     session::authorize(call, CREATE).await?;
-    for unsupported in ["importpath", "localPath", "fetchURL", "fetchurl"] {
-        if call.params.get(unsupported).is_some() {
-            return Err(ApiError::bad(format!(
-                "\"{unsupported}\" (server-side import) is not enabled on this server; upload the file as multipart/form-data"
-            )));
+    let mut original = original;
+    let mut moved_from = None;
+    // A file the server fetched or imported itself is removed here if the record fails
+    // (an uploaded one is removed by `create`).
+    let mut own_blob = None;
+    if original.is_none() {
+        original = server_side_source(call, &mut moved_from).await?;
+        own_blob = original.as_ref().map(|o| o.blob_key.clone());
+        if let Some(o) = &original {
+            if let Err(e) = refuse_pixel_bombs(call, o).await {
+                let _ = call.state.blobs.delete(&o.blob_key).await;
+                return Err(e);
+            }
         }
     }
     let values = call.params.merged();
@@ -75,7 +106,18 @@ async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult
         original,
         param: &param,
     };
-    let created = ops_assets::create(&call.ops(), req).await?;
+    let created = match ops_assets::create(&call.ops(), req).await {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(key) = own_blob {
+                let _ = call.state.blobs.delete(&key).await;
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(path) = moved_from {
+        crate::ops::remote::remove_source(&path).await;
+    }
     call.state.wake.notify_waiters();
     let data = render_one(call, &created.asset).await;
     let mut response = json!({"status": "ok", "id": created.asset.id});

@@ -71,6 +71,8 @@ pub const CONTROL_KEYS: &[&str] = &[
     "importpath",
     "fetchURL",
     "localPath",
+    "fetchurl",
+    "importfilename",
 ];
 
 /// Applies client-supplied values to `fields` following wire §6.3. `resolve` gives the

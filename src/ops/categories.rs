@@ -150,7 +150,6 @@ pub async fn tree(store: &dyn MetaStore, catalog: &str, root: &str) -> OpsResult
     Ok(build(&all, root, name, path, 0))
 }
 
-
 /// `category` for a set of `category-exact` ids: each with its ancestors, and the root.
 pub async fn with_ancestors(store: &dyn MetaStore, catalog: &str, exact: &[String]) -> OpsResult<Vec<String>> {
     let mut all = vec![ROOT.to_string()];

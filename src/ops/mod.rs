@@ -7,6 +7,7 @@ pub mod categories;
 pub mod import;
 pub mod ingest;
 pub mod jobs;
+pub mod remote;
 pub mod trash;
 pub mod users;
 

@@ -6,6 +6,7 @@ mod browser;
 mod categories;
 mod harness;
 mod hostile;
+mod imports;
 mod lifecycle;
 mod media;
 mod records;
