@@ -431,10 +431,12 @@ async fn migrate_moves_an_embedded_installation_to_postgres_and_s3() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data2 = data.clone();
+    // No jobs run on either side: the records compared are exactly those copied.
     let s = TestServer::start_with(move |c| {
         c.data_dir = data2;
         c.database_url = None;
         c.storage = None;
+        c.workers = 0;
     })
     .await;
     let key = s.login().await;
@@ -492,7 +494,13 @@ async fn migrate_moves_an_embedded_installation_to_postgres_and_s3() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("files          3/3 (100%)"), "{stdout}");
+    // Originals and their renditions, all of them.
+    let files_done = stdout.lines().find(|l| l.starts_with("files") && l.ends_with("(100%)"));
+    assert!(files_done.is_some(), "{stdout}");
+    let counts = files_done.unwrap().split_whitespace().nth(1).unwrap_or("");
+    let (copied, total) = counts.split_once('/').unwrap_or(("", "?"));
+    assert_eq!(copied, total, "{stdout}");
+    assert_eq!(total, "3", "{stdout}");
     assert!(stdout.contains("assets         3/3 (100%)"), "{stdout}");
 
     // The same catalog, keys and people on PostgreSQL and S3.
@@ -500,9 +508,14 @@ async fn migrate_moves_an_embedded_installation_to_postgres_and_s3() {
     let s = TestServer::start_with(move |c| {
         c.database_url = Some(url);
         c.storage = Some(storage);
+        c.workers = 0;
     })
     .await;
-    assert_eq!(s.blob_files().len(), 3);
+    assert_eq!(
+        s.blob_files().len().to_string(),
+        total,
+        "every original and rendition arrived"
+    );
     for (id, want) in ["m0", "m1"].iter().zip(&before) {
         let got = s.get(&format!("module/asset/data/{id}"), Some(&key)).await;
         assert_eq!(got.status, StatusCode::OK, "the old key still works: {}", got.text);
