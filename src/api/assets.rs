@@ -336,7 +336,8 @@ pub fn asset_ids(call: &Call) -> ApiResult<Vec<String>> {
 }
 
 const SESSION_KEYS: &[&str] = &["hitssessionid", "assethitssessionid", "hitsessionid"];
-const NOT_IN_SESSION: &[&str] = &["page", "assetpage", "entermedia.key", "entermediakey"];
+/// The key never travels in a session id; the page does, for `next` and `previous`.
+const NOT_IN_SESSION: &[&str] = &["entermedia.key", "entermediakey"];
 
 /// A `hitsessionid` names a search by encoding it, so any server can page it again
 /// without shared session state.
@@ -382,13 +383,34 @@ pub fn search_body(call: &Call) -> ApiResult<Map<String, Value>> {
             .find_map(|k| body.get(*k).and_then(Value::as_str).map(str::to_string))
         {
             let mut stored = decode_session(&sid)?;
+            let current = stored
+                .get("page")
+                .or_else(|| stored.get("assetpage"))
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .or_else(|| v.as_u64().map(|n| n.to_string()))
+                })
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(1);
+            stored.remove("assetpage");
             for k in ["page", "assetpage", "hitsperpage"] {
                 if let Some(v) = body.get(k) {
-                    stored.insert(k.to_string(), v.clone());
+                    let v = match v.as_str() {
+                        Some("next") => json!((current + 1).to_string()),
+                        Some("previous") => json!(current.saturating_sub(1).max(1).to_string()),
+                        _ => v.clone(),
+                    };
+                    stored.insert(if k == "assetpage" { "page".into() } else { k.to_string() }, v);
                 }
             }
             body = stored;
         }
+    }
+    if let Some(p @ ("next" | "previous")) = body.get("page").and_then(Value::as_str) {
+        return Err(ApiError::bad(format!(
+            "page \"{p}\" needs the hitssessionid of the answer it continues"
+        )));
     }
     Ok(body)
 }
@@ -503,4 +525,71 @@ async fn refuse_pixel_bombs(call: &Call, o: &Original) -> ApiResult<()> {
         }
     }
     Ok(())
+}
+
+/// The fields `assetdetails` answers (EMDB's `restassetdetails` view).
+const DETAIL_FIELDS: &[&str] = &[
+    "id",
+    "sourcepath",
+    "assettitle",
+    "longcaption",
+    "importstatus",
+    "previewstatus",
+    "editstatus",
+    "name",
+    "height",
+    "width",
+    "colortype",
+    "assetcreationdate",
+    "assetmodificationdate",
+    "language",
+    "purpose",
+    "datatype",
+    "imageorientation",
+    "length",
+    "framerate",
+    "keywords",
+    "fileformat",
+    "assettype",
+];
+
+/// `module/asset/assetdetails` `{"assetid":"101"}` (or `sourcepath`): the asset's main fields
+/// and its thumbnail, preview and original URLs.
+pub async fn details(call: &mut Call) -> ApiResult<Response> {
+    let asset = match (
+        call.params.get("assetid").or_else(|| call.params.get("id")),
+        call.params.get("sourcepath"),
+    ) {
+        (Some(id), _) => ops_assets::get(&call.ops(), &id).await?,
+        (None, Some(sp)) => ops_assets::get_by_sourcepath(&call.ops(), &sp)
+            .await?
+            .ok_or_else(|| ApiError::not_found(sp))?,
+        (None, None) => {
+            return Err(ApiError::bad(
+                "assetid (or sourcepath) is required, e.g. {\"assetid\":\"101\"}",
+            ))
+        }
+    };
+    let full = render_one(call, &asset).await;
+    let data: Map<String, Value> = DETAIL_FIELDS
+        .iter()
+        .filter_map(|f| full.get(*f).map(|v| (f.to_string(), v.clone())))
+        .collect();
+    let link = |preset: &str| {
+        full["downloads"]
+            .as_array()
+            .and_then(|d| d.iter().find(|x| x["id"] == preset))
+            .and_then(|x| x["url"].as_str())
+            .map(str::to_string)
+    };
+    let original = full["originalurl"]
+        .as_str()
+        .map(|u| format!("{}/module/asset/downloads/originals/{u}", call.services_prefix()));
+    Ok(ok_json(json!({
+        "response": {"status": "ok", "id": asset.id},
+        "data": data,
+        "thumb": link("thumbimage"),
+        "preview": link("largeimage"),
+        "original": original,
+    })))
 }

@@ -128,3 +128,35 @@ pub async fn logout(call: &mut Call) -> ApiResult<Response> {
     call.set_cookies.push(clear_cookie("entermedia.key"));
     Ok(ok_json(json!({"response": {"status": "logout"}})))
 }
+
+/// `authentication/validateuser`: whether an id and password are right, without issuing a
+/// key (EMDB's flat answer). Throttled and audited like a login.
+pub async fn validate_user(call: &mut Call) -> ApiResult<Response> {
+    let id = call.params.get("id").or_else(|| call.params.get("accountname"));
+    let password = call.params.get("password");
+    let (Some(id), Some(pw)) = (id, password) else {
+        return Err(ApiError::bad("send \"id\" and \"password\""));
+    };
+    if let Some(wait) = crate::ops::users::login_wait(call.state.store.as_ref(), &id, &call.address).await? {
+        let body = json!({
+            "errorcode": "429", "status": "authenticationproblem",
+            "response": {"status": "error", "details": format!("too many failed logins; try again in {wait} seconds")}
+        });
+        let headers = [(axum::http::header::RETRY_AFTER, wait.to_string())];
+        return Ok((StatusCode::TOO_MANY_REQUESTS, headers, axum::Json(body)).into_response());
+    }
+    let ok = match call.state.store.get_user(&id).await? {
+        Some(u) => u.enabled && auth::verify_password(&u.password_hash, &pw),
+        None => false,
+    };
+    if ok {
+        call.state.store.clear_login_failures(&id).await?;
+        return Ok(ok_json(json!({"status": "ok", "userid": id})));
+    }
+    call.state.store.record_login_failure(&id, &call.address).await?;
+    let body = json!({
+        "errorcode": "401", "status": "authenticationproblem", "userid": id,
+        "response": {"status": "error", "details": "wrong user name or password"}
+    });
+    Ok((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response())
+}

@@ -74,6 +74,10 @@ pub enum Endpoint {
     },
     /// `module/category/tree`: the category tree, raw.
     CategoryTree,
+    /// `module/asset/assetdetails`: one asset with its preview links (wire §5.3).
+    AssetDetails,
+    /// `authentication/validateuser`: checks an id and password, issues no key.
+    ValidateUser,
 }
 
 /// Who may call an endpoint.
@@ -121,6 +125,8 @@ impl Endpoint {
             RecordUpdate { .. } => Access::Requires(Permission::UpdateData),
             RecordDelete { .. } => Access::Requires(Permission::DeleteData),
             CategoryTree => Access::Requires(Permission::SearchData),
+            AssetDetails => Access::Requires(Permission::LoadData),
+            ValidateUser => Access::Public,
         }
     }
 
@@ -184,6 +190,8 @@ impl Endpoint {
             (Method::DELETE, "lists/data/purpose/sales"),
             (Method::POST, "module/librarycollection/search"),
             (Method::POST, "module/category/tree"),
+            (Method::POST, "module/asset/assetdetails"),
+            (Method::POST, "authentication/validateuser"),
         ]
     }
 }
@@ -240,6 +248,8 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/asset/trash/restore" => post(Endpoint::TrashRestore),
         "module/asset/trash/purge" => post(Endpoint::TrashPurge),
         "module/category/tree" => post_or_get(Endpoint::CategoryTree),
+        "module/asset/assetdetails" => post_or_get(Endpoint::AssetDetails),
+        "authentication/validateuser" => post_or_get(Endpoint::ValidateUser),
         "module/asset/media/convertasset" => post(Endpoint::ConvertAsset),
         "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
         "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
@@ -436,9 +446,11 @@ mod tests {
             RecordUpdate { .. } => 37,
             RecordDelete { .. } => 38,
             CategoryTree => 39,
+            AssetDetails => 40,
+            ValidateUser => 41,
         }
     }
-    const VARIANTS: usize = 40;
+    const VARIANTS: usize = 42;
 
     #[test]
     fn samples_cover_every_endpoint() {
@@ -454,8 +466,10 @@ mod tests {
     fn every_sample_decodes_and_only_the_public_list_is_public() {
         for (m, p) in Endpoint::samples() {
             let e = decode(&m, p).unwrap_or_else(|_| panic!("{m} {p}"));
-            let public = matches!(e, Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus)
-                || matches!(&e, Endpoint::ListSearch(t) if t == "endpoint");
+            let public = matches!(
+                e,
+                Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus | Endpoint::ValidateUser
+            ) || matches!(&e, Endpoint::ListSearch(t) if t == "endpoint");
             assert_eq!(e.access() == Access::Public, public, "{p}");
         }
     }

@@ -40,6 +40,7 @@ use std::panic::AssertUnwindSafe;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(dispatch)
         .with_state(state)
 }
@@ -56,6 +57,27 @@ async fn healthz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Ready when the database and the file storage both answer.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let db = state.store.ping().await.map_err(|e| e.to_string());
+    let files = match state.blobs.get("readyz/probe", Some(0..1)).await {
+        Ok(_) | Err(crate::blobs::BlobError::NotFound) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
+    let ok = db.is_ok() && files.is_ok();
+    let body = json!({
+        "status": if ok { "ready" } else { "unavailable" },
+        "database": db.err().unwrap_or_else(|| "ok".into()),
+        "storage": files.err().unwrap_or_else(|| "ok".into()),
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 /// One API call in progress.
@@ -95,9 +117,29 @@ pub fn ok_json(v: Value) -> Response {
     (StatusCode::OK, axum::Json(v)).into_response()
 }
 
+/// The caller of a request, for the request log.
+#[derive(Clone)]
+struct LoggedUser(String);
+
+/// A client's `X-Request-Id` when it is short and printable, else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            use rand::Rng;
+            format!("{:016x}", rand::thread_rng().gen::<u64>())
+        })
+}
+
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    let started = std::time::Instant::now();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let is_preflight = req.method() == Method::OPTIONS;
+    let rid = request_id(req.headers());
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let result = AssertUnwindSafe(handle(state.clone(), req)).catch_unwind().await;
     let mut resp = match result {
         Ok(Ok(r)) => r,
@@ -105,6 +147,20 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         Err(_) => ApiError::Internal("a handler panicked".into()).into_response(),
     };
     cors::apply(&state.config, origin.as_ref(), is_preflight, resp.headers_mut());
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let user = resp
+        .extensions()
+        .get::<LoggedUser>()
+        .map(|u| u.0.clone())
+        .unwrap_or_else(|| "-".into());
+    tracing::info!(
+        target: "mediadb::request",
+        request_id = %rid, method = %method, path = %path, status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0, user = %user,
+        "request"
+    );
     resp
 }
 
@@ -182,6 +238,9 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     }
 
     let mut resp = run(&mut call, endpoint, stream_body).await?;
+    if let Some(c) = &call.caller {
+        resp.extensions_mut().insert(LoggedUser(c.user.id.clone()));
+    }
     for c in &call.set_cookies {
         if let Ok(v) = HeaderValue::from_str(c) {
             resp.headers_mut().append(header::SET_COOKIE, v);
@@ -229,6 +288,8 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::ListConversions => media::list(call).await,
         Endpoint::RemoveAssetImages => media::remove_images(call).await,
         Endpoint::RotateAsset => media::rotate(call).await,
+        Endpoint::AssetDetails => assets::details(call).await,
+        Endpoint::ValidateUser => authn::validate_user(call).await,
         Endpoint::CategoryTree => {
             let root = call.params.get("categoryid").unwrap_or_else(|| "index".into());
             let tree = crate::ops::categories::tree(call.state.store.as_ref(), &call.catalog, &root).await?;

@@ -250,5 +250,22 @@ async fn cors_lets_header_keys_through_but_not_foreign_cookies() {
     assert_eq!(answer(r).await.json, json!({"response":{"status":"ok"}}));
     let r = s.client.get(format!("{}/healthz", s.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    let r = s.client.get(format!("{}/readyz", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        answer(r).await.json,
+        json!({"status":"ready","database":"ok","storage":"ok"})
+    );
+    // A request id is echoed, or made.
+    let r = s
+        .client
+        .get(s.url("system/systemstatus"))
+        .header("X-Request-Id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+    let r = s.client.get(s.url("system/systemstatus")).send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"].len(), 16);
     s.stop().await;
 }

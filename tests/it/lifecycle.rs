@@ -411,5 +411,26 @@ async fn paging_and_hitsessionid() {
         .map(|h| h["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["r6"]);
+    // `next` and `previous` continue from the page the id was answered for.
+    let sid = r.json["response"]["hitsessionid"].as_str().unwrap().to_string();
+    let r = s
+        .post(
+            "module/asset/search",
+            &key,
+            &json!({"hitssessionid": sid, "page": "previous"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.json["response"]["page"], json!(2), "{}", r.text);
+    let sid = r.json["response"]["hitsessionid"].as_str().unwrap().to_string();
+    let r = s
+        .post(
+            "module/asset/search",
+            &key,
+            &json!({"hitssessionid": sid, "page": "next"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.json["response"]["page"], json!(3));
+    let r = s.post("module/asset/search", &key, r#"{"page":"next"}"#).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
     s.stop().await;
 }

@@ -134,3 +134,76 @@ async fn lists_and_modules_over_any_table() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assetdetails_and_validateuser() {
+    let s = TestServer::start().await;
+    let key = s.login().await;
+    s.upload(
+        &key,
+        "media/test-asset-02.jpg",
+        r#"{"id":"101","sourcepath":"d/","assettitle":"T"}"#,
+    )
+    .await;
+    let mut d = json!(null);
+    for _ in 0..200 {
+        d = s
+            .post("module/asset/assetdetails", &key, r#"{"assetid":"101"}"#)
+            .await
+            .json;
+        if d["thumb"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(d["response"], json!({"status":"ok","id":"101"}));
+    assert_eq!(d["data"]["assettitle"], "T");
+    assert!(d["data"].get("md5hex").is_none(), "only the details view's fields");
+    assert!(
+        d["thumb"]
+            .as_str()
+            .unwrap()
+            .ends_with("/generated/d/test-asset-02.jpg/image200x200.jpg"),
+        "{d}"
+    );
+    assert!(d["preview"].as_str().unwrap().ends_with("image3000x3000.jpg"));
+    assert_eq!(
+        d["original"],
+        "/assets/mediadb/services/module/asset/downloads/originals/d/test-asset-02.jpg/test-asset-02.jpg"
+    );
+    let by_path = s
+        .post(
+            "module/asset/assetdetails",
+            &key,
+            r#"{"sourcepath":"d/test-asset-02.jpg"}"#,
+        )
+        .await;
+    assert_eq!(by_path.json["response"]["id"], "101");
+    assert_eq!(
+        s.post("module/asset/assetdetails", &key, r#"{"assetid":"nope"}"#)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let ok = s
+        .call(
+            Method::POST,
+            "authentication/validateuser",
+            None,
+            Some(&format!(r#"{{"id":"admin","password":"{ADMIN_PASSWORD}"}}"#)),
+        )
+        .await;
+    assert_eq!(ok.json, json!({"status":"ok","userid":"admin"}));
+    let bad = s
+        .call(
+            Method::POST,
+            "authentication/validateuser",
+            None,
+            Some(r#"{"id":"admin","password":"x"}"#),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.json["status"], "authenticationproblem");
+    s.stop().await;
+}
