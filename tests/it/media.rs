@@ -24,7 +24,7 @@ fn require_tool(tool: &str) -> bool {
 
 /// Polls an asset until its import has ended.
 async fn imported(s: &TestServer, key: &str, id: &str) -> Value {
-    for _ in 0..300 {
+    for _ in 0..1200 {
         let a = s.get(&format!("module/asset/data/{id}"), Some(key)).await;
         let st = a.json["data"]["importstatus"]["id"].as_str().unwrap_or("").to_string();
         let ps = a.json["data"]["previewstatus"]["id"].as_str().unwrap_or("").to_string();
@@ -288,7 +288,7 @@ async fn a_conversion_finishing_after_a_delete_recreates_nothing() {
         .await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if s.blob_files().len() == files_before {
             break;
         }

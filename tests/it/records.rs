@@ -146,7 +146,7 @@ async fn assetdetails_and_validateuser() {
     )
     .await;
     let mut d = json!(null);
-    for _ in 0..200 {
+    for _ in 0..1200 {
         d = s
             .post("module/asset/assetdetails", &key, r#"{"assetid":"101"}"#)
             .await

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn wait_job(s: &TestServer, key: &str, jobid: &str) -> Value {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let a = s.get(&format!("module/asset/jobs/{jobid}"), Some(key)).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         let state = a.json["data"]["state"].as_str().unwrap_or("").to_string();
