@@ -241,7 +241,6 @@
   function setMain(...children) {
     const main = $('main');
     main.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
-    closeNav();
   }
   function focusHeading() {
     const h1 = $('main').querySelector('h1');
@@ -532,7 +531,10 @@
     document.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape' && document.body.classList.contains('nav-open')) { closeNav(); $('nav-toggle').focus(); }
     });
-    window.addEventListener('hashchange', route);
+    // The narrow-screen list closes when the reader picks an endpoint, not when the page
+    // re-renders by itself (a catalog reload after sign-in must not snatch it away).
+    $('sections').addEventListener('click', (ev) => { if (ev.target.closest('a')) closeNav(); });
+    window.addEventListener('hashchange', () => { closeNav(); route(); });
     renderAccount();
     route();
     loadCatalog();
