@@ -161,6 +161,42 @@ async fn upsert_record(
     write_index(tx, "record_values", seq, &rows).await
 }
 
+/// Inserts an asset's row (not its index) and returns its `seq`; a taken id or live
+/// sourcepath is a `Conflict` naming which.
+async fn insert_asset_row(tx: &mut PgConnection, catalog: &str, asset: &Asset, ts: &str) -> StoreResult<i64> {
+    let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
+    let o = asset.original.as_ref();
+    let res = sqlx::query_scalar(
+        "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
+                             fulltext, created, modified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
+    )
+    .bind(t(catalog))
+    .bind(t(&asset.id))
+    .bind(t(&asset.sourcepath))
+    .bind(fields)
+    .bind(o.map(|o| &o.blob_key))
+    .bind(to(o.map(|o| &o.filename)))
+    .bind(o.map(|o| o.size as i64))
+    .bind(o.map(|o| &o.md5hex))
+    .bind(o.map(|o| &o.sha256hex))
+    .bind(t(&fulltext(asset)).into_owned())
+    .bind(ts)
+    .bind(ts)
+    .fetch_one(&mut *tx)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+            if violated_constraint(&e).contains("sourcepath") {
+                format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
+            } else {
+                format!("asset id \"{}\" is taken", asset.id)
+            },
+        )),
+        r => Ok(r?),
+    }
+}
+
 async fn write_list_items(tx: &mut PgConnection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
     // Always the same lock order, so two uploads naming the same list values in a
     // different order cannot deadlock.
@@ -575,40 +611,8 @@ impl MetaStore for PostgresStore {
     }
 
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
-        let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
-        let o = asset.original.as_ref();
-        let ts = now();
         let mut tx = self.pool.begin().await?;
-        let res = sqlx::query(
-            "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
-                                 fulltext, created, modified)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
-        )
-        .bind(t(catalog))
-        .bind(t(&asset.id))
-        .bind(t(&asset.sourcepath))
-        .bind(fields)
-        .bind(o.map(|o| &o.blob_key))
-        .bind(to(o.map(|o| &o.filename)))
-        .bind(o.map(|o| o.size as i64))
-        .bind(o.map(|o| &o.md5hex))
-        .bind(o.map(|o| &o.sha256hex))
-        .bind(t(&fulltext(asset)).into_owned())
-        .bind(&ts)
-        .bind(&ts)
-        .fetch_one(&mut *tx)
-        .await;
-        let seq: i64 = match res {
-            Err(e) if is_unique_violation(&e) => {
-                let msg = if violated_constraint(&e).contains("sourcepath") {
-                    format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
-                } else {
-                    format!("asset id \"{}\" is taken", asset.id)
-                };
-                return Err(StoreError::Conflict(msg));
-            }
-            r => r?.try_get("seq")?,
-        };
+        let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
         write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
@@ -873,34 +877,7 @@ impl MetaStore for PostgresStore {
         let ts = now();
         let mut tx = self.pool.begin().await?;
         for asset in assets {
-            let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
-            let o = asset.original.as_ref();
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
-                                     fulltext, created, modified)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
-            )
-            .bind(t(catalog))
-            .bind(t(&asset.id))
-            .bind(t(&asset.sourcepath))
-            .bind(fields)
-            .bind(o.map(|o| &o.blob_key))
-            .bind(to(o.map(|o| &o.filename)))
-            .bind(o.map(|o| o.size as i64))
-            .bind(o.map(|o| &o.md5hex))
-            .bind(o.map(|o| &o.sha256hex))
-            .bind(t(&fulltext(asset)).into_owned())
-            .bind(&ts)
-            .bind(&ts)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("asset \"{}\" or its sourcepath is taken", asset.id))
-                } else {
-                    e.into()
-                }
-            })?;
+            let seq = insert_asset_row(&mut tx, catalog, asset, &ts).await?;
             write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
         }
         tx.commit().await?;

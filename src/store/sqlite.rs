@@ -217,6 +217,40 @@ fn state_of(scope: Scope) -> &'static str {
     }
 }
 
+/// Inserts an asset's row (not its index) and returns its `seq`; a taken id or live
+/// sourcepath is a `Conflict` naming which.
+async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asset, ts: &str) -> StoreResult<i64> {
+    let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
+    let o = asset.original.as_ref();
+    let res = sqlx::query_scalar(
+        "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
+                             fulltext, created, modified)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(catalog)
+    .bind(&asset.id)
+    .bind(&asset.sourcepath)
+    .bind(fields)
+    .bind(o.map(|o| &o.blob_key))
+    .bind(o.map(|o| &o.filename))
+    .bind(o.map(|o| o.size as i64))
+    .bind(o.map(|o| &o.md5hex))
+    .bind(o.map(|o| &o.sha256hex))
+    .bind(fulltext(asset))
+    .bind(ts)
+    .bind(ts)
+    .fetch_one(&mut *tx)
+    .await;
+    match res {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(if e.to_string().contains("sourcepath") {
+            format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
+        } else {
+            format!("asset id \"{}\" is taken", asset.id)
+        })),
+        r => Ok(r?),
+    }
+}
+
 #[async_trait]
 impl MetaStore for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -565,40 +599,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
-        let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
-        let o = asset.original.as_ref();
-        let ts = now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let res = sqlx::query(
-            "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
-                                 fulltext, created, modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-        )
-        .bind(catalog)
-        .bind(&asset.id)
-        .bind(&asset.sourcepath)
-        .bind(fields)
-        .bind(o.map(|o| &o.blob_key))
-        .bind(o.map(|o| &o.filename))
-        .bind(o.map(|o| o.size as i64))
-        .bind(o.map(|o| &o.md5hex))
-        .bind(o.map(|o| &o.sha256hex))
-        .bind(fulltext(asset))
-        .bind(&ts)
-        .bind(&ts)
-        .fetch_one(&mut *tx)
-        .await;
-        let seq: i64 = match res {
-            Err(e) if is_unique_violation(&e) => {
-                let msg = if e.to_string().contains("sourcepath") {
-                    format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
-                } else {
-                    format!("asset id \"{}\" is taken", asset.id)
-                };
-                return Err(StoreError::Conflict(msg));
-            }
-            r => r?.try_get("seq")?,
-        };
+        let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
         write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
@@ -876,42 +878,8 @@ impl MetaStore for SqliteStore {
         let ts = now();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for asset in assets {
-            let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
-            let o = asset.original.as_ref();
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
-                                     fulltext, created, modified)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            )
-            .bind(catalog)
-            .bind(&asset.id)
-            .bind(&asset.sourcepath)
-            .bind(fields)
-            .bind(o.map(|o| &o.blob_key))
-            .bind(o.map(|o| &o.filename))
-            .bind(o.map(|o| o.size as i64))
-            .bind(o.map(|o| &o.md5hex))
-            .bind(o.map(|o| &o.sha256hex))
-            .bind(fulltext(asset))
-            .bind(&ts)
-            .bind(&ts)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("asset \"{}\" or its sourcepath is taken", asset.id))
-                } else {
-                    e.into()
-                }
-            })?;
-            let rows = index_rows(asset);
-            for chunk in rows.chunks(200) {
-                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, field, v, n) ");
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(seq).push_bind(&r.field).push_bind(&r.v).push_bind(r.n);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
+            let seq = insert_asset_row(&mut tx, catalog, asset, &ts).await?;
+            write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
         }
         tx.commit().await?;
         Ok(())
