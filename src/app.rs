@@ -86,6 +86,7 @@ impl AppState {
             store: self.store.clone(),
             blobs: self.blobs.clone(),
             wake: self.wake.clone(),
+            tmp_root: self.config.data_dir.join("tmp"),
         }
     }
 

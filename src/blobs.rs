@@ -181,6 +181,31 @@ impl BlobStore {
         }
     }
 
+    /// Every blob under `prefix`: key, size, and age in seconds.
+    pub async fn list(&self, prefix: &str) -> BlobResult<Vec<(String, u64, i64)>> {
+        let now = chrono::Utc::now();
+        let p = ObjectPath::from(prefix);
+        let mut out = Vec::new();
+        let mut stream = self.store.list(Some(&p));
+        while let Some(meta) = stream.next().await {
+            let meta = meta?;
+            out.push((
+                meta.location.to_string(),
+                meta.size,
+                (now - meta.last_modified).num_seconds(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Moves a blob to another key (copy, then delete on object stores).
+    pub async fn rename(&self, from: &str, to: &str) -> BlobResult<()> {
+        self.store
+            .rename(&ObjectPath::from(from), &ObjectPath::from(to))
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete(&self, key: &str) -> BlobResult<()> {
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

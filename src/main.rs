@@ -31,11 +31,26 @@ enum Command {
         #[arg(long)]
         output: std::path::PathBuf,
     },
+    /// Checks that the database and the file storage agree; exit status 0 only when they do.
+    Fsck(FsckArgs),
     /// Benchmarks that print figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Copy an embedded installation (SQLite + local files) to PostgreSQL and S3.
     Migrate(mediadb::migrate::MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct FsckArgs {
+    #[command(flatten)]
+    config: Config,
+    /// Fix what is safe: unreferenced files to lost+found/, stuck jobs to the queue,
+    /// missing renditions made again, stale temporary files removed.
+    #[arg(long)]
+    repair: bool,
+    /// Also read every original and compare its SHA-256 (slow on large catalogs).
+    #[arg(long)]
+    verify_hashes: bool,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +115,38 @@ async fn main() -> anyhow::Result<()> {
         Command::Convert { input, preset, output } => {
             let r = mediadb::media::convert_cli(&input, &preset, &output)?;
             println!("{} {}x{} {} bytes", output.display(), r.width, r.height, r.bytes);
+            Ok(())
+        }
+        Command::Fsck(FsckArgs {
+            mut config,
+            repair,
+            verify_hashes,
+        }) => {
+            config.workers = 0;
+            let state = app::AppState::open(config).await?;
+            let sites = state.config.sites.clone();
+            let tmp = state.config.data_dir.join("tmp");
+            let r = mediadb::ops::fsck::run(state.store.as_ref(), &state.blobs, &sites, &tmp, repair, verify_hashes)
+                .await?;
+            println!("checked {} assets and {} files", r.assets, r.files);
+            for p in &r.problems {
+                println!("problem: {p}");
+            }
+            for f in &r.repaired {
+                println!("repaired: {f}");
+            }
+            let unfixed = if repair {
+                r.unrepairable
+            } else {
+                r.problems.len() as u64
+            };
+            if r.consistent() {
+                println!("consistent");
+            }
+            if unfixed > 0 {
+                println!("{unfixed} problem(s) remain");
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Bench(BenchCommand::Search(args)) => {

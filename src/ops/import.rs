@@ -89,10 +89,10 @@ pub async fn enqueue(env_store: &dyn crate::store::MetaStore, catalog: &str, ass
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> std::io::Result<Self> {
+    fn new(root: &Path) -> std::io::Result<Self> {
         use rand::Rng;
         let r: u64 = rand::thread_rng().gen();
-        let p = std::env::temp_dir().join(format!("mediadb-import-{r:016x}"));
+        let p = root.join(format!("mediadb-import-{r:016x}"));
         std::fs::create_dir_all(&p)?;
         Ok(TempDir(p))
     }
@@ -206,7 +206,7 @@ pub async fn import_asset(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResu
         return Err(OpsError::NotFound(assetid.to_string()));
     };
     mark(env, catalog, assetid, "converting").await?;
-    let dir = TempDir::new().map_err(crate::blobs::BlobError::Io)?;
+    let dir = TempDir::new(&env.tmp_root).map_err(crate::blobs::BlobError::Io)?;
     let Some(path) = fetch_original(env, &stored.asset, &dir.0).await? else {
         return Ok(None);
     };

@@ -19,6 +19,8 @@ pub struct JobEnv {
     pub store: Arc<dyn MetaStore>,
     pub blobs: BlobStore,
     pub wake: Arc<Notify>,
+    /// Where jobs keep temporary files (`{data-dir}/tmp`), so fsck finds what a crash left.
+    pub tmp_root: std::path::PathBuf,
 }
 
 /// Reports progress of a running job (and keeps its lease alive).

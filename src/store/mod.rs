@@ -284,6 +284,8 @@ pub trait MetaStore: Send + Sync {
     async fn get_job(&self, id: &str) -> StoreResult<Option<Job>>;
     /// Returns jobs whose lease ran out to the queue; the number returned.
     async fn requeue_expired_jobs(&self) -> StoreResult<u64>;
+    /// How many running jobs hold a lease that ran out (stuck: their worker is gone).
+    async fn expired_job_count(&self) -> StoreResult<u64>;
 }
 
 /// The kind of an asset field for indexing and search, including the virtual ones.

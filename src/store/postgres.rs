@@ -1089,6 +1089,13 @@ impl MetaStore for PostgresStore {
         row.as_ref().map(job_from_row).transpose()
     }
 
+    async fn expired_job_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_until < now()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
     async fn requeue_expired_jobs(&self) -> StoreResult<u64> {
         let r = sqlx::query(
             "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated = $1

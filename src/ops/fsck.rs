@@ -1,0 +1,174 @@
+//! `mediadb fsck`: checks that the database and the file storage agree. Every asset (live
+//! or trashed) has its original with the recorded size (and, with `verify`, SHA-256) and its
+//! renditions; no file is unreferenced; no job is stuck in a lease; no import left temporary
+//! files. `repair` does only what is safe: unreferenced files go to `lost+found/`, stuck jobs
+//! back to the queue, stale temporary directories away.
+
+use super::import::renditions_of;
+use super::OpsResult;
+use crate::blobs::BlobStore;
+use crate::domain::query::{Query, SearchRequest};
+use crate::store::{MetaStore, Scope};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// Files younger than this are not called orphans: an upload writes its file before
+/// its row, and a running server may be mid-upload.
+const ORPHAN_MIN_AGE_SECS: i64 = 15 * 60;
+const LOST_AND_FOUND: &str = "lost+found";
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub assets: u64,
+    pub files: u64,
+    /// What is wrong, one line each.
+    pub problems: Vec<String>,
+    /// What `repair` did, one line each.
+    pub repaired: Vec<String>,
+    /// Problems `repair` cannot fix (a missing or damaged original).
+    pub unrepairable: u64,
+}
+
+impl Report {
+    pub fn consistent(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn all() -> SearchRequest {
+    SearchRequest {
+        query: Query::All,
+        sort: Vec::new(),
+        page: 1,
+        hits_per_page: 1,
+        show_filters: false,
+        echo_terms: Vec::new(),
+        friendly: String::new(),
+    }
+}
+
+async fn sha256_of(blobs: &BlobStore, key: &str) -> OpsResult<String> {
+    let mut read = blobs.get(key, None).await?;
+    let mut h = Sha256::new();
+    while let Some(chunk) = read.stream.next().await {
+        h.update(&chunk?);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+pub async fn run(
+    store: &dyn MetaStore,
+    blobs: &BlobStore,
+    catalogs: &[String],
+    tmp_root: &std::path::Path,
+    repair: bool,
+    verify: bool,
+) -> OpsResult<Report> {
+    let mut report = Report::default();
+    let files: HashMap<String, u64> = blobs
+        .list("")
+        .await?
+        .into_iter()
+        .filter(|(k, _, _)| !k.starts_with(LOST_AND_FOUND))
+        .map(|(k, size, _)| (k, size))
+        .collect();
+    report.files = files.len() as u64;
+    let mut referenced: HashMap<String, ()> = HashMap::new();
+    for catalog in catalogs {
+        for scope in [Scope::Live, Scope::Trash] {
+            for id in store.search_asset_ids(catalog, &all(), scope).await? {
+                let Some(stored) = store.get_asset_in(catalog, &id, scope).await? else {
+                    continue;
+                };
+                report.assets += 1;
+                let asset = stored.asset;
+                if let Some(o) = &asset.original {
+                    referenced.insert(o.blob_key.clone(), ());
+                    match files.get(&o.blob_key) {
+                        None => {
+                            report
+                                .problems
+                                .push(format!("{catalog}/{id}: the original {} is missing", o.blob_key));
+                            report.unrepairable += 1;
+                        }
+                        Some(size) if *size != o.size => {
+                            report.problems.push(format!(
+                                "{catalog}/{id}: the original {} has {size} bytes, the record says {}",
+                                o.blob_key, o.size
+                            ));
+                            report.unrepairable += 1;
+                        }
+                        Some(_) if verify && !o.sha256hex.is_empty() => {
+                            let got = sha256_of(blobs, &o.blob_key).await?;
+                            if got != o.sha256hex {
+                                report.problems.push(format!(
+                                    "{catalog}/{id}: the original {} does not match its SHA-256",
+                                    o.blob_key
+                                ));
+                                report.unrepairable += 1;
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for r in renditions_of(&asset) {
+                    referenced.insert(r.blob.clone(), ());
+                    if !files.contains_key(&r.blob) {
+                        // Renditions can be made again: re-queue the import.
+                        report
+                            .problems
+                            .push(format!("{catalog}/{id}: rendition {} ({}) is missing", r.file, r.blob));
+                        if repair {
+                            super::import::enqueue(store, catalog, &id).await?;
+                            report
+                                .repaired
+                                .push(format!("{catalog}/{id}: its renditions will be made again"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (key, _size, age) in blobs.list("").await? {
+        if key.starts_with(LOST_AND_FOUND) || referenced.contains_key(&key) || age < ORPHAN_MIN_AGE_SECS {
+            continue;
+        }
+        report.problems.push(format!("{key} belongs to no asset"));
+        if repair {
+            let to = format!("{LOST_AND_FOUND}/{key}");
+            blobs.rename(&key, &to).await?;
+            report.repaired.push(format!("moved {key} to {to}"));
+        }
+    }
+    let stuck = store.expired_job_count().await?;
+    if stuck > 0 {
+        report
+            .problems
+            .push(format!("{stuck} job(s) hold a lease that ran out"));
+        if repair {
+            let n = store.requeue_expired_jobs().await?;
+            report.repaired.push(format!("returned {n} job(s) to the queue"));
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(tmp_root) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|d| d.as_secs() as i64 > ORPHAN_MIN_AGE_SECS);
+            if name.starts_with("mediadb-import-") && old {
+                report
+                    .problems
+                    .push(format!("a leftover temporary directory {}", e.path().display()));
+                if repair && std::fs::remove_dir_all(e.path()).is_ok() {
+                    report.repaired.push(format!("removed {}", e.path().display()));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
