@@ -341,7 +341,7 @@ const NOT_IN_SESSION: &[&str] = &["entermedia.key", "entermediakey"];
 
 /// A `hitsessionid` names a search by encoding it, so any server can page it again
 /// without shared session state.
-fn encode_session(body: &Map<String, Value>) -> String {
+pub fn encode_session(body: &Map<String, Value>) -> String {
     let kept: Map<String, Value> = body
         .iter()
         .filter(|(k, _)| !SESSION_KEYS.contains(&k.as_str()) && !NOT_IN_SESSION.contains(&k.as_str()))

@@ -78,6 +78,12 @@ pub enum Endpoint {
     AssetDetails,
     /// `authentication/validateuser`: checks an id and password, issues no key.
     ValidateUser,
+    /// `module/librarycollection/addassets` and `removeassets`.
+    CollectionAssets {
+        add: bool,
+    },
+    /// `module/librarycollection/searchassets`.
+    CollectionSearchAssets,
 }
 
 /// Who may call an endpoint.
@@ -127,6 +133,8 @@ impl Endpoint {
             CategoryTree => Access::Requires(Permission::SearchData),
             AssetDetails => Access::Requires(Permission::LoadData),
             ValidateUser => Access::Public,
+            CollectionAssets { .. } => Access::Requires(Permission::UpdateData),
+            CollectionSearchAssets => Access::Requires(Permission::SearchData),
         }
     }
 
@@ -192,6 +200,9 @@ impl Endpoint {
             (Method::POST, "module/category/tree"),
             (Method::POST, "module/asset/assetdetails"),
             (Method::POST, "authentication/validateuser"),
+            (Method::POST, "module/librarycollection/addassets"),
+            (Method::POST, "module/librarycollection/removeassets"),
+            (Method::POST, "module/librarycollection/searchassets"),
         ]
     }
 }
@@ -250,6 +261,9 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/category/tree" => post_or_get(Endpoint::CategoryTree),
         "module/asset/assetdetails" => post_or_get(Endpoint::AssetDetails),
         "authentication/validateuser" => post_or_get(Endpoint::ValidateUser),
+        "module/librarycollection/addassets" => post(Endpoint::CollectionAssets { add: true }),
+        "module/librarycollection/removeassets" => post(Endpoint::CollectionAssets { add: false }),
+        "module/librarycollection/searchassets" => post_or_get(Endpoint::CollectionSearchAssets),
         "module/asset/media/convertasset" => post(Endpoint::ConvertAsset),
         "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
         "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
@@ -448,9 +462,11 @@ mod tests {
             CategoryTree => 39,
             AssetDetails => 40,
             ValidateUser => 41,
+            CollectionAssets { .. } => 42,
+            CollectionSearchAssets => 43,
         }
     }
-    const VARIANTS: usize = 42;
+    const VARIANTS: usize = 44;
 
     #[test]
     fn samples_cover_every_endpoint() {

@@ -6,6 +6,7 @@
 
 mod assets;
 mod authn;
+mod collections;
 mod cors;
 mod downloads;
 pub mod endpoint;
@@ -290,6 +291,8 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::RotateAsset => media::rotate(call).await,
         Endpoint::AssetDetails => assets::details(call).await,
         Endpoint::ValidateUser => authn::validate_user(call).await,
+        Endpoint::CollectionAssets { add } => collections::membership(call, add).await,
+        Endpoint::CollectionSearchAssets => collections::search_assets(call).await,
         Endpoint::CategoryTree => {
             let root = call.params.get("categoryid").unwrap_or_else(|| "index".into());
             let tree = crate::ops::categories::tree(call.state.store.as_ref(), &call.catalog, &root).await?;

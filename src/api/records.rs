@@ -57,6 +57,9 @@ pub async fn create(call: &mut Call, table: &str, module: bool) -> ApiResult<Res
         )));
     }
     data.insert("id".into(), json!(id));
+    if table == super::collections::TABLE {
+        super::collections::with_root_category(call, &mut data).await?;
+    }
     call.state.store.put_record(&call.catalog, table, &id, &data).await?;
     audit(call, "recordcreate", table, &id).await;
     let response = if module {

@@ -4,6 +4,7 @@ mod auth;
 mod binary;
 mod browser;
 mod categories;
+mod collections;
 mod fsck;
 mod harness;
 mod hostile;
