@@ -39,16 +39,7 @@ pub async fn convert(call: &mut Call) -> ApiResult<Response> {
     audit(call, "convert", &id).await;
     call.state.wake.notify_waiters();
     let sp = super::render::escape_path(&asset.sourcepath);
-    let probe = import::StoredRendition {
-        preset: preset.id.clone(),
-        name: preset.name.clone(),
-        file: preset.output_file.clone(),
-        blob: String::new(),
-        width: 0,
-        height: 0,
-        bytes: 0,
-    };
-    let export = super::render::escape_path(&import::export_name(&asset, &probe));
+    let export = super::render::escape_path(&import::export_name(&asset, &preset.id, &preset.output_file));
     let path = format!(
         "{}/module/asset/downloads/generated/{sp}/{}/{export}",
         call.services_prefix(),
@@ -69,16 +60,7 @@ pub async fn list(call: &mut Call) -> ApiResult<Response> {
         .iter()
         .map(|p| {
             let r = done.iter().find(|r| r.preset == p.id);
-            let stored = import::StoredRendition {
-                preset: p.id.clone(),
-                name: p.name.clone(),
-                file: p.output_file.clone(),
-                blob: String::new(),
-                width: 0,
-                height: 0,
-                bytes: 0,
-            };
-            let export = super::render::escape_path(&import::export_name(&asset, &stored));
+            let export = super::render::escape_path(&import::export_name(&asset, &p.id, &p.output_file));
             json!({
                 "name": p.name, "id": p.id, "outputfile": format!("{}/{export}", p.output_file),
                 "url": format!("{prefix}/module/asset/downloads/preset/{sp}/{}", p.output_file),

@@ -147,7 +147,7 @@ pub fn asset_json(a: &Asset, names: &Names, prefix: &str) -> Value {
     let downloads: Vec<Value> = crate::ops::import::renditions_of(a)
         .iter()
         .map(|r| {
-            let export = escape_path(&crate::ops::import::export_name(a, r));
+            let export = escape_path(&crate::ops::import::export_name(a, &r.preset, &r.file));
             json!({
                 "name": r.name, "id": r.preset,
                 "url": format!("{prefix}/module/asset/generated/{sp}/{}", r.file),

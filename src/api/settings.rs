@@ -20,8 +20,13 @@ fn policy(call: &Call) -> KeyPolicy {
 }
 
 async fn user_json(call: &Call, u: &User) -> ApiResult<Map<String, Value>> {
-    let groups = call.state.store.user_groups(&u.id).await?;
     let all = call.state.store.list_groups().await?;
+    user_json_with(call, u, &all).await
+}
+
+/// A user as rendered, with the group table already at hand (searches read it once).
+async fn user_json_with(call: &Call, u: &User, all: &[Group]) -> ApiResult<Map<String, Value>> {
+    let groups = call.state.store.user_groups(&u.id).await?;
     let groups: Vec<Value> = groups
         .iter()
         .map(|g| {
@@ -244,9 +249,10 @@ pub async fn user_search(call: &mut Call) -> ApiResult<Response> {
         })
     };
     let req = query::parse_search(&body, "user", &resolve)?;
+    let all = call.state.store.list_groups().await?;
     let mut records = Vec::new();
     for u in call.state.store.list_users().await? {
-        records.push(user_json(call, &u).await?);
+        records.push(user_json_with(call, &u, &all).await?);
     }
     let (total, hits) = query_eval::search(records, &req, &user_field);
     Ok(search_answer("user", &req, total, hits))

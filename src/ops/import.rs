@@ -66,11 +66,12 @@ pub fn presets() -> Vec<Preset> {
 }
 
 /// A rendition's export file name, as EnterMediaDB's `fileexportformat` builds it.
-pub fn export_name(asset: &Asset, r: &StoredRendition) -> String {
+/// `preset` is the preset id, `file` its `generatedoutputfile`.
+pub fn export_name(asset: &Asset, preset: &str, file: &str) -> String {
     let name = asset.text("name").unwrap_or(&asset.id);
     let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
-    let ext = r.file.rsplit('.').next().unwrap_or("jpg");
-    let suffix = match r.preset.trim_start_matches("webp") {
+    let ext = file.rsplit('.').next().unwrap_or("jpg");
+    let suffix = match preset.trim_start_matches("webp") {
         "thumbimage" => "T",
         "mediumimage" => "M",
         "largeimage" => "L",
@@ -157,7 +158,7 @@ async fn process(env: &JobEnv, path: PathBuf, dir: PathBuf, rotation: i64) -> Op
     match rendered {
         Ok(r) => {
             out.shown = Some((r.width, r.height));
-            let all = presets_by_id();
+            let all = self::presets();
             for rend in r.renditions {
                 let key = crate::blobs::BlobStore::new_key("renditions");
                 let mut up = env.blobs.begin(key);
@@ -194,10 +195,6 @@ async fn process(env: &JobEnv, path: PathBuf, dir: PathBuf, rotation: i64) -> Op
         }
     }
     Ok(out)
-}
-
-fn presets_by_id() -> Vec<Preset> {
-    presets()
 }
 
 /// Runs the import of one asset. Returns the new shown size (for `rotateasset`).
