@@ -42,6 +42,7 @@ impl AppState {
             wake: Arc::new(Notify::new()),
         };
         state.bootstrap().await?;
+        crate::ops::customfields::refresh(state.store.as_ref()).await?;
         Ok(state)
     }
 
@@ -104,7 +105,30 @@ impl AppState {
             Duration::from_secs(self.config.maintenance_interval_secs.max(1)),
             stop.clone(),
         )));
+        tasks.push(tokio::spawn(refresh_custom_fields(self.store.clone(), stop.clone())));
         tasks
+    }
+}
+
+/// How often another process's custom-field changes are picked up.
+const CUSTOM_FIELDS_REFRESH: Duration = Duration::from_secs(10);
+
+async fn refresh_custom_fields(store: Arc<dyn MetaStore>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CUSTOM_FIELDS_REFRESH) => {}
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = crate::ops::customfields::refresh(store.as_ref()).await {
+            tracing::warn!(error = %e, "could not refresh the custom fields");
+        }
     }
 }
 

@@ -105,6 +105,7 @@ async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult
         values,
         original,
         param: &param,
+        new_version_of_existing: true,
     };
     let created = match ops_assets::create(&call.ops(), req).await {
         Ok(c) => c,
@@ -461,11 +462,30 @@ const FACET_VALUES: u32 = 50;
 
 /// `filteroptions`: per facet field, its values among the matches with counts (as strings).
 async fn filter_options(call: &Call, req: &query::SearchRequest) -> ApiResult<Value> {
-    let counts = call
+    let mut counts = call
         .state
         .store
         .facet_counts(&call.catalog, req, FACET_FIELDS, FACET_VALUES)
         .await?;
+    // Custom fields have no maintained counts: a query other than `All` (the same
+    // matches) makes every store count them over the matching assets.
+    let custom: Vec<&str> = crate::domain::fields::custom::all()
+        .into_iter()
+        .filter(|d| crate::domain::fields::custom::faceted(d.kind))
+        .map(|d| d.id)
+        .collect();
+    if !custom.is_empty() {
+        let mut over_matches = req.clone();
+        if over_matches.query == query::Query::All {
+            over_matches.query = query::Query::And(vec![query::Query::All]);
+        }
+        counts.extend(
+            call.state
+                .store
+                .facet_counts(&call.catalog, &over_matches, &custom, FACET_VALUES)
+                .await?,
+        );
+    }
     let mut pairs = Vec::new();
     for (field, values) in &counts {
         if let Some(table) = crate::domain::fields::asset_field(field).and_then(|d| d.kind.list_table()) {
@@ -570,7 +590,12 @@ pub async fn details(call: &mut Call) -> ApiResult<Response> {
             ))
         }
     };
-    let full = render_one(call, &asset).await;
+    details_of(call, &asset).await
+}
+
+/// One asset in the `assetdetails` shape (also the answer of `clone`).
+pub async fn details_of(call: &Call, asset: &Asset) -> ApiResult<Response> {
+    let full = render_one(call, asset).await;
     let data: Map<String, Value> = DETAIL_FIELDS
         .iter()
         .filter_map(|f| full.get(*f).map(|v| (f.to_string(), v.clone())))

@@ -28,9 +28,21 @@ async fn find(call: &Call, path: &str) -> ApiResult<Asset> {
 
 pub async fn original(call: &mut Call, path: &str) -> ApiResult<Response> {
     let asset = find(call, path).await?;
-    let Some(original) = asset.original.clone() else {
+    let Some(mut original) = asset.original.clone() else {
         return Err(ApiError::not_found(asset.id));
     };
+    // `?version=N`: an earlier (or the current) version of the original.
+    if let Some(v) = call.params.get("version").filter(|v| !v.is_empty()) {
+        let n: u32 = v
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad(format!("version must be a version number, not \"{v}\"")))?;
+        original = crate::ops::versions::versions_of(&asset)
+            .into_iter()
+            .find(|x| x.number == n)
+            .map(|x| x.original())
+            .ok_or_else(|| ApiError::not_found(format!("{} version {n}", asset.id)))?;
+    }
     let blob = Blob {
         key: original.blob_key.clone(),
         size: original.size,

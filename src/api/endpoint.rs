@@ -84,6 +84,45 @@ pub enum Endpoint {
     },
     /// `module/librarycollection/searchassets`.
     CollectionSearchAssets,
+    /// `module/librarycollection/downloadzip`: the collection's originals as one streamed ZIP.
+    CollectionDownload,
+    /// `lists/export/{table}` and `module/{module}/export`: a table's matches as CSV.
+    RecordExport(String),
+    /// `module/{module}/searchorcreate`: the record with the given `name`, else a new one.
+    RecordSearchOrCreate(String),
+    /// `module/asset/clone`: a copy of an asset and its original (wire §5.6).
+    AssetClone,
+    /// `module/order/basketadd` and `basketremove`: the caller's basket.
+    Basket {
+        add: bool,
+    },
+    /// `module/order/listorderitems`: the caller's basket.
+    OrderItems,
+    /// `module/order/orderdownload`: basket or listed assets as one ZIP (originals or a preset).
+    OrderDownload,
+    /// `module/asset/versions/getrevisions`.
+    Revisions,
+    /// `module/asset/versions/restoreversion`.
+    RestoreVersion,
+    /// `settings/modules/create`: registers a custom module (its table).
+    ModuleCreate,
+    /// `settings/modules/list` (and `search`).
+    ModuleList,
+    ModuleGet(String),
+    ModuleUpdate(String),
+    ModuleDelete(String),
+    /// `settings/datamanager/listtables`.
+    DmListTables,
+    /// `settings/datamanager/fields/listfields`.
+    DmListFields,
+    /// `settings/datamanager/fields/addnew`: a custom asset field.
+    DmAddField,
+    /// `settings/datamanager/fields/remove`.
+    DmRemoveField,
+    /// `settings/datamanager/table/reindex`.
+    DmReindex,
+    /// `settings/datamanager/table/export/{searchtype}.csv`.
+    DmExport(String),
 }
 
 /// Who may call an endpoint.
@@ -114,6 +153,8 @@ impl Endpoint {
             // The endpoint catalog describes the API itself; the API page shows it before sign-in.
             ListSearch(t) if t == "endpoint" || t == "docsection" => Access::Public,
             ListSearch(t) if t == "auditlog" => Access::Requires(Permission::ManageUsers),
+            // Order items are per user; through the generic search only for user managers.
+            ListSearch(t) if t == crate::api::orders::TABLE => Access::Requires(Permission::ManageUsers),
             ListSearch(_) => Access::Requires(Permission::SearchData),
             UserGet(_) | UserUpdate(_) => Access::SelfOr(Permission::ManageUsers),
             UserCreate | UserSearch | UserDelete(_) | UserGroup { .. } | UserKeys | UserRevokeKeys => {
@@ -135,6 +176,21 @@ impl Endpoint {
             ValidateUser => Access::Public,
             CollectionAssets { .. } => Access::Requires(Permission::UpdateData),
             CollectionSearchAssets => Access::Requires(Permission::SearchData),
+            CollectionDownload | OrderDownload => Access::Requires(Permission::Download),
+            RecordExport(t) if t == "auditlog" || t == crate::api::orders::TABLE => {
+                Access::Requires(Permission::ManageUsers)
+            }
+            RecordExport(_) => Access::Requires(Permission::SearchData),
+            RecordSearchOrCreate(_) | AssetClone => Access::Requires(Permission::CreateData),
+            Basket { .. } | OrderItems => Access::Requires(Permission::LoadData),
+            Revisions => Access::Requires(Permission::LoadData),
+            RestoreVersion => Access::Requires(Permission::UpdateData),
+            ModuleCreate | ModuleList | ModuleGet(_) | ModuleUpdate(_) | ModuleDelete(_) => {
+                Access::Requires(Permission::ManageModules)
+            }
+            DmListTables | DmListFields | DmAddField | DmRemoveField | DmReindex | DmExport(_) => {
+                Access::Requires(Permission::ManageList)
+            }
         }
     }
 
@@ -203,6 +259,27 @@ impl Endpoint {
             (Method::POST, "module/librarycollection/addassets"),
             (Method::POST, "module/librarycollection/removeassets"),
             (Method::POST, "module/librarycollection/searchassets"),
+            (Method::POST, "module/librarycollection/downloadzip"),
+            (Method::POST, "lists/export/purpose"),
+            (Method::POST, "module/purpose/searchorcreate"),
+            (Method::POST, "module/asset/clone"),
+            (Method::POST, "module/order/basketadd"),
+            (Method::POST, "module/order/basketremove"),
+            (Method::POST, "module/order/listorderitems"),
+            (Method::POST, "module/order/orderdownload"),
+            (Method::POST, "module/asset/versions/getrevisions"),
+            (Method::POST, "module/asset/versions/restoreversion"),
+            (Method::POST, "settings/modules/create"),
+            (Method::POST, "settings/modules/list"),
+            (Method::GET, "settings/modules/data/project"),
+            (Method::PUT, "settings/modules/data/project"),
+            (Method::DELETE, "settings/modules/data/project"),
+            (Method::POST, "settings/datamanager/listtables"),
+            (Method::POST, "settings/datamanager/fields/listfields"),
+            (Method::POST, "settings/datamanager/fields/addnew"),
+            (Method::POST, "settings/datamanager/fields/remove"),
+            (Method::POST, "settings/datamanager/table/reindex"),
+            (Method::GET, "settings/datamanager/table/export/asset.csv"),
         ]
     }
 }
@@ -264,6 +341,21 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/librarycollection/addassets" => post(Endpoint::CollectionAssets { add: true }),
         "module/librarycollection/removeassets" => post(Endpoint::CollectionAssets { add: false }),
         "module/librarycollection/searchassets" => post_or_get(Endpoint::CollectionSearchAssets),
+        "module/librarycollection/downloadzip" => post_or_get(Endpoint::CollectionDownload),
+        "module/asset/clone" => post(Endpoint::AssetClone),
+        "module/order/basketadd" => post(Endpoint::Basket { add: true }),
+        "module/order/basketremove" => post(Endpoint::Basket { add: false }),
+        "module/order/listorderitems" => post_or_get(Endpoint::OrderItems),
+        "module/order/orderdownload" => post_or_get(Endpoint::OrderDownload),
+        "module/asset/versions/getrevisions" => post_or_get(Endpoint::Revisions),
+        "module/asset/versions/restoreversion" => post(Endpoint::RestoreVersion),
+        "settings/modules/create" => post(Endpoint::ModuleCreate),
+        "settings/modules/list" | "settings/modules/search" => post_or_get(Endpoint::ModuleList),
+        "settings/datamanager/listtables" => post_or_get(Endpoint::DmListTables),
+        "settings/datamanager/fields/listfields" => post_or_get(Endpoint::DmListFields),
+        "settings/datamanager/fields/addnew" => post(Endpoint::DmAddField),
+        "settings/datamanager/fields/remove" => post(Endpoint::DmRemoveField),
+        "settings/datamanager/table/reindex" => post(Endpoint::DmReindex),
         "module/asset/media/convertasset" => post(Endpoint::ConvertAsset),
         "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
         "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
@@ -316,6 +408,30 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
                     false => Err(RouteError::NotFound),
                 };
             }
+            if let Some(t) = rest.strip_prefix("settings/datamanager/table/export/") {
+                return match valid_segment(t) {
+                    true => post_or_get(Endpoint::DmExport(t.to_string())),
+                    false => Err(RouteError::NotFound),
+                };
+            }
+            if let Some(id) = rest.strip_prefix("settings/modules/data/") {
+                if !valid_segment(id) {
+                    return Err(RouteError::NotFound);
+                }
+                let id = id.to_string();
+                return match *method {
+                    Method::GET | Method::HEAD => Ok(Endpoint::ModuleGet(id)),
+                    Method::PUT | Method::POST | Method::PATCH => Ok(Endpoint::ModuleUpdate(id)),
+                    Method::DELETE => Ok(Endpoint::ModuleDelete(id)),
+                    _ => Err(RouteError::Method("GET, PUT, POST, DELETE")),
+                };
+            }
+            if let Some(t) = rest.strip_prefix("lists/export/") {
+                return match valid_segment(t) {
+                    true => post_or_get(Endpoint::RecordExport(t.to_string())),
+                    false => Err(RouteError::NotFound),
+                };
+            }
             if let Some(path) = rest.strip_prefix("lists/data/") {
                 return record_data(method, path, false);
             }
@@ -330,6 +446,8 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
                         module: true,
                     }),
                     "search" | "list" => post_or_get(Endpoint::ListSearch(module.to_string())),
+                    "export" => post_or_get(Endpoint::RecordExport(module.to_string())),
+                    "searchorcreate" => post(Endpoint::RecordSearchOrCreate(module.to_string())),
                     _ => match tail.strip_prefix("data/") {
                         Some(id) => record_data(method, &format!("{module}/{id}"), true),
                         None => Err(RouteError::NotFound),
@@ -464,9 +582,29 @@ mod tests {
             ValidateUser => 41,
             CollectionAssets { .. } => 42,
             CollectionSearchAssets => 43,
+            CollectionDownload => 44,
+            RecordExport(_) => 45,
+            RecordSearchOrCreate(_) => 46,
+            AssetClone => 47,
+            Basket { .. } => 48,
+            OrderItems => 49,
+            OrderDownload => 50,
+            Revisions => 51,
+            RestoreVersion => 52,
+            ModuleCreate => 53,
+            ModuleList => 54,
+            ModuleGet(_) => 55,
+            ModuleUpdate(_) => 56,
+            ModuleDelete(_) => 57,
+            DmListTables => 58,
+            DmListFields => 59,
+            DmAddField => 60,
+            DmRemoveField => 61,
+            DmReindex => 62,
+            DmExport(_) => 63,
         }
     }
-    const VARIANTS: usize = 44;
+    const VARIANTS: usize = 64;
 
     #[test]
     fn samples_cover_every_endpoint() {

@@ -6,14 +6,18 @@
 
 mod assets;
 mod authn;
+mod clone;
 mod collections;
 mod cors;
+mod datamanager;
 mod downloads;
 pub mod endpoint;
 pub mod error;
+mod export;
 pub mod lenient_json;
 mod lists;
 mod media;
+pub(crate) mod orders;
 mod records;
 pub mod render;
 pub mod request;
@@ -21,6 +25,8 @@ mod session;
 mod settings;
 mod trash;
 mod ui;
+mod versions;
+mod zipstream;
 
 use crate::app::AppState;
 use axum::body::Body;
@@ -293,6 +299,26 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::ValidateUser => authn::validate_user(call).await,
         Endpoint::CollectionAssets { add } => collections::membership(call, add).await,
         Endpoint::CollectionSearchAssets => collections::search_assets(call).await,
+        Endpoint::CollectionDownload => collections::download_zip(call).await,
+        Endpoint::RecordExport(t) => export::csv(call, &t).await,
+        Endpoint::RecordSearchOrCreate(t) => records::search_or_create(call, &t).await,
+        Endpoint::AssetClone => clone::clone(call).await,
+        Endpoint::Basket { add } => orders::basket(call, add).await,
+        Endpoint::OrderItems => orders::list(call).await,
+        Endpoint::OrderDownload => orders::download(call).await,
+        Endpoint::Revisions => versions::get_revisions(call).await,
+        Endpoint::RestoreVersion => versions::restore_version(call).await,
+        Endpoint::ModuleCreate => datamanager::module_create(call).await,
+        Endpoint::ModuleList => datamanager::module_list(call).await,
+        Endpoint::ModuleGet(id) => datamanager::module_get(call, &id).await,
+        Endpoint::ModuleUpdate(id) => datamanager::module_update(call, &id).await,
+        Endpoint::ModuleDelete(id) => datamanager::module_delete(call, &id).await,
+        Endpoint::DmListTables => datamanager::list_tables(call).await,
+        Endpoint::DmListFields => datamanager::list_fields(call).await,
+        Endpoint::DmAddField => datamanager::add_field(call).await,
+        Endpoint::DmRemoveField => datamanager::remove_field(call).await,
+        Endpoint::DmReindex => datamanager::reindex(call).await,
+        Endpoint::DmExport(t) => datamanager::export_table(call, &t).await,
         Endpoint::CategoryTree => {
             let root = call.params.get("categoryid").unwrap_or_else(|| "index".into());
             let tree = crate::ops::categories::tree(call.state.store.as_ref(), &call.catalog, &root).await?;

@@ -40,8 +40,9 @@ pub struct Names {
 impl Names {
     pub async fn for_assets(store: &dyn MetaStore, catalog: &str, assets: &[&Asset]) -> Self {
         let mut wanted: Vec<(&'static str, String)> = Vec::new();
+        let custom = fields::custom::all();
         for a in assets {
-            for def in ASSET_FIELDS {
+            for def in ASSET_FIELDS.iter().chain(custom.iter().copied()) {
                 let Some(table) = def.kind.list_table() else { continue };
                 match a.fields.get(def.id) {
                     Some(Value::String(s)) => wanted.push((table, s.clone())),
@@ -122,6 +123,12 @@ pub fn asset_json(a: &Asset, names: &Names, prefix: &str) -> Value {
             }
             _ => {}
         }
+        if let Some(v) = a.fields.get(def.id) {
+            out.insert(def.id.into(), render_value(def.kind, v, names));
+        }
+    }
+    // Custom fields (settings/datamanager) after the standard ones.
+    for def in fields::custom::all() {
         if let Some(v) = a.fields.get(def.id) {
             out.insert(def.id.into(), render_value(def.kind, v, names));
         }

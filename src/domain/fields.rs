@@ -152,9 +152,10 @@ pub static ASSET_FIELDS: &[FieldDef] = &[
     ro("deleteddate", "Deleted Date", Date),
 ];
 
-/// The field definition for `id`, or `None` for a field the catalog does not define.
+/// The field definition for `id` (standard or custom), or `None` for a field the
+/// catalog does not define.
 pub fn asset_field(id: &str) -> Option<&'static FieldDef> {
-    ASSET_FIELDS.iter().find(|d| d.id == id)
+    ASSET_FIELDS.iter().find(|d| d.id == id).or_else(|| custom::get(id))
 }
 
 /// The kind of a field of a generic table (list values, the audit log, custom tables).
@@ -165,6 +166,8 @@ pub fn record_field_kind(searchtype: &str, field: &str) -> FieldKind {
         ("auditlog", "date") => Date,
         ("auditlog", "user" | "action" | "assetid" | "address" | "searchtype") => Keyword,
         ("auditlog", "fields") => MultiText,
+        ("orderitem", "userid" | "assetid") => Keyword,
+        ("orderitem", "date") => Date,
         _ => Text,
     }
 }
@@ -213,4 +216,122 @@ pub fn list_value_name(table: &str, id: &str) -> Option<&'static str> {
         _ => return None,
     };
     Some(name)
+}
+
+/// Custom asset fields an administrator added (`settings/datamanager/fields/addnew`):
+/// a process-wide registry the field lookups above consult after the standard set.
+/// Definitions live in the store; `ops::customfields` loads them into this registry at
+/// start, after each change and periodically (other processes' changes). Definitions
+/// are leaked once per distinct (id, name, kind): a handful of small values for the
+/// life of the process, so `&'static` lookups stay as cheap as for standard fields.
+pub mod custom {
+    use super::{FieldDef, FieldKind};
+    use std::collections::HashMap;
+    use std::sync::RwLock;
+
+    static REGISTRY: RwLock<Option<HashMap<String, &'static FieldDef>>> = RwLock::new(None);
+
+    pub fn get(id: &str) -> Option<&'static FieldDef> {
+        REGISTRY.read().ok()?.as_ref()?.get(id).copied()
+    }
+
+    /// Every registered custom field, by id.
+    pub fn all() -> Vec<&'static FieldDef> {
+        let mut v: Vec<&'static FieldDef> = REGISTRY
+            .read()
+            .map(|r| r.as_ref().map(|m| m.values().copied().collect()).unwrap_or_default())
+            .unwrap_or_default();
+        v.sort_by_key(|d| d.id);
+        v
+    }
+
+    fn leak(s: &str) -> &'static str {
+        Box::leak(s.to_string().into_boxed_str())
+    }
+
+    /// Registers (or redefines) a field; a standard field id is refused by the caller.
+    pub fn register(id: &str, name: &str, kind: FieldKind) {
+        let Ok(mut guard) = REGISTRY.write() else { return };
+        let map = guard.get_or_insert_with(HashMap::new);
+        if let Some(d) = map.get(id) {
+            if d.name == name && d.kind == kind {
+                return;
+            }
+        }
+        let kind = match kind {
+            FieldKind::List(t) => FieldKind::List(leak(t)),
+            FieldKind::MultiList(t) => FieldKind::MultiList(leak(t)),
+            k => k,
+        };
+        let def: &'static FieldDef = Box::leak(Box::new(FieldDef {
+            id: leak(id),
+            name: leak(name),
+            kind,
+            readonly: false,
+            fulltext: false,
+        }));
+        map.insert(id.to_string(), def);
+    }
+
+    pub fn unregister(id: &str) {
+        if let Ok(mut guard) = REGISTRY.write() {
+            if let Some(m) = guard.as_mut() {
+                m.remove(id);
+            }
+        }
+    }
+
+    /// The kind named by a field type of `fields/addnew` (EnterMediaDB's type names);
+    /// `list` names its list table (the field id when absent).
+    pub fn kind_of(type_name: &str, list: &str) -> Option<FieldKind> {
+        // List tables are named for the process's life (see `register`); only a list
+        // type needs one.
+        let table = || -> &'static str {
+            match super::ASSET_FIELDS
+                .iter()
+                .find_map(|d| d.kind.list_table().filter(|t| *t == list))
+            {
+                Some(t) => t,
+                None => leak(list),
+            }
+        };
+        Some(match type_name {
+            "" | "keyword" | "string" => FieldKind::Keyword,
+            "text" | "textarea" => FieldKind::Text,
+            "number" | "double" | "long" | "integer" => FieldKind::Number,
+            "date" => FieldKind::Date,
+            "boolean" => FieldKind::Boolean,
+            "list" => FieldKind::List(table()),
+            "multiselect" | "multilist" => FieldKind::MultiList(table()),
+            "tags" | "multitext" => FieldKind::MultiText,
+            _ => return None,
+        })
+    }
+
+    /// The type name of a kind, as `kind_of` reads it.
+    pub fn type_name(kind: FieldKind) -> &'static str {
+        match kind {
+            FieldKind::Keyword => "keyword",
+            FieldKind::Text => "text",
+            FieldKind::Number => "number",
+            FieldKind::Date => "date",
+            FieldKind::Boolean => "boolean",
+            FieldKind::List(_) => "list",
+            FieldKind::MultiList(_) => "multiselect",
+            FieldKind::MultiText => "tags",
+            FieldKind::MultiLang => "multilanguage",
+        }
+    }
+
+    /// Whether `showfilters` counts the field: values that are names, not prose.
+    pub fn faceted(kind: FieldKind) -> bool {
+        matches!(
+            kind,
+            FieldKind::Keyword
+                | FieldKind::Boolean
+                | FieldKind::List(_)
+                | FieldKind::MultiList(_)
+                | FieldKind::MultiText
+        )
+    }
 }

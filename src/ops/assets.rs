@@ -23,6 +23,9 @@ pub struct CreateRequest<'a> {
     pub original: Option<Original>,
     /// Other request parameters, for `${param}` masks.
     pub param: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    /// Whether a file sent to a live asset's id or explicit sourcepath becomes its new
+    /// version (uploads) rather than a conflict (clones, which look for a free name).
+    pub new_version_of_existing: bool,
 }
 
 pub struct Created {
@@ -77,6 +80,15 @@ pub fn validate_id(id: &str) -> Result<(), Invalid> {
 }
 
 pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created> {
+    // A file sent to a live asset (its id, or its explicit sourcepath) is a new version.
+    let target = match req.new_version_of_existing {
+        true => super::versions::existing_target(ctx, &req).await?,
+        false => None,
+    };
+    if let (Some(target), Some(original)) = (target, &req.original) {
+        let message = req.values.get("message").and_then(Value::as_str).unwrap_or_default();
+        return super::versions::add(ctx, &target, original.clone(), &req.values, message).await;
+    }
     let id = match req.id {
         Some(id) => {
             validate_id(&id)?;

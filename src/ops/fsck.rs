@@ -112,6 +112,16 @@ pub async fn run(
                         Some(_) => {}
                     }
                 }
+                // Earlier versions of the original are kept files, never orphans.
+                for key in super::versions::old_version_blobs(&asset) {
+                    if !files.contains_key(&key) {
+                        report
+                            .problems
+                            .push(format!("{catalog}/{id}: an earlier version {key} is missing"));
+                        report.unrepairable += 1;
+                    }
+                    referenced.insert(key, ());
+                }
                 for r in renditions_of(&asset) {
                     referenced.insert(r.blob.clone(), ());
                     if !files.contains_key(&r.blob) {

@@ -209,12 +209,19 @@ pub async fn import_asset(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResu
     };
     let out = process(env, path, dir.0.clone(), rotation_of(&stored.asset)).await?;
     let new_blobs: Vec<String> = out.renditions.iter().map(|r| r.blob.clone()).collect();
+    let rendered_from = stored.asset.original.as_ref().map(|o| o.blob_key.clone());
     for _ in 0..5 {
         let Some(s) = env.store.get_asset(catalog, assetid).await? else {
             discard(env, &new_blobs).await;
             return Err(OpsError::NotFound(assetid.to_string()));
         };
         let mut asset = s.asset;
+        // A new version arrived meanwhile: its own import job records its file; what was
+        // read from the previous file must not land on it.
+        if asset.original.as_ref().map(|o| &o.blob_key) != rendered_from.as_ref() {
+            discard(env, &new_blobs).await;
+            return Ok(None);
+        }
         let old = renditions_of(&asset);
         for (k, v) in &out.metadata {
             // What the uploader (or an earlier edit) set wins over the file's metadata.

@@ -4,13 +4,17 @@
 pub mod assets;
 pub mod audit;
 pub mod categories;
+pub mod clone;
+pub mod customfields;
 pub mod fsck;
 pub mod import;
 pub mod ingest;
 pub mod jobs;
 pub mod remote;
+pub mod tables;
 pub mod trash;
 pub mod users;
+pub mod versions;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::domain::Invalid;

@@ -67,7 +67,14 @@ async fn purge_one(
             // The row is gone first, so nothing can serve the files while they are
             // removed; a failure here leaves an orphan for fsck, never a dangling row.
             let renditions = super::import::renditions_of(&asset).into_iter().map(|r| r.blob);
-            for key in asset.original.map(|o| o.blob_key).into_iter().chain(renditions) {
+            let versions = super::versions::old_version_blobs(&asset);
+            for key in asset
+                .original
+                .map(|o| o.blob_key)
+                .into_iter()
+                .chain(renditions)
+                .chain(versions)
+            {
                 if let Err(e) = blobs.delete(&key).await {
                     tracing::warn!(blob = %key, error = %e, "could not remove a purged file");
                 }

@@ -68,7 +68,8 @@ function phase(e) {
   if (/groupadd/.test(u)) return 1;
   return 2;
 }
-const isAssetScoped = (e) => /services\/module\/asset\//.test(e.url);
+// Orders act on assets too: their samples get the shared (or a fresh) asset's id.
+const isAssetScoped = (e) => /services\/module\/(asset|order)\//.test(e.url);
 const destructive = (e) => phase(e) >= 3 || /trash\/restore/.test(e.url);
 
 describe('every sample works against a fresh server', { concurrency: false }, () => {
