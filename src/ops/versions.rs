@@ -198,7 +198,9 @@ pub async fn add(
         asset.set("importstatus", "created");
         asset.set("previewstatus", "0");
         asset.fields.remove("importerror");
-        let changes = apply_values(&mut asset.fields, values, &resolve)?;
+        let mut changes = apply_values(&mut asset.fields, values, &resolve)?;
+        // `message` is the version's, not an ignored field.
+        changes.ignored.retain(|k| k != "message");
         super::categories::apply(ctx.store, ctx.catalog, &mut asset.fields, values.get("categorypath")).await?;
         asset.fields.insert(VERSIONS_KEY.into(), json!(list));
         asset.original = Some(original.clone());
