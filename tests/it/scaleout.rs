@@ -633,3 +633,84 @@ async fn jobs_on_postgres_are_claimed_once_and_expired_leases_move_on() {
     drop(store);
     pg.drop_schema().await;
 }
+
+/// A custom field added on one server is usable on another within its refresh interval
+/// (10 s), and its removal reaches the other as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_field_added_on_one_server_reaches_the_other() {
+    if !scaleout_available("a_custom_field_added_on_one_server_reaches_the_other") {
+        return;
+    }
+    let pg = PgSchema::create(&test_database_url().unwrap()).await;
+    let bucket = S3Bucket::create(&test_s3_endpoint().unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = serve(&pg, &bucket, dir.path(), "serve-a");
+    let b = serve(&pg, &bucket, dir.path(), "serve-b");
+    let key = login(&a.base).await;
+    let post = reqwest::Method::POST;
+    let r = call(
+        &a.base,
+        post.clone(),
+        "module/asset/create",
+        &key,
+        Some(json!({"id": "cf1", "sourcepath": "cf/1"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = call(
+        &a.base,
+        post.clone(),
+        "settings/datamanager/fields/addnew",
+        &key,
+        Some(json!({"searchtype": "asset", "newproperty": "sharedcode"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut written = false;
+    for _ in 0..60 {
+        let r = call(
+            &b.base,
+            reqwest::Method::PUT,
+            "module/asset/data/cf1",
+            &key,
+            Some(json!({"sharedcode": "X1"})),
+        )
+        .await;
+        if r.json["data"]["sharedcode"] == "X1" {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(written, "server B never learned of the field");
+    let found = hits(
+        &a.base,
+        &key,
+        json!([{"field": "sharedcode", "operation": "exact", "value": "x1"}]),
+    )
+    .await;
+    assert_eq!(found, vec!["cf1"], "written on B, searched on A");
+
+    let r = call(
+        &a.base,
+        post,
+        "settings/datamanager/fields/remove",
+        &key,
+        Some(json!({"searchtype": "asset", "id": "sharedcode"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut forgotten = false;
+    for _ in 0..60 {
+        let r = call(&b.base, reqwest::Method::GET, "module/asset/data/cf1", &key, None).await;
+        if r.json["data"].get("sharedcode").is_none() {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(forgotten, "server B still shows the removed field");
+    drop((a, b));
+    pg.drop_schema().await;
+    bucket.delete().await;
+}
