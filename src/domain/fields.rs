@@ -334,4 +334,41 @@ pub mod custom {
                 | FieldKind::MultiText
         )
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn types_map_to_kinds_and_back() {
+            for t in [
+                "keyword",
+                "text",
+                "number",
+                "date",
+                "boolean",
+                "list",
+                "multiselect",
+                "tags",
+            ] {
+                let k = kind_of(t, "things").unwrap();
+                assert_eq!(type_name(k), t);
+            }
+            assert_eq!(kind_of("", "x"), Some(FieldKind::Keyword));
+            assert_eq!(kind_of("list", "purpose"), Some(FieldKind::List("purpose")));
+            assert!(kind_of("hologram", "x").is_none());
+            assert!(faceted(FieldKind::Keyword) && !faceted(FieldKind::Text) && !faceted(FieldKind::Number));
+        }
+
+        #[test]
+        fn registered_fields_are_found_until_unregistered() {
+            register("unittestfield", "Unit Test", FieldKind::Number);
+            let d = super::super::asset_field("unittestfield").unwrap();
+            assert_eq!((d.name, d.kind, d.readonly), ("Unit Test", FieldKind::Number, false));
+            register("unittestfield", "Renamed", FieldKind::Keyword);
+            assert_eq!(get("unittestfield").unwrap().name, "Renamed");
+            unregister("unittestfield");
+            assert!(super::super::asset_field("unittestfield").is_none());
+        }
+    }
 }
