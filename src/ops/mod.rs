@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod audit;
 pub mod categories;
+pub mod folder_import;
 pub mod fsck;
 pub mod import;
 pub mod ingest;
