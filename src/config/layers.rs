@@ -244,12 +244,12 @@ pub fn render<P>(l: &Layered<P>) -> String {
             out.push_str(&format!("# {id} =  (unset{env})\n"));
             continue;
         }
-        let value = if arg.is_hide_env_values_set() {
-            "\"<redacted>\"".to_string()
-        } else {
-            typed(arg, &raw)
-        };
-        out.push_str(&format!("{id} = {value}  # {source}{env}\n"));
+        if arg.is_hide_env_values_set() {
+            // Commented out: the output stays a loadable file that invents no secret.
+            out.push_str(&format!("# {id} = <redacted>  # {source}{env}\n"));
+            continue;
+        }
+        out.push_str(&format!("{id} = {}  # {source}{env}\n", typed(arg, &raw)));
     }
     out
 }

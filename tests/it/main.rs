@@ -11,6 +11,7 @@ mod hostile;
 mod imports;
 mod lifecycle;
 mod media;
+mod operations;
 mod records;
 mod refusals;
 mod scaleout;
