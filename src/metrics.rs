@@ -135,12 +135,19 @@ pub async fn render(store: &dyn MetaStore) -> String {
     match store.job_counts().await {
         Ok(counts) => {
             m.jobs.clear();
-            // Both states always appear, so an empty queue reads 0 rather than nothing.
-            for kind in counts
+            // Every kind and state always appears, so an empty queue reads 0 rather than nothing.
+            let known = [
+                crate::ops::import::IMPORT,
+                crate::ops::trash::BULK_DELETE,
+                crate::ops::trash::BULK_RESTORE,
+                crate::ops::trash::BULK_PURGE,
+            ];
+            let kinds: std::collections::BTreeSet<String> = known
                 .iter()
-                .map(|c| c.0.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-            {
+                .map(|k| k.to_string())
+                .chain(counts.iter().map(|c| c.0.clone()))
+                .collect();
+            for kind in kinds {
                 for state in ["queued", "running"] {
                     m.jobs
                         .get_or_create(&vec![("kind", kind.clone()), ("state", state.into())])
