@@ -602,7 +602,10 @@ async fn import_brings_in_a_folder_tree_reports_duplicates_and_resumes() {
     assert!(first.contains("files          3/3 (100%)"), "progress lines: {first}");
 
     // A rerun after new files arrived imports only those.
-    copy_fixture("media/DSC01154.jpg", &root.join("shoot/new.jpg"));
+    copy_fixture(
+        "media/vm0808h_video_matrix_switch_ss_en.docx",
+        &root.join("shoot/new.docx"),
+    );
     let second = run(&[]);
     assert!(
         second.contains("imported 1 of 4 files") && second.contains("2 already in the catalog, 1 duplicates"),
@@ -622,7 +625,7 @@ async fn import_brings_in_a_folder_tree_reports_duplicates_and_resumes() {
     paths.sort();
     assert_eq!(
         paths,
-        ["copies/photo-again.jpg", "shoot/logo.jpg", "shoot/new.jpg"],
+        ["copies/photo-again.jpg", "shoot/logo.jpg", "shoot/new.docx"],
         "{}",
         all.text
     );
@@ -630,7 +633,7 @@ async fn import_brings_in_a_folder_tree_reports_duplicates_and_resumes() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["sourcepath"] == "shoot/new.jpg")
+        .find(|a| a["sourcepath"] == "shoot/logo.jpg")
         .map(|a| a["id"].as_str().unwrap().to_string())
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
