@@ -29,6 +29,7 @@ impl AppState {
     /// data directory), brings the schema up to date and creates the groups and the
     /// bootstrap admin.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
         let store = open_store(&config).await?;
         store.migrate().await?;
         let blobs = match config.storage.as_deref().filter(|s| !s.is_empty()) {
@@ -160,15 +161,78 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_all(state, listener, ExtraListeners::default(), shutdown).await
+}
+
+/// Listeners beside the main one, bound by the caller (so it knows their ports).
+#[derive(Default)]
+pub struct ExtraListeners {
+    /// Plain HTTP, every request redirected to the HTTPS listener (`redirect_listen`).
+    pub redirect: Option<TcpListener>,
+    /// `/metrics` without authentication (`metrics_listen`).
+    pub metrics: Option<TcpListener>,
+}
+
+/// [`serve`] with the optional listeners; the main one speaks HTTPS when the
+/// configuration names a certificate.
+pub async fn serve_all(
+    state: AppState,
+    listener: TcpListener,
+    extra: ExtraListeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    use std::net::SocketAddr;
+    let config = state.config.clone();
+    // Certificates first: a bad one must stop start-up before anything is served.
+    let certs = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::CertStore::open(cert, key).map_err(std::io::Error::other)?),
+        _ => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let background = state.spawn_background(&stop_rx);
-    let router = crate::api::router(state);
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let mut background = state.spawn_background(&stop_rx);
+    let (down_tx, down_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = down_tx.send(true);
+    });
+    let down = move || {
+        let mut rx = down_rx.clone();
+        async move {
+            let _ = rx.wait_for(|d| *d).await;
+        }
+    };
+    let https_port = config.public_https_port.unwrap_or(listener.local_addr()?.port());
+    let mut servers = Vec::new();
+    if let Some(l) = extra.redirect {
+        let router = crate::api::https_redirect::router(https_port);
+        let stop = down();
+        servers.push(tokio::spawn(async move {
+            axum::serve(l, router).with_graceful_shutdown(stop).await
+        }));
+    }
+    if let Some(l) = extra.metrics {
+        let router = axum::Router::new()
+            .route("/metrics", axum::routing::get(crate::api::metrics_page::open))
+            .with_state(state.clone());
+        let stop = down();
+        servers.push(tokio::spawn(async move {
+            axum::serve(l, router).with_graceful_shutdown(stop).await
+        }));
+    }
+    let router = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = match certs {
+        Some(certs) => {
+            let every = Duration::from_secs(config.tls_watch_secs);
+            background.push(crate::tls::spawn_reloader(certs.clone(), every, stop_rx.clone()));
+            let tls = crate::tls::TlsListener::new(listener, certs.server_config())?.tap_io(|_| {});
+            axum::serve(tls, router).with_graceful_shutdown(down()).await
+        }
+        None => axum::serve(listener, router).with_graceful_shutdown(down()).await,
+    };
+    for s in servers {
+        let _ = s.await;
+    }
     let _ = stop_tx.send(true);
     for t in background {
         let _ = t.await;

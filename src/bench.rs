@@ -130,20 +130,23 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
     let existing = store.count_assets(catalog, Scope::Live).await? as usize;
     let load_started = Instant::now();
     let mut batch = Vec::with_capacity(5000);
+    let progress = crate::progress::Progress::on_stderr("loaded", args.assets.saturating_sub(existing) as u64);
     for i in existing..args.assets {
         batch.push(synthetic(i, &mut rng, start, span));
         if batch.len() == 5000 {
             store.insert_assets_bulk(catalog, &batch).await?;
             batch.clear();
-            eprint!("\rloaded {}/{}", i + 1, args.assets);
+            progress.add(5000);
         }
     }
     if !batch.is_empty() {
         store.insert_assets_bulk(catalog, &batch).await?;
+        progress.add(batch.len() as u64);
     }
+    progress.finish();
     store.analyze().await?;
     let load_seconds = load_started.elapsed().as_secs_f64();
-    eprintln!("\rloaded {} assets in {load_seconds:.1} s", args.assets);
+    eprintln!("loaded {} assets in {load_seconds:.1} s", args.assets);
 
     let year_ago = dates::format_emdb(chrono::Utc::now() - chrono::Duration::days(365));
     let parse = |body: Value| -> anyhow::Result<SearchRequest> {
@@ -214,7 +217,9 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
         "owner",
     ];
     let mut results = Map::new();
+    let searching = crate::progress::Progress::on_stderr("searches", (shapes.len() * args.runs) as u64);
     for (name, make, facets) in &shapes {
+        searching.message(name);
         let mut times = Vec::with_capacity(args.runs);
         let mut hits = 0u64;
         for _ in 0..args.runs {
@@ -226,6 +231,7 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
             }
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             hits += page.total;
+            searching.add(1);
         }
         times.sort_by(|a, b| a.total_cmp(b));
         results.insert(
@@ -237,6 +243,7 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
             }),
         );
     }
+    searching.finish();
     let out = json!({
         "assets": args.assets,
         "load_seconds": (load_seconds * 10.0).round() / 10.0,

@@ -1,4 +1,7 @@
-//! Server configuration: flags, each with an environment variable (CONTRACT §4).
+//! Server configuration: flags, each with an environment variable (CONTRACT §4), and a
+//! TOML file beneath them ([`layers`]).
+
+pub mod layers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -102,6 +105,84 @@ pub struct Config {
     /// Mark cookies `Secure` (set when clients reach the server over HTTPS).
     #[arg(long, env = "MEDIADB_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    // ---- Operations (#11): the file, TLS, proxies, logs, metrics ----
+    /// A TOML file of settings (keys as the flags, `_` for `-`); environment variables
+    /// and flags override it.
+    #[arg(long = "config", env = "MEDIADB_CONFIG")]
+    pub config_file: Option<PathBuf>,
+
+    /// PEM certificate chain: with `tls_key`, the listener speaks HTTPS. Reloaded on
+    /// SIGHUP and when the files change.
+    #[arg(long, env = "MEDIADB_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    #[arg(long, env = "MEDIADB_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds between checks of the certificate files for changes (0: reload on SIGHUP only).
+    #[arg(long, env = "MEDIADB_TLS_WATCH_SECS", default_value_t = 10)]
+    pub tls_watch_secs: u64,
+
+    /// A plain-HTTP address whose every request is redirected (308) to the HTTPS listener.
+    #[arg(long, env = "MEDIADB_REDIRECT_LISTEN")]
+    pub redirect_listen: Option<SocketAddr>,
+
+    /// The HTTPS port clients use, for redirect URLs (default: the port of `listen`;
+    /// set it when a port mapping puts the server on 443).
+    #[arg(long, env = "MEDIADB_PUBLIC_HTTPS_PORT")]
+    pub public_https_port: Option<u16>,
+
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `Forwarded` /
+    /// `X-Forwarded-For`/`-Proto`/`-Host` headers are believed; ignored from anyone else.
+    #[arg(long, env = "MEDIADB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Log format: `human` (default) or `json` (one object per line).
+    #[arg(long, env = "MEDIADB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// Bearer token that may read `/metrics` (administrators' keys may too).
+    #[arg(long, env = "MEDIADB_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Serve `/metrics` on this separate address (without authentication) instead of the
+    /// main listener.
+    #[arg(long, env = "MEDIADB_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// A proxy address (`10.0.0.5`) or range (`10.0.0.0/8`, `fd00::/8`).
+pub fn parse_trusted_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| format!("\"{s}\" is neither an IP address nor a CIDR range"))
+}
+
+/// A setting that cannot work, named as in the configuration file.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key,
+        message: message.into(),
+    }
 }
 
 impl Config {
@@ -129,7 +210,88 @@ impl Config {
             import_roots: Vec::new(),
             fetch_allow_private: false,
             fetch_timeout_secs: 120,
+            config_file: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_watch_secs: 10,
+            redirect_listen: None,
+            public_https_port: None,
+            trusted_proxies: Vec::new(),
+            log_format: LogFormat::Human,
+            metrics_token: None,
+            metrics_listen: None,
         }
+    }
+
+    /// The listener speaks HTTPS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
+    /// Checks what the types alone do not: settings that contradict each other or
+    /// cannot work. Start-up stops on the first one, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err(invalid("tls_key", "tls_cert is set: set tls_key too")),
+            (None, Some(_)) => return Err(invalid("tls_cert", "tls_key is set: set tls_cert too")),
+            _ => {}
+        }
+        if self.redirect_listen.is_some() && !self.tls_enabled() {
+            return Err(invalid(
+                "redirect_listen",
+                "redirects to HTTPS need tls_cert and tls_key",
+            ));
+        }
+        if self.redirect_listen.is_some_and(|r| r == self.listen && r.port() != 0) {
+            return Err(invalid("redirect_listen", "must differ from listen"));
+        }
+        if self.metrics_listen.is_some_and(|m| m == self.listen && m.port() != 0) {
+            return Err(invalid("metrics_listen", "must differ from listen"));
+        }
+        if let Some(t) = &self.metrics_token {
+            if t.len() < 16 {
+                return Err(invalid("metrics_token", "use at least 16 characters"));
+            }
+        }
+        if self.sites.is_empty() {
+            return Err(invalid("sites", "name at least one site"));
+        }
+        for site in &self.sites {
+            if site.is_empty() || !site.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(invalid(
+                    "sites",
+                    format!("\"{site}\": use letters, digits, '_' and '-'"),
+                ));
+            }
+        }
+        if let Some(url) = self.database_url.as_deref().filter(|u| !u.is_empty()) {
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                return Err(invalid("database_url", "must be a postgres:// URL"));
+            }
+        }
+        for o in &self.cors_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(invalid(
+                    "cors_origins",
+                    format!("\"{o}\" is not an origin like https://app.example.com"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.bulk_confirm_share) {
+            return Err(invalid("bulk_confirm_share", "must be between 0 and 1"));
+        }
+        if !self.trash_retention_days.is_finite() {
+            return Err(invalid("trash_retention_days", "must be a number of days"));
+        }
+        if self.max_body_bytes == 0 || self.max_upload_bytes == 0 {
+            let key = if self.max_body_bytes == 0 {
+                "max_body_bytes"
+            } else {
+                "max_upload_bytes"
+            };
+            return Err(invalid(key, "must be more than 0"));
+        }
+        Ok(())
     }
 
     /// The catalog a site id addresses; `None` for an unknown site.
@@ -138,5 +300,112 @@ impl Config {
             None => self.sites.first().map(String::as_str),
             Some(s) => self.sites.iter().find(|x| *x == s).map(String::as_str),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    const EXAMPLE: &str = include_str!("../config/example.toml");
+
+    /// `serve`'s settings: the configuration and the one flag of its own.
+    #[derive(Parser, Debug)]
+    struct Serve {
+        #[command(flatten)]
+        config: Config,
+        #[arg(long, env = "MEDIADB_NO_LOCAL_WORKER", default_value_t = false)]
+        no_local_worker: bool,
+    }
+
+    #[test]
+    fn example_toml_names_every_key_with_its_environment_variable() {
+        let table: toml::Table = EXAMPLE.parse().expect("example.toml parses");
+        for arg in Serve::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.get_long().is_none() || id == "config_file" || id == "help" {
+                continue;
+            }
+            let commented = EXAMPLE.lines().any(|l| l.starts_with(&format!("# {id} = ")));
+            assert!(
+                table.contains_key(id) || commented,
+                "config/example.toml lacks the key `{id}`"
+            );
+            let env = arg.get_env().expect("every setting has an environment variable");
+            assert!(
+                EXAMPLE.contains(&*env.to_string_lossy()),
+                "config/example.toml does not name {} for `{id}`",
+                env.to_string_lossy()
+            );
+        }
+    }
+
+    #[test]
+    fn example_toml_holds_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("example.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let layered = layers::parse::<Serve>(vec!["t".into(), "--config".into(), path.clone().into()])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let defaults = Serve::try_parse_from(["t"]).unwrap();
+        let mut from_file = layered.cli.config.clone();
+        from_file.config_file = None;
+        assert_eq!(format!("{from_file:?}"), format!("{:?}", defaults.config));
+        assert!(!layered.from_file.is_empty());
+    }
+
+    #[test]
+    fn file_values_lose_to_flags_and_bad_ones_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "workers = 7\nkey_ttl_days = 3\nsites = [\"a\", \"b\"]\nfetch_allow_private = true\n",
+        )
+        .unwrap();
+        let argv = |extra: &[&str]| {
+            let mut v: Vec<std::ffi::OsString> = vec!["t".into(), "--config".into(), path.clone().into()];
+            v.extend(extra.iter().map(|s| s.into()));
+            v
+        };
+        let l = layers::parse::<Serve>(argv(&["--workers", "3"])).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(l.cli.config.workers, 3, "the flag wins");
+        assert_eq!(l.cli.config.key_ttl_days, 3);
+        assert_eq!(l.cli.config.sites, ["a", "b"]);
+        assert!(l.cli.config.fetch_allow_private);
+        let shown = layers::render(&l);
+        assert!(shown.contains("workers = 3  # flag"), "{shown}");
+        assert!(shown.contains("key_ttl_days = 3  # file"), "{shown}");
+
+        std::fs::write(&path, "listen = \"nowhere\"\n").unwrap();
+        match layers::parse::<Serve>(argv(&[])) {
+            Err(layers::LayerError::Config(m)) => assert!(m.contains("key `listen`"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        match layers::parse::<Serve>(argv(&[])) {
+            Err(layers::LayerError::Config(m)) => assert!(m.contains("unknown key `lisen`"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
+        std::fs::write(&path, "workers = [1]\n").unwrap();
+        match layers::parse::<Serve>(argv(&[])) {
+            Err(layers::LayerError::Config(m)) => assert!(m.contains("key `workers`"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn contradictions_name_their_key() {
+        let mut c = Config::with_data_dir("/tmp/x".into());
+        assert!(c.validate().is_ok());
+        c.tls_cert = Some("/c.pem".into());
+        assert_eq!(c.validate().unwrap_err().key, "tls_key");
+        c.tls_cert = None;
+        c.redirect_listen = Some("127.0.0.1:80".parse().unwrap());
+        assert_eq!(c.validate().unwrap_err().key, "redirect_listen");
+        c.redirect_listen = None;
+        c.bulk_confirm_share = 2.0;
+        assert_eq!(c.validate().unwrap_err().key, "bulk_confirm_share");
     }
 }

@@ -1,7 +1,10 @@
 //! The `mediadb` command line: a thin dispatcher onto the library.
 
 use clap::{Parser, Subcommand};
-use mediadb::{app, config::Config};
+use mediadb::config::layers::{self, LayerError};
+use mediadb::config::{Config, LogFormat};
+use mediadb::progress::Progress;
+use mediadb::{app, ops};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +41,39 @@ enum Command {
     Bench(BenchCommand),
     /// Copy an embedded installation (SQLite + local files) to PostgreSQL and S3.
     Migrate(mediadb::migrate::MigrateArgs),
+    /// Imports a folder tree into the catalog (sourcepaths from the relative paths);
+    /// rerunning skips what is already in; duplicate content is reported.
+    Import(ImportArgs),
+    /// The configuration: `config check` validates it and prints the effective values.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validates the layered configuration (file, environment, flags) and prints it,
+    /// secrets redacted; exit status 2 when it is invalid.
+    Check(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The folder to import.
+    dir: std::path::PathBuf,
+    #[command(flatten)]
+    config: Config,
+    /// The site (catalog) to import into (default: the first of `sites`).
+    #[arg(long)]
+    site: Option<String>,
+    /// Put before every relative path in the sourcepath (`imports/2024`).
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// The user recorded as owner of the new assets.
+    #[arg(long, default_value = "admin")]
+    owner: String,
+    /// Store files whose content is already in the catalog too.
+    #[arg(long)]
+    allow_duplicates: bool,
 }
 
 #[derive(clap::Args)]
@@ -68,20 +104,75 @@ struct ServeArgs {
     no_local_worker: bool,
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEDIADB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => fmt.init(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).init(),
+    }
+}
+
+/// The command line with the configuration file layered under it; a bad file or value
+/// ends the process here, naming the key.
+fn parse_cli() -> layers::Layered<Cli> {
+    match layers::parse::<Cli>(std::env::args_os().collect()) {
+        Ok(l) => l,
+        Err(LayerError::Clap(e)) => e.exit(),
+        Err(LayerError::Config(m)) => {
+            eprintln!("mediadb: invalid configuration: {m}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Binds an optional listener and says where on stdout (scripts and tests read it).
+async fn bind_extra(addr: Option<std::net::SocketAddr>, what: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let l = tokio::net::TcpListener::bind(addr).await?;
+    println!("mediadb {what} http://{}", l.local_addr()?);
+    Ok(Some(l))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    init_logging();
-    match cli.command {
+    let layered = parse_cli();
+    let log_format = layered
+        .matches
+        .try_get_one::<LogFormat>("log_format")
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or(LogFormat::Human);
+    init_logging(log_format);
+    if let Some(f) = &layered.file {
+        tracing::info!(file = %f.display(), "configuration file read");
+    }
+    if let Command::Config(ConfigCommand::Check(args)) = &layered.cli.command {
+        let mut problems = Vec::new();
+        if let Err(e) = args.config.validate() {
+            problems.push(e.to_string());
+        }
+        if let (Some(cert), Some(key)) = (&args.config.tls_cert, &args.config.tls_key) {
+            if let Err(e) = mediadb::tls::load(cert, key) {
+                problems.push(e.to_string());
+            }
+        }
+        print!("{}", layers::render(&layered));
+        if problems.is_empty() {
+            println!("# the configuration is valid");
+            return Ok(());
+        }
+        for p in problems {
+            eprintln!("mediadb: {p}");
+        }
+        std::process::exit(2);
+    }
+    match layered.cli.command {
+        Command::Config(_) => Ok(()),
         Command::Serve(ServeArgs {
             mut config,
             no_local_worker,
@@ -90,11 +181,21 @@ async fn main() -> anyhow::Result<()> {
                 config.workers = 0;
             }
             let listen = config.listen;
+            config.validate()?;
+            if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+                mediadb::tls::load(cert, key)?;
+            }
+            let scheme = if config.tls_enabled() { "https" } else { "http" };
+            let (redirect, metrics) = (config.redirect_listen, config.metrics_listen);
             let state = app::AppState::open(config).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             // Printed on stdout so scripts (and tests) can find the chosen port.
-            println!("mediadb listening on http://{}", listener.local_addr()?);
-            app::serve(state, listener, app::shutdown_signal()).await?;
+            println!("mediadb listening on {scheme}://{}", listener.local_addr()?);
+            let extra = app::ExtraListeners {
+                redirect: bind_extra(redirect, "redirecting to HTTPS from").await?,
+                metrics: bind_extra(metrics, "metrics on").await?,
+            };
+            app::serve_all(state, listener, extra, app::shutdown_signal()).await?;
             Ok(())
         }
         Command::Worker(config) => {
@@ -126,8 +227,18 @@ async fn main() -> anyhow::Result<()> {
             let state = app::AppState::open(config).await?;
             let sites = state.config.sites.clone();
             let tmp = state.config.data_dir.join("tmp");
-            let r = mediadb::ops::fsck::run(state.store.as_ref(), &state.blobs, &sites, &tmp, repair, verify_hashes)
-                .await?;
+            let progress = Progress::new("assets", 0);
+            let r = ops::fsck::run_with_progress(
+                state.store.as_ref(),
+                &state.blobs,
+                &sites,
+                &tmp,
+                repair,
+                verify_hashes,
+                &progress,
+            )
+            .await?;
+            progress.finish();
             println!("checked {} assets and {} files", r.assets, r.files);
             for p in &r.problems {
                 println!("problem: {p}");
@@ -155,5 +266,58 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate(args) => mediadb::migrate::run(args).await,
+        Command::Import(args) => import(args).await,
     }
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let mut config = args.config;
+    // This process only queues the renditions; a server or `mediadb worker` makes them.
+    config.workers = 0;
+    anyhow::ensure!(args.dir.is_dir(), "{} is not a folder", args.dir.display());
+    let state = app::AppState::open(config).await?;
+    let catalog = state
+        .config
+        .catalog_for_site(args.site.as_deref())
+        .ok_or_else(|| anyhow::anyhow!("no site \"{}\" (see --sites)", args.site.as_deref().unwrap_or("")))?
+        .to_string();
+    let ctx = ops::Ctx {
+        store: state.store.as_ref(),
+        blobs: &state.blobs,
+        catalog: &catalog,
+        user: &args.owner,
+        address: "mediadb import",
+    };
+    let opts = ops::folder_import::Options {
+        prefix: args.prefix,
+        allow_duplicates: args.allow_duplicates,
+        max_bytes: state.config.max_upload_bytes,
+    };
+    let progress = Progress::new("files", 0);
+    let s = ops::folder_import::run(&ctx, &args.dir, &opts, &progress).await?;
+    println!(
+        "imported {} of {} files ({:.1} MiB), {} already in the catalog, {} duplicates, {} failed",
+        s.imported,
+        s.files,
+        s.bytes as f64 / (1024.0 * 1024.0),
+        s.already,
+        s.duplicates.len(),
+        s.failed.len()
+    );
+    for (path, of) in &s.duplicates {
+        println!("duplicate: {path} = {of}");
+    }
+    for (path, why) in &s.failed {
+        println!("failed: {path}: {why}");
+    }
+    if s.imported > 0 {
+        println!(
+            "queued {} import jobs: a running `mediadb serve` or `mediadb worker` makes the renditions",
+            s.imported
+        );
+    }
+    if !s.failed.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
 }

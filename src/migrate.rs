@@ -7,6 +7,7 @@
 //! target that must hold no data. Until that commit the target has no rows at all.
 
 use crate::blobs::BlobStore;
+use crate::progress::Progress;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::MetaStore;
@@ -17,9 +18,7 @@ use sqlx::postgres::Postgres;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MigrateArgs {
@@ -61,70 +60,6 @@ fn derived(table: &str) -> bool {
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters per statement).
 const BATCH: i64 = 1000;
-
-/// Prints `label done/total` as a bar on a terminal, as a line per tenth otherwise.
-struct Progress {
-    label: String,
-    total: u64,
-    done: u64,
-    shown: u64,
-    tty: bool,
-    started: Instant,
-}
-
-impl Progress {
-    fn new(label: &str, total: u64) -> Self {
-        let p = Progress {
-            label: label.to_string(),
-            total,
-            done: 0,
-            shown: u64::MAX,
-            tty: std::io::stdout().is_terminal(),
-            started: Instant::now(),
-        };
-        p.show();
-        p
-    }
-
-    fn add(&mut self, n: u64) {
-        self.done += n;
-        let tenth = (self.done * 10).checked_div(self.total).unwrap_or(10);
-        if self.tty || tenth != self.shown {
-            self.shown = tenth;
-            self.show();
-        }
-    }
-
-    fn show(&self) {
-        let pct = (self.done * 100).checked_div(self.total).unwrap_or(100);
-        if self.tty {
-            let filled = (pct / 5) as usize;
-            print!(
-                "\r{:<14} [{}{}] {}/{} ({pct}%)",
-                self.label,
-                "#".repeat(filled),
-                " ".repeat(20 - filled),
-                self.done,
-                self.total
-            );
-        } else {
-            println!("{:<14} {}/{} ({pct}%)", self.label, self.done, self.total);
-        }
-        let _ = std::io::stdout().flush();
-    }
-
-    fn finish(self) {
-        if self.tty {
-            println!(" {:.1} s", self.started.elapsed().as_secs_f64());
-        } else {
-            println!(
-                "{:<14} done in {:.1} s",
-                self.label,
-                self.started.elapsed().as_secs_f64()
-            );
-        }
-    }
-}
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     let db_path = args.from.join("mediadb.sqlite");
@@ -225,7 +160,7 @@ async fn copy_blobs(sqlite: &SqlitePool, source: &BlobStore, target: &BlobStore)
             "the original {key} of an asset is missing from the data directory"
         );
     }
-    let mut progress = Progress::new("files", keys.len() as u64);
+    let progress = Progress::new("files", keys.len() as u64);
     let mut bytes = 0u64;
     for key in &keys {
         let want = expected.get(key);
@@ -294,7 +229,7 @@ async fn copy_table(sqlite: &SqlitePool, tx: &mut sqlx::PgConnection, table: &st
     let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
         .fetch_one(sqlite)
         .await?;
-    let mut progress = Progress::new(table, total as u64);
+    let progress = Progress::new(table, total as u64);
     let select = format!(
         "SELECT rowid AS mediadb_rowid, {} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT {BATCH}",
         src_cols.join(", ")

@@ -99,7 +99,7 @@ pub async fn login(call: &mut Call, set_cookie: bool) -> ApiResult<Response> {
         (ttl > 0).then(|| crate::domain::dates::format_emdb(chrono::Utc::now() + chrono::Duration::days(ttl as i64)));
     call.state.store.insert_key(&hash, &user.id, expires.as_deref()).await?;
     if set_cookie {
-        let secure = call.state.config.secure_cookies;
+        let secure = call.secure_cookies();
         call.set_cookies
             .push(key_cookie(&session::cookie_name(call), &key, secure));
         call.set_cookies.push(key_cookie("entermedia.key", &key, secure));

@@ -18,6 +18,9 @@ pub mod lenient_json;
 mod lists;
 mod media;
 pub(crate) mod orders;
+pub mod forwarded;
+pub mod https_redirect;
+pub mod metrics_page;
 mod records;
 pub mod render;
 pub mod request;
@@ -45,11 +48,14 @@ use std::panic::AssertUnwindSafe;
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .fallback(dispatch)
-        .with_state(state)
+        .route("/readyz", get(readyz));
+    // With its own listener, /metrics is served there only.
+    if state.config.metrics_listen.is_none() {
+        router = router.route("/metrics", get(metrics_page::protected));
+    }
+    router.fallback(dispatch).with_state(state)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -102,6 +108,8 @@ pub struct Call {
     pub set_cookies: Vec<String>,
     /// The client's address, as text, for the audit log.
     pub address: String,
+    /// The client reached us over HTTPS (our TLS, or a trusted proxy's).
+    pub https: bool,
 }
 
 impl Call {
@@ -116,6 +124,10 @@ impl Call {
     }
     pub fn services_prefix(&self) -> String {
         render::services_prefix(self.url_site.as_deref())
+    }
+    /// Cookies carry `Secure` when the client came over HTTPS or the setting says so.
+    pub fn secure_cookies(&self) -> bool {
+        self.https || self.state.config.secure_cookies
     }
 }
 
@@ -147,7 +159,10 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let is_preflight = req.method() == Method::OPTIONS;
     let rid = request_id(req.headers());
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let result = AssertUnwindSafe(handle(state.clone(), req)).catch_unwind().await;
+    let mut route = "unknown";
+    let result = AssertUnwindSafe(handle(state.clone(), req, &mut route))
+        .catch_unwind()
+        .await;
     let mut resp = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
@@ -162,21 +177,44 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         .get::<LoggedUser>()
         .map(|u| u.0.clone())
         .unwrap_or_else(|| "-".into());
+    let seconds = started.elapsed().as_secs_f64();
+    crate::metrics::request(route, resp.status().as_u16(), seconds);
     tracing::info!(
         target: "mediadb::request",
-        request_id = %rid, method = %method, path = %path, status = resp.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0, user = %user,
+        request_id = %rid, method = %method, route = route, path = %path, status = resp.status().as_u16(),
+        ms = seconds * 1000.0, user = %user,
         "request"
     );
     resp
 }
 
-async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
+/// The name of an endpoint for metrics and logs: its variant, without the arguments
+/// (a bounded set of labels, interned once each).
+fn route_name(e: &Endpoint) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let debug = format!("{e:?}");
+    let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    let names = names.get_or_insert_with(HashSet::new);
+    match names.get(name) {
+        Some(n) => n,
+        None => {
+            let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+            names.insert(n);
+            n
+        }
+    }
+}
+
+async fn handle(state: AppState, req: Request, route: &mut &'static str) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path().to_string();
     let Some(sp) = request::split_site_path(&raw_path) else {
         // `/{site}/mediadb` and `/mediadb`: the browser page lives under the slash form.
         if raw_path.ends_with("/mediadb") && request::split_site_path(&format!("{raw_path}/")).is_some() {
+            *route = "ui";
             return Ok(ui::redirect(&format!("{raw_path}/")));
         }
         return Err(ApiError::NoSuchEndpoint(raw_path.clone()));
@@ -189,6 +227,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     let Some(rest) = sp.rest.strip_prefix("services/") else {
         if parts.method == Method::GET || parts.method == Method::HEAD {
             if let Some(page) = ui::page(&raw_path, sp.rest) {
+                *route = "ui";
                 return Ok(page);
             }
         }
@@ -204,14 +243,17 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
             ApiError::MethodNotAllowed(format!("{} is not allowed here; use {allowed}", parts.method))
         }
     })?;
+    *route = route_name(&endpoint);
 
-    let address = parts
+    let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+        .map(|c| c.0);
+    let config = &state.config;
+    let client = forwarded::client(peer, &parts.headers, &config.trusted_proxies, config.tls_enabled());
     let mut call = Call {
-        address,
+        address: client.address(),
+        https: client.https,
         url_site: sp.site.map(str::to_string),
         catalog,
         method: parts.method.clone(),
@@ -328,5 +370,24 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::RecordGet { table, id } => records::get(call, &table, &id).await,
         Endpoint::RecordUpdate { table, id, module } => records::update(call, &table, &id, module).await,
         Endpoint::RecordDelete { table, id, module } => records::delete(call, &table, &id, module).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_names_are_variant_names() {
+        for (method, path) in Endpoint::samples() {
+            let e = endpoint::decode(&method, path).unwrap();
+            let name = route_name(&e);
+            assert!(
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{path}: {name}"
+            );
+            assert!(std::ptr::eq(name, route_name(&e)), "interned once");
+        }
+        assert_eq!(route_name(&Endpoint::AssetGet("x".into())), "AssetGet");
     }
 }

@@ -46,7 +46,7 @@ pub async fn authorize(call: &mut Call, access: Access) -> ApiResult<()> {
             match resolve_key(call, &key).await? {
                 Some(caller) => {
                     if source != KeySource::Cookie {
-                        let secure = call.state.config.secure_cookies;
+                        let secure = call.secure_cookies();
                         call.set_cookies.push(key_cookie(&cookie_name(call), &key, secure));
                     }
                     call.caller = Some(caller);

@@ -65,6 +65,20 @@ pub async fn run(
     repair: bool,
     verify: bool,
 ) -> OpsResult<Report> {
+    let progress = crate::progress::Progress::hidden();
+    run_with_progress(store, blobs, catalogs, tmp_root, repair, verify, &progress).await
+}
+
+/// [`run`], reporting each asset checked to `progress`.
+pub async fn run_with_progress(
+    store: &dyn MetaStore,
+    blobs: &BlobStore,
+    catalogs: &[String],
+    tmp_root: &std::path::Path,
+    repair: bool,
+    verify: bool,
+    progress: &crate::progress::Progress,
+) -> OpsResult<Report> {
     let mut report = Report::default();
     let files: HashMap<String, u64> = blobs
         .list("")
@@ -75,9 +89,14 @@ pub async fn run(
         .collect();
     report.files = files.len() as u64;
     let mut referenced: HashMap<String, ()> = HashMap::new();
+    let mut listed = 0u64;
     for catalog in catalogs {
         for scope in [Scope::Live, Scope::Trash] {
-            for id in store.search_asset_ids(catalog, &all(), scope).await? {
+            let ids = store.search_asset_ids(catalog, &all(), scope).await?;
+            listed += ids.len() as u64;
+            progress.set_total(listed);
+            for id in ids {
+                progress.add(1);
                 let Some(stored) = store.get_asset_in(catalog, &id, scope).await? else {
                     continue;
                 };

@@ -180,18 +180,21 @@ async fn process(env: &JobEnv, path: PathBuf, dir: PathBuf, rotation: i64) -> Op
         // No preset applies (a format without renditions, or a tool that is not
         // installed): clients show the type's icon.
         Err(e @ (MediaError::Unsupported(_) | MediaError::ToolMissing { .. })) => {
+            crate::metrics::conversion_failure("unsupported");
             out.previewstatus = "mime";
             out.error = Some(e.to_string());
         }
         Err(e) if e.is_input_error() => {
+            crate::metrics::conversion_failure("input");
             out.previewstatus = "3";
             out.importstatus = "error";
             out.error = Some(e.to_string());
         }
         Err(e) => {
+            crate::metrics::conversion_failure("internal");
             return Err(OpsError::Invalid(crate::domain::Invalid::new(format!(
                 "conversion failed: {e}"
-            ))))
+            ))));
         }
     }
     Ok(out)

@@ -48,6 +48,7 @@ where
         }
     }
     let key = upload.finish().await.map_err(|e: BlobError| OpsError::Blob(e))?;
+    crate::metrics::upload(size);
     Ok(Original {
         blob_key: key,
         filename: filename.to_string(),

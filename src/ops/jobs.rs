@@ -104,6 +104,13 @@ pub async fn worker(env: JobEnv, name: String, mut stop: watch::Receiver<bool>) 
         };
         let outcome = run_one(&env, &job, &name).await;
         beat.abort();
+        let seconds = started.elapsed().as_secs_f64();
+        match &outcome {
+            Ok(_) => crate::metrics::job(&job.kind, "ok", seconds),
+            Err(OpsError::Invalid(_)) => crate::metrics::job(&job.kind, "failed", seconds),
+            Err(_) if job.attempts >= MAX_ATTEMPTS => crate::metrics::job(&job.kind, "failed", seconds),
+            Err(_) => crate::metrics::job(&job.kind, "retry", seconds),
+        }
         match outcome {
             Ok(result) => {
                 tracing::info!(job = %job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");

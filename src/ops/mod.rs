@@ -6,6 +6,7 @@ pub mod audit;
 pub mod categories;
 pub mod clone;
 pub mod customfields;
+pub mod folder_import;
 pub mod fsck;
 pub mod import;
 pub mod ingest;

@@ -286,6 +286,22 @@ pub trait MetaStore: Send + Sync {
     async fn requeue_expired_jobs(&self) -> StoreResult<u64>;
     /// How many running jobs hold a lease that ran out (stuck: their worker is gone).
     async fn expired_job_count(&self) -> StoreResult<u64>;
+
+    // ---- Operations (#11) ----
+    /// Queued and running jobs: `(kind, state, count)`.
+    async fn job_counts(&self) -> StoreResult<Vec<(String, String, u64)>>;
+    /// This process's database connections.
+    fn pool_stats(&self) -> PoolStats;
+    /// A live asset whose original has this SHA-256: `(id, sourcepath)`.
+    async fn find_asset_by_sha256(&self, catalog: &str, sha256hex: &str) -> StoreResult<Option<(String, String)>>;
+}
+
+/// Connections of a pool: open, of which idle, and the most it opens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    pub size: u64,
+    pub idle: u64,
+    pub max: u64,
 }
 
 /// The kind of an asset field for indexing and search, including the virtual ones.

@@ -1096,6 +1096,33 @@ impl MetaStore for PostgresStore {
         Ok(n as u64)
     }
 
+    async fn job_counts(&self) -> StoreResult<Vec<(String, String, u64)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') GROUP BY kind, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(k, s, n)| (k, s, n as u64)).collect())
+    }
+
+    fn pool_stats(&self) -> crate::store::PoolStats {
+        crate::store::PoolStats {
+            size: self.pool.size() as u64,
+            idle: self.pool.num_idle() as u64,
+            max: self.pool.options().get_max_connections() as u64,
+        }
+    }
+
+    async fn find_asset_by_sha256(&self, catalog: &str, sha256hex: &str) -> StoreResult<Option<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, sourcepath FROM assets WHERE catalog = $1 AND sha256hex = $2 AND state = 'live' LIMIT 1",
+        )
+        .bind(catalog)
+        .bind(sha256hex)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn requeue_expired_jobs(&self) -> StoreResult<u64> {
         let r = sqlx::query(
             "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated = $1

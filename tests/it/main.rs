@@ -13,6 +13,7 @@ mod hostile;
 mod imports;
 mod lifecycle;
 mod media;
+mod operations;
 mod records;
 mod refusals;
 mod scaleout;
