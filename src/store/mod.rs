@@ -7,6 +7,8 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_index;
+mod sqlite_search;
 
 use crate::domain::asset::{Asset, ListItem};
 use crate::domain::fields::{self, FieldKind};
@@ -287,6 +289,19 @@ pub trait MetaStore: Send + Sync {
     /// How many running jobs hold a lease that ran out (stuck: their worker is gone).
     async fn expired_job_count(&self) -> StoreResult<u64>;
 }
+
+/// The fields whose value counts over a whole catalog's live assets are kept up to date
+/// on every write, so unfiltered facets are read rather than counted.
+pub const FACET_FIELDS: &[&str] = &[
+    "assettype",
+    "fileformat",
+    "keywords",
+    "category-exact",
+    "editstatus",
+    "owner",
+    "importstatus",
+    "previewstatus",
+];
 
 /// The kind of an asset field for indexing and search, including the virtual ones.
 pub fn field_kind(field: &str) -> Option<FieldKind> {
