@@ -257,6 +257,15 @@ pub trait MetaStore: Send + Sync {
         }
         Ok(())
     }
+    /// Prepares an offline load of many assets (no searches meanwhile): engines may
+    /// set aside indexes that are cheaper to build once at the end.
+    async fn bulk_load_begin(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Ends a bulk load: every index is complete again and statistics are fresh.
+    async fn bulk_load_end(&self) -> StoreResult<()> {
+        self.analyze().await
+    }
     /// How many assets a scope holds.
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64>;
 

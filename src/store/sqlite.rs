@@ -50,7 +50,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // 32 MiB of pages per connection (SQLite's default is 2 MiB): at catalog
+            // scale the indexes no longer fit the default and every miss is a read.
+            .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -287,6 +290,7 @@ impl MetaStore for SqliteStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
+        index::build_value_indexes(&self.pool).await?;
         // Statistics let the planner pick the selective index for each term.
         sqlx::query("PRAGMA optimize = 0x10002").execute(&self.pool).await?;
         // One process owns an embedded database: jobs it was running when it stopped
@@ -1035,6 +1039,15 @@ impl MetaStore for SqliteStore {
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn bulk_load_begin(&self) -> StoreResult<()> {
+        index::drop_value_indexes(&self.pool).await
+    }
+
+    async fn bulk_load_end(&self) -> StoreResult<()> {
+        index::build_value_indexes(&self.pool).await?;
+        self.analyze().await
     }
 
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {

@@ -18,6 +18,40 @@ pub fn trash_of(live: ScopeCode) -> ScopeCode {
     live + 1
 }
 
+/// The value indexes, as the migrations define them. A bulk load drops them and builds
+/// them again at its end (one sort instead of millions of random inserts); every start
+/// builds any that a load interrupted by a crash left missing.
+pub const VALUE_INDEXES: &[(&str, &str)] = &[
+    (
+        "asset_values_v",
+        "CREATE INDEX IF NOT EXISTS asset_values_v ON asset_values(scope, field, v, seq)",
+    ),
+    (
+        "asset_values_n",
+        "CREATE INDEX IF NOT EXISTS asset_values_n ON asset_values(scope, field, n, seq) WHERE n IS NOT NULL",
+    ),
+    (
+        "asset_values_seq",
+        "CREATE INDEX IF NOT EXISTS asset_values_seq ON asset_values(seq, field, v)",
+    ),
+];
+
+pub async fn build_value_indexes(pool: &SqlitePool) -> StoreResult<()> {
+    for (_, sql) in VALUE_INDEXES {
+        sqlx::query(sql).execute(pool).await?;
+    }
+    Ok(())
+}
+
+pub async fn drop_value_indexes(pool: &SqlitePool) -> StoreResult<()> {
+    for (name, _) in VALUE_INDEXES {
+        sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Catalog names to their codes. Codes are never reused or removed, so once read they
 /// can be kept for the life of the process.
 #[derive(Default)]
