@@ -56,7 +56,13 @@ fn derived(table: &str) -> bool {
         || table == "asset_fts"
         || table.starts_with("asset_fts_")
         || table == "facet_counts"
+        || table == "asset_counts"
+        || table == "catalogs"
 }
+
+/// SQLite-only columns: the index scope of a value row (PostgreSQL finds the scope
+/// through its asset).
+const DERIVED_COLUMNS: &[(&str, &str)] = &[("asset_values", "scope")];
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters per statement).
 const BATCH: i64 = 1000;
@@ -208,7 +214,10 @@ async fn copy_table(sqlite: &SqlitePool, tx: &mut sqlx::PgConnection, table: &st
         .await?
         .iter()
         .map(|r| r.try_get::<String, _>("name"))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|c| !DERIVED_COLUMNS.contains(&(table, c.as_str())))
+        .collect();
     let dst: Vec<(String, String)> = sqlx::query(
         "SELECT column_name::text, data_type::text FROM information_schema.columns
          WHERE table_schema = current_schema() AND table_name = $1",

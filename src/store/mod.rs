@@ -7,6 +7,8 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_index;
+mod sqlite_search;
 
 use crate::domain::asset::{Asset, ListItem};
 use crate::domain::fields::{self, FieldKind};
@@ -255,6 +257,15 @@ pub trait MetaStore: Send + Sync {
         }
         Ok(())
     }
+    /// Prepares an offline load of many assets (no searches meanwhile): engines may
+    /// set aside indexes that are cheaper to build once at the end.
+    async fn bulk_load_begin(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Ends a bulk load: every index is complete again and statistics are fresh.
+    async fn bulk_load_end(&self) -> StoreResult<()> {
+        self.analyze().await
+    }
     /// How many assets a scope holds.
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64>;
 
@@ -303,6 +314,19 @@ pub struct PoolStats {
     pub idle: u64,
     pub max: u64,
 }
+
+/// The fields whose value counts over a whole catalog's live assets are kept up to date
+/// on every write, so unfiltered facets are read rather than counted.
+pub const FACET_FIELDS: &[&str] = &[
+    "assettype",
+    "fileformat",
+    "keywords",
+    "category-exact",
+    "editstatus",
+    "owner",
+    "importstatus",
+    "previewstatus",
+];
 
 /// The kind of an asset field for indexing and search, including the virtual ones.
 pub fn field_kind(field: &str) -> Option<FieldKind> {

@@ -1,9 +1,11 @@
 //! The embedded metadata store: SQLite in WAL mode with full synchronous commits, so
 //! an acknowledged write survives a crash.
 
+use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
+use super::sqlite_search::*;
 use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
-use crate::domain::query::{Cond, Query, SearchRequest, TextMode};
+use crate::domain::query::{Query, SearchRequest};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
@@ -29,10 +31,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search speed",
         include_str!("../../migrations/sqlite/0004_search_speed.sql"),
     ),
+    (
+        9,
+        "scoped index",
+        include_str!("../../migrations/sqlite/0009_scoped_index.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    codes: CatalogCodes,
 }
 
 impl SqliteStore {
@@ -42,13 +50,29 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // 32 MiB of pages per connection (SQLite's default is 2 MiB): at catalog
+            // scale the indexes no longer fit the default and every miss is a read.
+            .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
             .connect_with(opts)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            codes: CatalogCodes::default(),
+        })
+    }
+}
+
+impl SqliteStore {
+    /// The index scope of a catalog's live assets or trash; `None` while it has none.
+    async fn scope_code(&self, catalog: &str, scope: Scope) -> StoreResult<Option<index::ScopeCode>> {
+        Ok(self.codes.find(&self.pool, catalog).await?.map(|live| match scope {
+            Scope::Live => live,
+            Scope::Trash => index::trash_of(live),
+        }))
     }
 }
 
@@ -266,6 +290,7 @@ impl MetaStore for SqliteStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
+        index::build_value_indexes(&self.pool).await?;
         // Statistics let the planner pick the selective index for each term.
         sqlx::query("PRAGMA optimize = 0x10002").execute(&self.pool).await?;
         // One process owns an embedded database: jobs it was running when it stopped
@@ -599,9 +624,14 @@ impl MetaStore for SqliteStore {
     }
 
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
+        let live = self.codes.get_or_create(&self.pool, catalog).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
-        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        let rows = index::unique_rows(asset);
+        index::write_rows(&mut tx, seq, live, &rows).await?;
+        let mut delta = CountDelta::default();
+        delta.asset(live, true, &rows, 1);
+        delta.apply(&mut tx, catalog).await?;
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
         Ok(())
@@ -642,6 +672,7 @@ impl MetaStore for SqliteStore {
     async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
         let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
+        let live = self.codes.get_or_create(&self.pool, catalog).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // The state and version guards make a write after a delete, or over a
         // concurrent write, change nothing.
@@ -688,7 +719,12 @@ impl MetaStore for SqliteStore {
             });
         };
         let seq: i64 = row.try_get("seq")?;
-        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        let mut delta = CountDelta::default();
+        delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, -1);
+        let rows = index::unique_rows(asset);
+        index::write_rows(&mut tx, seq, live, &rows).await?;
+        delta.values(&rows, 1);
+        delta.apply(&mut tx, catalog).await?;
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
         Ok(())
@@ -699,8 +735,10 @@ impl MetaStore for SqliteStore {
             return Ok(Vec::new());
         }
         let ts = now();
+        let live = self.codes.get_or_create(&self.pool, catalog).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut done = Vec::new();
+        let mut seqs = Vec::new();
         for chunk in ids.chunks(500) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
             qb.push_bind(&ts)
@@ -713,31 +751,50 @@ impl MetaStore for SqliteStore {
             for id in chunk {
                 sep.push_bind(id);
             }
-            qb.push(") RETURNING id");
+            qb.push(") RETURNING id, seq");
             for r in qb.build().fetch_all(&mut *tx).await? {
                 done.push(r.try_get::<String, _>("id")?);
+                seqs.push(r.try_get::<i64, _>("seq")?);
             }
         }
+        let mut delta = CountDelta::default();
+        delta.values(&index::stored_facet_rows(&mut tx, &seqs).await?, -1);
+        delta.asset(live, false, &[], -(seqs.len() as i64));
+        delta.asset(index::trash_of(live), false, &[], seqs.len() as i64);
+        index::move_rows(&mut tx, &seqs, index::trash_of(live)).await?;
+        delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(done)
     }
 
     async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>> {
+        let live = self.codes.get_or_create(&self.pool, catalog).await?;
         let mut out = Vec::new();
         for id in ids {
-            let res = sqlx::query(
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let res: Result<Option<i64>, _> = sqlx::query_scalar(
                 "UPDATE assets SET state = 'live', deleted_at = NULL, deleted_by = NULL, version = version + 1, modified = ?
-                 WHERE catalog = ? AND id = ? AND state = 'trashed'",
+                 WHERE catalog = ? AND id = ? AND state = 'trashed' RETURNING seq",
             )
             .bind(now())
             .bind(catalog)
             .bind(id)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await;
             let outcome = match res {
-                Ok(r) if r.rows_affected() == 1 => RestoreOutcome::Restored,
-                Ok(_) => RestoreOutcome::NotInTrash,
+                Ok(Some(seq)) => {
+                    index::move_rows(&mut tx, &[seq], live).await?;
+                    let mut delta = CountDelta::default();
+                    delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, 1);
+                    delta.asset(live, false, &[], 1);
+                    delta.asset(index::trash_of(live), false, &[], -1);
+                    delta.apply(&mut tx, catalog).await?;
+                    tx.commit().await?;
+                    RestoreOutcome::Restored
+                }
+                Ok(None) => RestoreOutcome::NotInTrash,
                 Err(e) if is_unique_violation(&e) => {
+                    drop(tx);
                     let sp: String = sqlx::query_scalar("SELECT sourcepath FROM assets WHERE catalog = ? AND id = ?")
                         .bind(catalog)
                         .bind(id)
@@ -753,19 +810,32 @@ impl MetaStore for SqliteStore {
     }
 
     async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Asset> {
+        let live = self.codes.get_or_create(&self.pool, catalog).await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let found = sqlx::query("SELECT seq, state FROM assets WHERE catalog = ? AND id = ?")
+            .bind(catalog)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(found) = found else {
+            return Err(StoreError::NotFound);
+        };
+        let seq: i64 = found.try_get("seq")?;
+        let was_live = found.try_get::<String, _>("state")? == "live";
+        let mut delta = CountDelta::default();
+        if was_live {
+            delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, -1);
+        }
+        delta.asset(if was_live { live } else { index::trash_of(live) }, false, &[], -1);
         // RETURNING cannot name a table alias.
         let columns = ASSET_COLUMNS.replace("a.", "");
-        let row = sqlx::query(&format!(
-            "DELETE FROM assets WHERE catalog = ? AND id = ? RETURNING {columns}"
-        ))
-        .bind(catalog)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            None => Err(StoreError::NotFound),
-            Some(r) => Ok(asset_from_row(&r)?.asset),
-        }
+        let row = sqlx::query(&format!("DELETE FROM assets WHERE seq = ? RETURNING {columns}"))
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
+        delta.apply(&mut tx, catalog).await?;
+        tx.commit().await?;
+        Ok(asset_from_row(&row)?.asset)
     }
 
     async fn trashed_before(&self, cutoff: &str, limit: u32) -> StoreResult<Vec<(String, String)>> {
@@ -782,38 +852,100 @@ impl MetaStore for SqliteStore {
     }
 
     async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>> {
-        let target = Target::assets();
-        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE a.state = ");
-        count
-            .push_bind(state_of(scope))
-            .push(" AND a.catalog = ")
-            .push_bind(catalog)
-            .push(" AND ");
-        push_query(&mut count, &req.query, &target);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let Some(code) = self.scope_code(catalog, scope).await? else {
+            return Ok(SearchPage {
+                total: 0,
+                hits: Vec::new(),
+            });
+        };
+        let target = Target::assets(code, scope == Scope::Live);
+        let driver = driver(&req.query, &target);
+        let scope_total = index::total(&self.pool, code).await?;
+        let total = if req.query == Query::All {
+            scope_total
+        } else {
+            let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("");
+            match &driver {
+                Some(d) => push_driver_count(&mut count, d, &target),
+                None => {
+                    count
+                        .push("SELECT COUNT(*) FROM assets a WHERE a.state = ")
+                        .push_bind(state_of(scope))
+                        .push(" AND a.catalog = ")
+                        .push_bind(catalog)
+                        .push(" AND ");
+                    push_query(&mut count, &req.query, &target);
+                }
+            }
+            count.build_query_scalar::<i64>().fetch_one(&self.pool).await? as u64
+        };
+        let offset = (req.page as i64 - 1) * req.hits_per_page as i64;
+        if total == 0 || offset as u64 >= total {
+            return Ok(SearchPage {
+                total,
+                hits: Vec::new(),
+            });
+        }
 
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
-        push_from(&mut qb, "assets", req, &target);
-        qb.push(" WHERE a.state = ")
-            .push_bind(state_of(scope))
-            .push(" AND a.catalog = ")
-            .push_bind(catalog)
-            .push(" AND ");
-        push_query(&mut qb, &req.query, &target);
-        push_order_and_page(&mut qb, req, &target, true);
+        match driver.filter(|_| req.sort.is_empty()) {
+            // The default order (newest first) read straight from the driving index.
+            Some(d) => {
+                let limit = req.hits_per_page as i64;
+                let read = page_read(&d, total, scope_total, (offset + limit) as u64);
+                match read {
+                    PageRead::Backwards => {
+                        qb.push(" FROM assets a WHERE ");
+                        push_driver_membership(&mut qb, &d, &target, Some((limit, offset)));
+                        qb.push(" ORDER BY a.seq DESC");
+                    }
+                    PageRead::Collect | PageRead::Probe => {
+                        qb.push(if read == PageRead::Probe {
+                            // Newest assets first, each tested, until the page is full.
+                            " FROM assets a INDEXED BY assets_catalog_state WHERE a.catalog = "
+                        } else {
+                            " FROM assets a WHERE a.catalog = "
+                        })
+                        .push_bind(catalog)
+                        .push(" AND a.state = ")
+                        .push_bind(state_of(scope))
+                        .push(" AND ");
+                        if read == PageRead::Probe {
+                            push_driver_probe(&mut qb, &d, &target);
+                        } else {
+                            push_driver_membership(&mut qb, &d, &target, None);
+                        }
+                        qb.push(" ORDER BY a.seq DESC LIMIT ")
+                            .push_bind(limit)
+                            .push(" OFFSET ")
+                            .push_bind(offset);
+                    }
+                }
+            }
+            None => {
+                push_from(&mut qb, "assets", req, &target);
+                qb.push(" WHERE a.state = ")
+                    .push_bind(state_of(scope))
+                    .push(" AND a.catalog = ")
+                    .push_bind(catalog)
+                    .push(" AND ");
+                push_query(&mut qb, &req.query, &target);
+                push_order_and_page(&mut qb, req, &target, true);
+            }
+        }
         let rows = qb.build().fetch_all(&self.pool).await?;
         let hits = rows
             .iter()
             .map(|r| asset_from_row(r).map(|s| s.asset))
             .collect::<Result<_, _>>()?;
-        Ok(SearchPage {
-            total: total as u64,
-            hits,
-        })
+        Ok(SearchPage { total, hits })
     }
 
     async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>> {
-        let target = Target::assets();
+        let Some(code) = self.scope_code(catalog, scope).await? else {
+            return Ok(Vec::new());
+        };
+        let target = Target::assets(code, scope == Scope::Live);
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.id");
         push_from(&mut qb, "assets", req, &target);
         qb.push(" WHERE a.state = ")
@@ -833,34 +965,40 @@ impl MetaStore for SqliteStore {
         fields: &[&str],
         per_field: u32,
     ) -> StoreResult<Vec<(String, Vec<(String, u64)>)>> {
+        let Some(code) = self.scope_code(catalog, Scope::Live).await? else {
+            return Ok(fields.iter().map(|f| (f.to_string(), Vec::new())).collect());
+        };
         if fields.is_empty() {
             return Ok(Vec::new());
         }
+        let target = Target::assets(code, true);
+        let (kept, counted): (Vec<&str>, Vec<&str>) = if req.query == Query::All {
+            fields.iter().partition(|f| FACET_FIELDS.contains(f))
+        } else {
+            (Vec::new(), fields.to_vec())
+        };
         let mut qb: QueryBuilder<Sqlite> =
             QueryBuilder::new("SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn FROM (");
-        if req.query == Query::All {
-            // The whole catalog: read the maintained counts.
-            qb.push("SELECT field, v, n FROM facet_counts WHERE n > 0 AND catalog = ")
-                .push_bind(catalog);
-        } else {
-            // A filtered set: count what the filter selects.
-            // Driven by the matching assets' rows, (seq, field) index first.
-            qb.push("SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x INDEXED BY asset_values_seq WHERE x.v IS NOT NULL AND x.seq IN (SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
-                .push_bind(catalog)
-                .push(" AND ");
-            push_query(&mut qb, &req.query, &Target::assets());
-            qb.push(")");
-        }
-        qb.push(" AND field IN (");
-        let mut sep = qb.separated(", ");
-        for f in fields {
-            sep.push_bind(f.to_string());
-        }
+        let push_fields = |qb: &mut QueryBuilder<Sqlite>, list: &[&str]| {
+            let mut sep = qb.separated(", ");
+            for f in list {
+                sep.push_bind(f.to_string());
+            }
+        };
+        // The whole catalog: the maintained counts where they are kept.
+        qb.push("SELECT field, v, n FROM facet_counts WHERE n > 0 AND catalog = ")
+            .push_bind(catalog)
+            .push(" AND field IN (");
+        push_fields(&mut qb, &kept);
         qb.push(")");
-        if req.query != Query::All {
-            qb.push(" GROUP BY x.field, x.v");
+        if counted.is_empty() {
+            qb.push("))");
+        } else {
+            qb.push(" UNION ALL ");
+            // Otherwise counted over the matching assets' value rows.
+            push_counted(&mut qb, catalog, code, req, &target, &counted);
         }
-        qb.push(")) WHERE rn <= ")
+        qb.push(" WHERE rn <= ")
             .push_bind(per_field as i64)
             .push(" ORDER BY field, n DESC, v");
         let rows = qb.build().fetch_all(&self.pool).await?;
@@ -876,22 +1014,47 @@ impl MetaStore for SqliteStore {
 
     async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
         let ts = now();
+        let live = self.codes.get_or_create(&self.pool, catalog).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut delta = CountDelta::default();
+        let mut pending: Vec<(i64, IndexRow)> = Vec::new();
         for asset in assets {
             let seq = insert_asset_row(&mut tx, catalog, asset, &ts).await?;
-            write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+            let rows = index::unique_rows(asset);
+            delta.asset(live, true, &rows, 1);
+            pending.extend(rows.into_iter().map(|r| (seq, r)));
         }
+        // New assets have no value rows yet: many assets' rows go in one statement.
+        for chunk in pending.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
+            qb.push_values(chunk, |mut b, (seq, r)| {
+                b.push_bind(*seq)
+                    .push_bind(live)
+                    .push_bind(&r.field)
+                    .push_bind(&r.v)
+                    .push_bind(r.n);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
     }
 
+    async fn bulk_load_begin(&self) -> StoreResult<()> {
+        index::drop_value_indexes(&self.pool).await
+    }
+
+    async fn bulk_load_end(&self) -> StoreResult<()> {
+        index::build_value_indexes(&self.pool).await?;
+        self.analyze().await
+    }
+
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE catalog = ? AND state = ?")
-            .bind(catalog)
-            .bind(state_of(scope))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n as u64)
+        match self.scope_code(catalog, scope).await? {
+            Some(code) => index::total(&self.pool, code).await,
+            None => Ok(0),
+        }
     }
 
     async fn put_record(
@@ -1134,319 +1297,35 @@ impl MetaStore for SqliteStore {
     }
 }
 
-/// What a search runs over: the assets, or the records of one generic table.
-struct Target<'a> {
-    values: &'static str,
-    kind: Box<dyn Fn(&str) -> FieldKind + Send + Sync + 'a>,
-    assets: bool,
-}
-
-impl<'a> Target<'a> {
-    fn assets() -> Self {
-        Target {
-            values: "asset_values",
-            kind: Box::new(|f| field_kind(f).unwrap_or(FieldKind::Keyword)),
-            assets: true,
-        }
-    }
-    fn records(searchtype: &'a str) -> Self {
-        Target {
-            values: "record_values",
-            kind: Box::new(move |f| match f {
-                fields::DESCRIPTION => FieldKind::Text,
-                _ => fields::record_field_kind(searchtype, f),
-            }),
-            assets: false,
-        }
-    }
-    /// Fields held in a column of the row itself.
-    fn direct(&self, field: &str) -> Option<&'static str> {
-        match field {
-            "id" => Some("a.id"),
-            "sourcepath" if self.assets => Some("a.sourcepath"),
-            fields::DESCRIPTION => Some("a.fulltext"),
-            _ => None,
-        }
-    }
-}
-
-/// Sort keys read from a joined value row (single-valued fields), so SQLite can walk an
-/// index in order and stop at the page; multi-valued fields sort by their smallest value.
-fn joinable(kind: FieldKind) -> bool {
-    !kind.is_multi() && kind != FieldKind::MultiLang
-}
-
-/// Fields every asset has (set on create, read-only): sorting by them needs no outer join.
-fn always_present(target: &Target, field: &str) -> bool {
-    target.assets && matches!(field, "assetaddeddate" | "recordmodificationdate")
-}
-
-/// Whether the whole scope is sorted by an always-present field: then the rows are read
-/// in the order of that field's index and the scan stops at the page.
-fn index_ordered(req: &SearchRequest, target: &Target) -> bool {
-    req.query == Query::All
-        && req
-            .sort
-            .first()
-            .is_some_and(|k| always_present(target, &k.field) && target.kind.as_ref()(&k.field).is_numeric())
-}
-
-fn push_from(qb: &mut QueryBuilder<Sqlite>, table: &str, req: &SearchRequest, target: &Target) {
-    qb.push(format!(" FROM {table} a"));
-    let v = target.values;
-    for (i, key) in req.sort.iter().enumerate() {
-        if i == 0 && index_ordered(req, target) {
-            qb.push(format!(
-                " JOIN {v} s0 INDEXED BY {v}_field_n ON s0.seq = a.seq AND s0.field = "
-            ))
-            .push_bind(key.field.clone());
-        } else if target.direct(&key.field).is_none() && joinable(target.kind.as_ref()(&key.field)) {
-            // Without statistics SQLite may probe the (field, n) index per row; the
-            // (seq, field) index finds the one value row directly.
-            qb.push(format!(
-                " LEFT JOIN {v} s{i} INDEXED BY {v}_seq ON s{i}.seq = a.seq AND s{i}.field = "
-            ))
-            .push_bind(key.field.clone());
-        }
-    }
-}
-
-fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchRequest, target: &Target, paged: bool) {
-    qb.push(" ORDER BY ");
-    let ordered = index_ordered(req, target);
-    for (i, key) in req.sort.iter().enumerate() {
-        let kind = target.kind.as_ref()(&key.field);
-        let col = if kind.is_numeric() { "n" } else { "v" };
-        match target.direct(&key.field) {
-            _ if i == 0 && ordered => {
-                qb.push("s0.n");
-            }
-            Some(direct) if key.field != fields::DESCRIPTION => {
-                qb.push(direct);
-            }
-            _ if joinable(kind) => {
-                qb.push(format!("s{i}.{col} IS NULL, s{i}.{col}"));
-            }
-            _ => {
-                qb.push(format!(
-                    "(SELECT MIN(x.{col}) FROM {} x WHERE x.seq = a.seq AND x.field = ",
-                    target.values
-                ))
-                .push_bind(key.field.clone())
-                .push(")");
-            }
-        }
-        qb.push(if key.descending { " DESC, " } else { " ASC, " });
-    }
-    // The tie-break follows the index when the scan is index-ordered.
-    qb.push(if ordered && req.sort.len() == 1 && req.sort[0].descending {
-        "s0.seq DESC"
-    } else {
-        "a.seq DESC"
-    });
-    if paged {
-        qb.push(" LIMIT ")
-            .push_bind(req.hits_per_page as i64)
-            .push(" OFFSET ")
-            .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
-    }
-}
-
-/// `*` in a value is a wildcard; LIKE's own wildcards are escaped.
-fn like_pattern(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '%' | '_' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '*' => out.push('%'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query, target: &Target) {
-    match q {
-        Query::All => {
-            qb.push("1 = 1");
-        }
-        Query::And(parts) | Query::Or(parts) => {
-            let joiner = if matches!(q, Query::And(_)) { " AND " } else { " OR " };
-            qb.push("(");
-            for (i, p) in parts.iter().enumerate() {
-                if i > 0 {
-                    qb.push(joiner);
-                }
-                push_query(qb, p, target);
-            }
-            qb.push(")");
-        }
-        Query::Not(inner) => {
-            qb.push("NOT ");
-            push_query(qb, inner, target);
-        }
-        Query::Cond { field, cond } => push_cond(qb, field, cond, target),
-    }
-}
-
-fn push_text_test(
+/// Counts of `fields` over the value rows of the live assets a search matches.
+fn push_counted(
     qb: &mut QueryBuilder<Sqlite>,
-    col: &str,
-    analysed: bool,
-    keep_case: bool,
-    mode: TextMode,
-    value: &str,
+    catalog: &str,
+    code: index::ScopeCode,
+    req: &SearchRequest,
+    target: &Target,
+    fields: &[&str],
 ) {
-    if analysed {
-        let words = normalize_words(&value.replace('*', " \u{1} "));
-        let words = words.trim().replace('\u{1}', "*");
-        let pat = like_pattern(&words);
-        let pat = match mode {
-            TextMode::Matches => format!("% {pat} %"),
-            TextMode::Exact => format!(" {pat} "),
-            // A word of the text starts so (EMDB's phrase prefix on analysed fields).
-            TextMode::StartsWith => format!("% {pat}%"),
-            TextMode::Contains => format!("%{pat}%"),
-        };
-        qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
-        return;
-    }
-    // Ids (of assets and of list values) and source paths keep their case; other
-    // indexed values are lower-cased.
-    let v = if keep_case {
-        value.to_string()
+    qb.push("SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x ");
+    if req.query == Query::All {
+        qb.push("WHERE x.scope = ").push_bind(code);
     } else {
-        value.to_lowercase()
-    };
-    match mode {
-        TextMode::Matches | TextMode::Exact if !v.contains('*') => {
-            qb.push(format!("{col} = ")).push_bind(v);
-        }
-        _ => {
-            let pat = like_pattern(&v);
-            let pat = match mode {
-                TextMode::StartsWith => format!("{pat}%"),
-                TextMode::Contains => format!("%{pat}%"),
-                _ => pat,
-            };
-            qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
-        }
-    }
-}
-
-/// An FTS5 query for words or phrases (`prefix`: the last word may continue), or `None`
-/// when the pattern needs LIKE (inner wildcards).
-fn fts_query(phrases: &[&str], prefix: bool) -> Option<String> {
-    let mut parts = Vec::new();
-    for p in phrases {
-        let trimmed = if prefix { p.trim_end_matches('*') } else { p };
-        if trimmed.contains('*') {
-            return None;
-        }
-        let words = normalize_words(trimmed);
-        let words = words.trim();
-        if words.is_empty() {
-            continue;
-        }
-        // Tokens are alphanumeric after normalising, so quoting them is safe.
-        parts.push(format!(
-            "\"{words}\"{}",
-            if prefix || p.ends_with('*') { "*" } else { "" }
-        ));
-    }
-    (!parts.is_empty()).then(|| parts.join(" AND "))
-}
-
-fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &Target) {
-    let kind = target.kind.as_ref()(field);
-    let direct = target.direct(field);
-    let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
-    let values = target.values;
-    // `a.seq IN (...)` lets SQLite build the matching set once from the covering index,
-    // instead of probing per asset row.
-    let set_open = |qb: &mut QueryBuilder<Sqlite>| {
-        qb.push(format!("a.seq IN (SELECT x.seq FROM {values} x WHERE x.field = "))
-            .push_bind(field.to_string())
-            .push(" AND ");
-    };
-    let fts = target.assets && field == fields::DESCRIPTION;
-    let push_fts = |qb: &mut QueryBuilder<Sqlite>, q: String| {
-        qb.push("a.seq IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH ")
-            .push_bind(q)
-            .push(")");
-    };
-    let text = |qb: &mut QueryBuilder<Sqlite>, mode: TextMode, value: &str| {
-        if fts && matches!(mode, TextMode::Matches | TextMode::StartsWith) {
-            if let Some(q) = fts_query(&[value], mode == TextMode::StartsWith) {
-                return push_fts(qb, q);
-            }
-        }
-        match direct {
-            Some(col) => push_text_test(qb, col, analysed, true, mode, value),
+        qb.push("INDEXED BY asset_values_seq WHERE x.seq IN (");
+        match driver(&req.query, target) {
+            Some(d) => push_driver(qb, &d, target, None),
             None => {
-                set_open(qb);
-                push_text_test(qb, "x.v", analysed, kind.list_table().is_some(), mode, value);
-                qb.push(")");
+                qb.push("SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
+                    .push_bind(catalog.to_string())
+                    .push(" AND ");
+                push_query(qb, &req.query, target);
             }
         }
-    };
-    match cond {
-        Cond::Text { mode, value } => text(qb, *mode, value),
-        Cond::Freeform(words) => {
-            let phrases: Vec<&str> = words.iter().map(String::as_str).collect();
-            if let Some(q) = fts.then(|| fts_query(&phrases, false)).flatten() {
-                return push_fts(qb, q);
-            }
-            qb.push("(");
-            for (i, w) in words.iter().enumerate() {
-                if i > 0 {
-                    qb.push(" AND ");
-                }
-                text(qb, TextMode::Matches, w);
-            }
-            qb.push(")");
-        }
-        Cond::Exists | Cond::Missing => {
-            if matches!(cond, Cond::Missing) {
-                qb.push("NOT ");
-            }
-            if direct.is_some() {
-                qb.push("(1 = 1)");
-            } else {
-                set_open(qb);
-                qb.push("1 = 1)");
-            }
-        }
-        Cond::Range { min, max } => {
-            set_open(qb);
-            qb.push("x.n IS NOT NULL");
-            if let Some(lo) = min {
-                qb.push(" AND x.n >= ").push_bind(*lo);
-            }
-            if let Some(hi) = max {
-                qb.push(" AND x.n <= ").push_bind(*hi);
-            }
-            qb.push(")");
-        }
+        qb.push(")");
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fts_queries_quote_normalised_words() {
-        assert_eq!(fts_query(&["Big bird"], false).as_deref(), Some("\"big bird\""));
-        assert_eq!(
-            fts_query(&["red", "\"x\" OR y"], false).as_deref(),
-            Some("\"red\" AND \"x or y\"")
-        );
-        assert_eq!(fts_query(&["wor"], true).as_deref(), Some("\"wor\"*"));
-        assert_eq!(fts_query(&["wo*rd"], false), None);
-        assert_eq!(fts_query(&["!!!"], false), None);
+    qb.push(" AND x.v IS NOT NULL AND x.field IN (");
+    let mut sep = qb.separated(", ");
+    for f in fields {
+        sep.push_bind(f.to_string());
     }
+    qb.push(") GROUP BY x.field, x.v))");
 }

@@ -1,0 +1,703 @@
+//! Compiling a parsed search into SQLite SQL, and choosing how to run it: which index
+//! drives the search, how the total is counted, and how the page is read.
+
+use super::sqlite_index::ScopeCode;
+use super::{field_kind, normalize_words};
+use crate::domain::fields::{self, FieldKind};
+use crate::domain::query::{Cond, Query, SearchRequest, TextMode};
+use sqlx::{QueryBuilder, Sqlite};
+
+/// What a search runs over: the assets, or the records of one generic table.
+pub(super) struct Target<'a> {
+    values: &'static str,
+    /// The partial index over numeric values.
+    n_index: &'static str,
+    kind: Box<dyn Fn(&str) -> FieldKind + Send + Sync + 'a>,
+    assets: bool,
+    /// For assets: the scope whose value rows are searched (catalog and live/trash).
+    scope: Option<ScopeCode>,
+    /// Whether the full-text index holds this scope (live assets only).
+    fts: bool,
+}
+
+impl<'a> Target<'a> {
+    pub(super) fn assets(scope: ScopeCode, live: bool) -> Self {
+        Target {
+            values: "asset_values",
+            n_index: "asset_values_n",
+            kind: Box::new(|f| field_kind(f).unwrap_or(FieldKind::Keyword)),
+            assets: true,
+            scope: Some(scope),
+            fts: live,
+        }
+    }
+    pub(super) fn records(searchtype: &'a str) -> Self {
+        Target {
+            values: "record_values",
+            n_index: "record_values_field_n",
+            scope: None,
+            fts: false,
+            kind: Box::new(move |f| match f {
+                fields::DESCRIPTION => FieldKind::Text,
+                _ => fields::record_field_kind(searchtype, f),
+            }),
+            assets: false,
+        }
+    }
+    /// Fields held in a column of the row itself.
+    fn direct(&self, field: &str) -> Option<&'static str> {
+        match field {
+            "id" => Some("a.id"),
+            "sourcepath" if self.assets => Some("a.sourcepath"),
+            fields::DESCRIPTION => Some("a.fulltext"),
+            _ => None,
+        }
+    }
+}
+
+/// Sort keys read from a joined value row (single-valued fields), so SQLite can walk an
+/// index in order and stop at the page; multi-valued fields sort by their smallest value.
+fn joinable(kind: FieldKind) -> bool {
+    !kind.is_multi() && kind != FieldKind::MultiLang
+}
+
+/// Fields every asset has (set on create, read-only): sorting by them needs no outer join.
+fn always_present(target: &Target, field: &str) -> bool {
+    target.assets && matches!(field, "assetaddeddate" | "recordmodificationdate")
+}
+
+/// Whether the whole scope is sorted by an always-present field: then the rows are read
+/// in the order of that field's index and the scan stops at the page.
+fn index_ordered(req: &SearchRequest, target: &Target) -> bool {
+    req.query == Query::All
+        && req
+            .sort
+            .first()
+            .is_some_and(|k| always_present(target, &k.field) && target.kind.as_ref()(&k.field).is_numeric())
+}
+
+pub(super) fn push_from(qb: &mut QueryBuilder<Sqlite>, table: &str, req: &SearchRequest, target: &Target) {
+    qb.push(format!(" FROM {table} a"));
+    let v = target.values;
+    for (i, key) in req.sort.iter().enumerate() {
+        if i == 0 && index_ordered(req, target) {
+            qb.push(format!(
+                " JOIN {v} s0 INDEXED BY {} ON s0.seq = a.seq AND s0.n IS NOT NULL AND ",
+                target.n_index
+            ));
+            push_scope(qb, target, "s0");
+            qb.push("s0.field = ").push_bind(key.field.clone());
+        } else if target.direct(&key.field).is_none() && joinable(target.kind.as_ref()(&key.field)) {
+            // Without statistics SQLite may probe the (field, n) index per row; the
+            // (seq, field) index finds the one value row directly.
+            qb.push(format!(
+                " LEFT JOIN {v} s{i} INDEXED BY {v}_seq ON s{i}.seq = a.seq AND s{i}.field = "
+            ))
+            .push_bind(key.field.clone());
+        }
+    }
+}
+
+pub(super) fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchRequest, target: &Target, paged: bool) {
+    qb.push(" ORDER BY ");
+    let ordered = index_ordered(req, target);
+    for (i, key) in req.sort.iter().enumerate() {
+        let kind = target.kind.as_ref()(&key.field);
+        let col = if kind.is_numeric() { "n" } else { "v" };
+        match target.direct(&key.field) {
+            _ if i == 0 && ordered => {
+                qb.push("s0.n");
+            }
+            Some(direct) if key.field != fields::DESCRIPTION => {
+                qb.push(direct);
+            }
+            _ if joinable(kind) => {
+                qb.push(format!("s{i}.{col} IS NULL, s{i}.{col}"));
+            }
+            _ => {
+                qb.push(format!(
+                    "(SELECT MIN(x.{col}) FROM {} x WHERE x.seq = a.seq AND x.field = ",
+                    target.values
+                ))
+                .push_bind(key.field.clone())
+                .push(")");
+            }
+        }
+        qb.push(if key.descending { " DESC, " } else { " ASC, " });
+    }
+    // The tie-break follows the index when the scan is index-ordered.
+    qb.push(if ordered && req.sort.len() == 1 && req.sort[0].descending {
+        "s0.seq DESC"
+    } else {
+        "a.seq DESC"
+    });
+    if paged {
+        qb.push(" LIMIT ")
+            .push_bind(req.hits_per_page as i64)
+            .push(" OFFSET ")
+            .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
+    }
+}
+
+/// Restricts value rows to the target's scope (assets), followed by ` AND `.
+fn push_scope(qb: &mut QueryBuilder<Sqlite>, target: &Target, alias: &str) {
+    if let Some(scope) = target.scope {
+        qb.push(format!("{alias}.scope = ")).push_bind(scope).push(" AND ");
+    }
+}
+
+/// `*` in a value is a wildcard; LIKE's own wildcards are escaped.
+fn like_pattern(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '*' => out.push('%'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub(super) fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query, target: &Target) {
+    match q {
+        Query::All => {
+            qb.push("1 = 1");
+        }
+        Query::And(parts) | Query::Or(parts) => {
+            let joiner = if matches!(q, Query::And(_)) { " AND " } else { " OR " };
+            qb.push("(");
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    qb.push(joiner);
+                }
+                push_query(qb, p, target);
+            }
+            qb.push(")");
+        }
+        Query::Not(inner) => {
+            qb.push("NOT ");
+            push_query(qb, inner, target);
+        }
+        Query::Cond { field, cond } => push_cond(qb, field, cond, target),
+    }
+}
+
+fn push_text_test(
+    qb: &mut QueryBuilder<Sqlite>,
+    col: &str,
+    analysed: bool,
+    keep_case: bool,
+    mode: TextMode,
+    value: &str,
+) {
+    if analysed {
+        let words = normalize_words(&value.replace('*', " \u{1} "));
+        let words = words.trim().replace('\u{1}', "*");
+        let pat = like_pattern(&words);
+        let pat = match mode {
+            TextMode::Matches => format!("% {pat} %"),
+            TextMode::Exact => format!(" {pat} "),
+            // A word of the text starts so (EMDB's phrase prefix on analysed fields).
+            TextMode::StartsWith => format!("% {pat}%"),
+            TextMode::Contains => format!("%{pat}%"),
+        };
+        qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
+        return;
+    }
+    // Ids (of assets and of list values) and source paths keep their case; other
+    // indexed values are lower-cased.
+    let v = if keep_case {
+        value.to_string()
+    } else {
+        value.to_lowercase()
+    };
+    match mode {
+        TextMode::Matches | TextMode::Exact if !v.contains('*') => {
+            qb.push(format!("{col} = ")).push_bind(v);
+        }
+        _ => {
+            let pat = like_pattern(&v);
+            let pat = match mode {
+                TextMode::StartsWith => format!("{pat}%"),
+                TextMode::Contains => format!("%{pat}%"),
+                _ => pat,
+            };
+            qb.push(format!("{col} LIKE ")).push_bind(pat).push(" ESCAPE '\\'");
+        }
+    }
+}
+
+/// An FTS5 query for words or phrases (`prefix`: the last word may continue), or `None`
+/// when the pattern needs LIKE (inner wildcards).
+pub(super) fn fts_query(phrases: &[&str], prefix: bool) -> Option<String> {
+    let mut parts = Vec::new();
+    for p in phrases {
+        let trimmed = if prefix { p.trim_end_matches('*') } else { p };
+        if trimmed.contains('*') {
+            return None;
+        }
+        let words = normalize_words(trimmed);
+        let words = words.trim();
+        if words.is_empty() {
+            continue;
+        }
+        // Tokens are alphanumeric after normalising, so quoting them is safe.
+        parts.push(format!(
+            "\"{words}\"{}",
+            if prefix || p.ends_with('*') { "*" } else { "" }
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
+fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &Target) {
+    let kind = target.kind.as_ref()(field);
+    let direct = target.direct(field);
+    let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
+    let values = target.values;
+    // `a.seq IN (...)` lets SQLite build the matching set once from the covering index,
+    // instead of probing per asset row.
+    let set_open = |qb: &mut QueryBuilder<Sqlite>| {
+        qb.push(format!("a.seq IN (SELECT x.seq FROM {values} x WHERE "));
+        push_scope(qb, target, "x");
+        qb.push("x.field = ").push_bind(field.to_string()).push(" AND ");
+    };
+    let fts = target.fts && field == fields::DESCRIPTION;
+    let push_fts = |qb: &mut QueryBuilder<Sqlite>, q: String| {
+        qb.push("a.seq IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH ")
+            .push_bind(q)
+            .push(")");
+    };
+    let text = |qb: &mut QueryBuilder<Sqlite>, mode: TextMode, value: &str| {
+        if fts && matches!(mode, TextMode::Matches | TextMode::StartsWith) {
+            if let Some(q) = fts_query(&[value], mode == TextMode::StartsWith) {
+                return push_fts(qb, q);
+            }
+        }
+        match direct {
+            Some(col) => push_text_test(qb, col, analysed, true, mode, value),
+            None => {
+                set_open(qb);
+                push_text_test(qb, "x.v", analysed, kind.list_table().is_some(), mode, value);
+                qb.push(")");
+            }
+        }
+    };
+    match cond {
+        Cond::Text { mode, value } => text(qb, *mode, value),
+        Cond::Freeform(words) => {
+            let phrases: Vec<&str> = words.iter().map(String::as_str).collect();
+            if let Some(q) = fts.then(|| fts_query(&phrases, false)).flatten() {
+                return push_fts(qb, q);
+            }
+            qb.push("(");
+            for (i, w) in words.iter().enumerate() {
+                if i > 0 {
+                    qb.push(" AND ");
+                }
+                text(qb, TextMode::Matches, w);
+            }
+            qb.push(")");
+        }
+        Cond::Exists | Cond::Missing => {
+            if matches!(cond, Cond::Missing) {
+                qb.push("NOT ");
+            }
+            if direct.is_some() {
+                qb.push("(1 = 1)");
+            } else {
+                set_open(qb);
+                qb.push("1 = 1)");
+            }
+        }
+        Cond::Range { min, max } => {
+            set_open(qb);
+            qb.push("x.n IS NOT NULL");
+            if let Some(lo) = min {
+                qb.push(" AND x.n >= ").push_bind(*lo);
+            }
+            if let Some(hi) = max {
+                qb.push(" AND x.n <= ").push_bind(*hi);
+            }
+            qb.push(")");
+        }
+    }
+}
+
+/// A search one index answers alone: the value rows of one field passing a test (or
+/// any of several tests on that field, as `orsgroup` sends), or the full-text index.
+/// Its matches are counted, paged and faceted without visiting the assets table.
+pub(super) struct Driver<'q> {
+    source: Source<'q>,
+    /// Entries come in asset order, so the newest matches are read backwards and the
+    /// scan stops at the page.
+    pub(super) ordered: bool,
+    /// One asset may match by several rows (a multi-valued field).
+    repeats: bool,
+}
+
+enum Source<'q> {
+    Values { field: &'q str, conds: Vec<&'q Cond> },
+    Fts(String),
+}
+
+fn analysed(kind: FieldKind, field: &str) -> bool {
+    matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id"
+}
+
+/// A whole-value comparison: its rows are one range of the (scope, field, v) index.
+fn is_equality(cond: &Cond, kind: FieldKind, field: &str) -> bool {
+    matches!(cond, Cond::Text { mode: TextMode::Matches | TextMode::Exact, value } if !value.contains('*'))
+        && !analysed(kind, field)
+}
+
+/// The driver of a query, when one index can answer all of it.
+pub(super) fn driver<'q>(q: &'q Query, target: &Target) -> Option<Driver<'q>> {
+    if !target.assets {
+        return None;
+    }
+    match q {
+        Query::Cond { field, cond } => single_driver(field, cond, target),
+        Query::Or(parts) => {
+            let mut field = None;
+            let mut conds = Vec::new();
+            for p in parts {
+                let Query::Cond { field: f, cond } = p else {
+                    return None;
+                };
+                let kind = target.kind.as_ref()(f);
+                if target.direct(f).is_some() || !is_equality(cond, kind, f) || field.is_some_and(|x| x != f) {
+                    return None;
+                }
+                field = Some(f.as_str());
+                conds.push(cond);
+            }
+            let field = field?;
+            Some(Driver {
+                source: Source::Values { field, conds },
+                ordered: false,
+                repeats: !joinable(target.kind.as_ref()(field)),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn single_driver<'q>(field: &'q str, cond: &'q Cond, target: &Target) -> Option<Driver<'q>> {
+    if target.fts && field == fields::DESCRIPTION {
+        let q = match cond {
+            Cond::Text {
+                mode: mode @ (TextMode::Matches | TextMode::StartsWith),
+                value,
+            } => fts_query(&[value], *mode == TextMode::StartsWith)?,
+            Cond::Freeform(words) => fts_query(&words.iter().map(String::as_str).collect::<Vec<_>>(), false)?,
+            _ => return None,
+        };
+        return Some(Driver {
+            source: Source::Fts(q),
+            ordered: true,
+            repeats: false,
+        });
+    }
+    if target.direct(field).is_some() {
+        return None;
+    }
+    match cond {
+        Cond::Text { .. } | Cond::Range { .. } | Cond::Exists => {}
+        Cond::Freeform(words) if words.len() == 1 => {}
+        _ => return None,
+    }
+    let kind = target.kind.as_ref()(field);
+    let eq = is_equality(cond, kind, field);
+    Some(Driver {
+        source: Source::Values {
+            field,
+            conds: vec![cond],
+        },
+        ordered: eq,
+        repeats: !eq && !joinable(kind),
+    })
+}
+
+/// The test one value row `x` must pass for a condition a driver holds.
+fn push_row_test(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &Target) {
+    let kind = target.kind.as_ref()(field);
+    let keep_case = kind.list_table().is_some();
+    match cond {
+        Cond::Text { mode, value } => push_text_test(qb, "x.v", analysed(kind, field), keep_case, *mode, value),
+        Cond::Freeform(words) => {
+            let w = words.first().map(String::as_str).unwrap_or("");
+            push_text_test(qb, "x.v", analysed(kind, field), keep_case, TextMode::Matches, w)
+        }
+        Cond::Range { min, max } => {
+            qb.push("x.n IS NOT NULL");
+            if let Some(lo) = min {
+                qb.push(" AND x.n >= ").push_bind(*lo);
+            }
+            if let Some(hi) = max {
+                qb.push(" AND x.n <= ").push_bind(*hi);
+            }
+        }
+        Cond::Exists | Cond::Missing => {
+            qb.push("1 = 1");
+        }
+    }
+}
+
+fn push_value_tests(qb: &mut QueryBuilder<Sqlite>, field: &str, conds: &[&Cond], target: &Target) {
+    qb.push("x.field = ").push_bind(field.to_string()).push(" AND (");
+    for (i, c) in conds.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        qb.push("(");
+        push_row_test(qb, field, c, target);
+        qb.push(")");
+    }
+    qb.push(")");
+}
+
+/// `SELECT ... AS seq` of the driver's matches, newest first when `page` is given.
+pub(super) fn push_driver(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Target, page: Option<(i64, i64)>) {
+    let order = match &d.source {
+        Source::Fts(q) => {
+            qb.push("SELECT rowid AS seq FROM asset_fts WHERE asset_fts MATCH ")
+                .push_bind(q.clone());
+            "rowid"
+        }
+        Source::Values { field, conds } => {
+            qb.push(format!("SELECT x.seq AS seq FROM {} x WHERE ", target.values));
+            push_scope(qb, target, "x");
+            push_value_tests(qb, field, conds, target);
+            "x.seq"
+        }
+    };
+    if let Some((limit, offset)) = page {
+        qb.push(format!(" ORDER BY {order} DESC LIMIT "))
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
+    }
+}
+
+/// Counts the assets a driver matches.
+pub(super) fn push_driver_count(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Target) {
+    qb.push(if d.repeats {
+        "SELECT COUNT(DISTINCT seq) FROM ("
+    } else {
+        "SELECT COUNT(*) FROM ("
+    });
+    push_driver(qb, d, target, None);
+    qb.push(")");
+}
+
+/// How to read a page of a driver's matches in asset order (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PageRead {
+    /// Walk the driver's index backwards and stop at the page.
+    Backwards,
+    /// Collect the matches, then read the newest.
+    Collect,
+    /// Walk the assets newest first and test each, until the page is full: cheaper
+    /// than collecting when matches are common.
+    Probe,
+}
+
+pub(super) fn page_read(d: &Driver, matches: u64, scope_total: u64, wanted: u64) -> PageRead {
+    if d.ordered {
+        PageRead::Backwards
+    } else if matches > 0 && (wanted as f64) * (scope_total as f64) < (matches as f64) * (matches as f64) {
+        // Probing reads about wanted * total / matches assets; collecting reads every match.
+        PageRead::Probe
+    } else {
+        PageRead::Collect
+    }
+}
+
+/// `a.seq IN (...)` of a driver's page (Backwards) or of all its matches (Collect).
+pub(super) fn push_driver_membership(
+    qb: &mut QueryBuilder<Sqlite>,
+    d: &Driver,
+    target: &Target,
+    page: Option<(i64, i64)>,
+) {
+    qb.push("a.seq IN (");
+    push_driver(qb, d, target, page);
+    qb.push(")");
+}
+
+/// `EXISTS (...)`: the asset row `a` has a value row passing the driver's tests.
+pub(super) fn push_driver_probe(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Target) {
+    match &d.source {
+        Source::Values { field, conds } => {
+            qb.push(format!(
+                "EXISTS (SELECT 1 FROM {v} x INDEXED BY {v}_seq WHERE x.seq = a.seq AND ",
+                v = target.values
+            ));
+            push_value_tests(qb, field, conds, target);
+            qb.push(")");
+        }
+        Source::Fts(_) => push_driver_membership(qb, d, target, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_queries_quote_normalised_words() {
+        assert_eq!(fts_query(&["Big bird"], false).as_deref(), Some("\"big bird\""));
+        assert_eq!(
+            fts_query(&["red", "\"x\" OR y"], false).as_deref(),
+            Some("\"red\" AND \"x or y\"")
+        );
+        assert_eq!(fts_query(&["wor"], true).as_deref(), Some("\"wor\"*"));
+        assert_eq!(fts_query(&["wo*rd"], false), None);
+        assert_eq!(fts_query(&["!!!"], false), None);
+    }
+}
+
+/// The planner's shortcuts must answer exactly what the plain SQL does: a store of
+/// random assets (some in the trash) is searched with every driver shape and page
+/// read, and the answers are compared with the in-memory evaluator.
+#[cfg(test)]
+mod planner_agrees {
+    use crate::domain::asset::Asset;
+    use crate::domain::fields::FieldKind;
+    use crate::domain::query::{self, Query};
+    use crate::domain::query_eval;
+    use crate::ops::assets::field_info;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{field_kind, MetaStore, Scope};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::{json, Map, Value};
+
+    const CAPTION: &[&str] = &["harbor", "sunset", "river", "bridge", "forest", "night"];
+
+    fn asset(i: usize, rng: &mut StdRng) -> Asset {
+        let mut f = Map::new();
+        let pick = |rng: &mut StdRng| CAPTION[rng.gen_range(0..CAPTION.len())];
+        f.insert("name".into(), json!(format!("{} {}", pick(rng), pick(rng))));
+        f.insert(
+            "longcaption".into(),
+            json!(format!("{} {} {}", pick(rng), pick(rng), pick(rng))),
+        );
+        if rng.gen_bool(0.9) {
+            f.insert(
+                "assettype".into(),
+                json!(["photo", "video", "document"][rng.gen_range(0..3)]),
+            );
+        }
+        let kws: Vec<Value> = (0..rng.gen_range(0..4))
+            .map(|_| json!(format!("kw{}", rng.gen_range(0..8))))
+            .collect();
+        if !kws.is_empty() {
+            f.insert("keywords".into(), Value::Array(kws));
+        }
+        let day = rng.gen_range(1..=28);
+        f.insert(
+            "assetaddeddate".into(),
+            json!(format!("2020-02-{day:02}T10:00:00.000Z")),
+        );
+        f.insert("width".into(), json!(rng.gen_range(100..5000).to_string()));
+        Asset {
+            id: format!("a{i:04}"),
+            sourcepath: format!("t/{i}.jpg"),
+            fields: f,
+            original: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn shortcuts_match_the_evaluator() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let assets: Vec<Asset> = (0..400).map(|i| asset(i, &mut rng)).collect();
+        store.insert_assets_bulk("assets", &assets[..300]).await.unwrap();
+        for a in &assets[300..] {
+            store.insert_asset("assets", a, &[]).await.unwrap();
+        }
+        let trashed: Vec<String> = assets.iter().step_by(7).map(|a| a.id.clone()).collect();
+        store.trash_assets("assets", &trashed, "admin").await.unwrap();
+        store.restore_assets("assets", &trashed[..3]).await.unwrap();
+        let gone: Vec<&String> = trashed[3..].iter().collect();
+        let kind = |f: &str| field_kind(f).unwrap_or(FieldKind::Keyword);
+
+        let bodies = [
+            json!({"field":"keywords","operation":"matches","value":"kw3"}),
+            json!({"field":"keywords","operation":"orsgroup","values":["kw1","kw2","kw7"]}),
+            json!({"field":"keywords","operation":"startswith","value":"kw"}),
+            json!({"field":"keywords","operation":"contains","value":"w5"}),
+            json!({"field":"assettype","operation":"matches","value":"photo"}),
+            json!({"field":"assettype","operation":"matches","value":"photo|video"}),
+            json!({"field":"assettype","operation":"exists"}),
+            json!({"field":"assettype","operation":"missing"}),
+            json!({"field":"assetaddeddate","operation":"betweendates","after":"2020-02-02","before":"2020-02-27"}),
+            json!({"field":"assetaddeddate","operation":"afterdate","value":"2020-02-25"}),
+            json!({"field":"width","operation":"greaterthannumber","value":"4900"}),
+            json!({"field":"description","operation":"freeform","value":"harbor"}),
+            json!({"field":"description","operation":"freeform","value":"harbor night"}),
+            json!({"field":"description","operation":"startswith","value":"sun"}),
+            json!({"field":"longcaption","operation":"matches","value":"river"}),
+            json!({"field":"name","operation":"freeform","value":"forest"}),
+        ];
+        for term in bodies {
+            for (page, per) in [(1, 20), (3, 7), (1, 1000), (40, 5)] {
+                let body = json!({"page": page.to_string(), "hitsperpage": per.to_string(), "query": {"terms": [term.clone()]}});
+                let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
+                let got = store.search_assets("assets", &req, Scope::Live).await.unwrap();
+                let mut want: Vec<&Asset> = assets
+                    .iter()
+                    .filter(|a| !gone.contains(&&a.id))
+                    .filter(|a| {
+                        let mut rec = a.fields.clone();
+                        rec.insert("sourcepath".into(), json!(a.sourcepath));
+                        query_eval::matches(&req.query, &rec, &kind)
+                    })
+                    .collect();
+                assert_eq!(got.total, want.len() as u64, "total of {term}");
+                // Newest first, then the page.
+                want.reverse();
+                let skip = ((page - 1) * per) as usize;
+                let want_ids: Vec<&str> = want
+                    .iter()
+                    .skip(skip)
+                    .take(per as usize)
+                    .map(|a| a.id.as_str())
+                    .collect();
+                let got_ids: Vec<&str> = got.hits.iter().map(|a| a.id.as_str()).collect();
+                assert_eq!(got_ids, want_ids, "page {page}x{per} of {term}");
+                if req.query != Query::All {
+                    let facets = store.facet_counts("assets", &req, &["assettype"], 10).await.unwrap();
+                    let photos = want
+                        .iter()
+                        .filter(|a| a.fields.get("assettype") == Some(&json!("photo")))
+                        .count();
+                    let counted = facets[0]
+                        .1
+                        .iter()
+                        .find(|(v, _)| v == "photo")
+                        .map(|(_, n)| *n)
+                        .unwrap_or(0);
+                    assert_eq!(counted, photos as u64, "photo facet of {term}");
+                }
+            }
+        }
+        assert_eq!(
+            store.count_assets("assets", Scope::Live).await.unwrap(),
+            400 - gone.len() as u64
+        );
+        assert_eq!(
+            store.count_assets("assets", Scope::Trash).await.unwrap(),
+            gone.len() as u64
+        );
+    }
+}
