@@ -163,8 +163,9 @@ pub struct RenderOutput {
 }
 
 /// Renders `presets` of `input` into `out_dir` (as each preset's `output_file`). Images are
-/// decoded in-process; PDFs (first page) and videos (a poster frame) go through `pdftoppm` and
-/// `ffmpeg` first, and fail with [`MediaError::ToolMissing`] when those are not installed.
+/// decoded in-process; PDFs (first page), videos (a poster frame), HEIC stills and office
+/// documents go through `pdftoppm`, `ffmpeg`, `heif-convert` and `soffice` first, and fail
+/// with [`MediaError::ToolMissing`] when those are not installed.
 /// Files appear atomically (written under a temporary name, then renamed).
 pub fn render_presets(
     input: &Path,
@@ -184,6 +185,20 @@ pub fn render_presets(
             } else {
                 tools::video_poster(input, still.path())?;
             }
+            render_image(still.path(), presets, out_dir, opts)
+        }
+        // HEIC/HEIF/AVIF: decoded by libheif's heif-convert (no pure-Rust HEVC decoder exists).
+        Format::Heif => {
+            let still = tools::TempFile::new(out_dir, "jpg");
+            tools::heif_to_jpeg(input, still.path())?;
+            render_image(still.path(), presets, out_dir, opts)
+        }
+        // Office documents: LibreOffice makes a PDF, whose first page becomes the preview.
+        Format::Unknown if super::sniff::sniff_office(input)?.is_some() => {
+            let pdf = tools::TempFile::new(out_dir, "pdf");
+            tools::office_to_pdf(input, pdf.path())?;
+            let still = tools::TempFile::new(out_dir, "png");
+            tools::pdf_first_page(pdf.path(), still.path(), largest.max(1))?;
             render_image(still.path(), presets, out_dir, opts)
         }
         other => Err(MediaError::Unsupported(match other.extension() {

@@ -11,6 +11,8 @@ mod hostile;
 mod imports;
 mod lifecycle;
 mod media;
+mod media_customthumb;
+mod media_tools;
 mod records;
 mod refusals;
 mod scaleout;
