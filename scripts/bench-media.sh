@@ -11,6 +11,8 @@
 # install -y libimage-exiftool-perl) are measured when installed.
 #
 # Usage: scripts/bench-media.sh [INPUT.jpg] [RUNS]
+#        FEATURES=turbojpeg scripts/bench-media.sh ...   # the optional libjpeg-turbo decoder
+#                                                        # (apt-get install -y libturbojpeg0-dev pkg-config)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +29,8 @@ for c in magick /usr/bin/convert convert; do
 done
 EXIFTOOL=$(command -v exiftool || true)
 
-cargo build --release --bin mediadb --example convert >&2
+cargo build --release --bin mediadb --example convert ${FEATURES:+--features "$FEATURES"} >&2
+echo "build: release${FEATURES:+, features: $FEATURES}"
 TARGET=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN=$TARGET/release/mediadb
 PROBE=$TARGET/release/examples/convert

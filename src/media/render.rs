@@ -289,7 +289,15 @@ fn render_image(
         need_w = need_w.max(w);
         need_h = need_h.max(h);
     }
+    let started = std::time::Instant::now();
     let decoded = decode::decode(input, &header, need_w, need_h, opts.max_pixels)?;
+    // Phase timings for `MEDIADB_LOG=mediadb::media=debug mediadb convert ...`.
+    tracing::debug!(
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "decoded {full_w}x{full_h} at {}x{}",
+        decoded.width,
+        decoded.height
+    );
     let orientation = decoded.orientation;
     let src = Arc::new(Image {
         pixels: decoded.pixels,
@@ -314,7 +322,15 @@ fn render_image(
         };
         let Ok((p, img)) = job else { break };
         let preset = &presets[p];
+        let t = std::time::Instant::now();
         let r = encode(&img, preset.format, opts).and_then(|bytes| {
+            tracing::debug!(
+                ms = t.elapsed().as_secs_f64() * 1e3,
+                "encoded {} {}x{}",
+                preset.output_file,
+                img.width,
+                img.height
+            );
             let path = out_dir.join(&preset.output_file);
             write_atomic(&path, &bytes)?;
             Ok(Rendition {
