@@ -50,7 +50,7 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         own_process_group(&mut cmd);
-        let mut child = cmd.spawn().map_err(|e| failed(format!("cannot start: {e}")))?;
+        let mut child = spawn_tied_to_this_process(cmd).map_err(|e| failed(format!("cannot start: {e}")))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             kill_group(&mut child);
             return Err(failed("no pipes to the process".into()));
@@ -115,6 +115,50 @@ impl Drop for Process {
         }
         kill_group(&mut self.child);
     }
+}
+
+/// Starts `cmd` so that it dies with this process. exiftool in `-stay_open` mode does not end
+/// when its input closes (it waits for more, like `tail -f`), so a server that exits without
+/// stopping it would leave it behind. On Linux the child asks for SIGKILL when its parent
+/// thread ends; that thread is a dedicated one that lives as long as the process (a pool
+/// thread that ended would take exiftool with it).
+fn spawn_tied_to_this_process(mut cmd: Command) -> std::io::Result<Child> {
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
+        // and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() == 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let _ = std::thread::Builder::new()
+            .name("exiftool-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            });
+        Mutex::new(tx)
+    });
+    let (reply, answer) = mpsc::channel();
+    let sent = spawner
+        .lock()
+        .map_err(|_| std::io::Error::other("spawner lock poisoned"))?
+        .send((cmd, reply));
+    sent.map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
 /// Why a request got no answer.

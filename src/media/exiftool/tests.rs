@@ -102,6 +102,25 @@ fn one_long_lived_process_answers_many_files_and_is_restarted_when_it_dies() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn the_process_survives_the_thread_that_started_it() {
+    if !have_exiftool() {
+        return;
+    }
+    // Started from a short-lived thread: exiftool survives that thread's end (it is tied to
+    // the spawner thread, which lives as long as the process).
+    let client = std::sync::Arc::new(ExifTool::new(EXIFTOOL_TIMEOUT));
+    let c = std::sync::Arc::clone(&client);
+    std::thread::spawn(move || c.read(&fixture("metadata/Canon.jpg")).unwrap())
+        .join()
+        .unwrap();
+    let pid = client.pid().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    client.read(&fixture("metadata/GPS.jpg")).unwrap();
+    assert_eq!(client.pid(), Some(pid), "still the same process");
+}
+
+#[test]
 fn a_request_that_takes_too_long_is_stopped() {
     if !have_exiftool() {
         return;
