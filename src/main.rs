@@ -27,10 +27,12 @@ enum Command {
     /// Runs the import pipeline's rendering on one file (PDF and video need pdftoppm and ffmpeg).
     Convert {
         input: std::path::PathBuf,
-        /// A preset id (`thumbimage`) or output name (`image200x200.jpg`).
+        /// A preset id (`thumbimage`), an output name (`image200x200.jpg`), or `all`: every
+        /// on-import preset from one decode, as the import makes them, into the directory --output.
         #[arg(long)]
         preset: String,
-        /// Where to write the rendition (`.jpg` or `.webp` picks the encoding).
+        /// Where to write the rendition (`.jpg` or `.webp` picks the encoding); a directory
+        /// with `--preset all`.
         #[arg(long)]
         output: std::path::PathBuf,
     },

@@ -52,6 +52,8 @@ pub enum Endpoint {
     ListConversions,
     RemoveAssetImages,
     RotateAsset,
+    /// `module/asset/media/customthumb`: an uploaded image becomes the previews' source.
+    CustomThumb,
     /// `lists/create/{table}` and `module/{module}/create` for any table but assets.
     RecordCreate {
         table: String,
@@ -165,7 +167,7 @@ impl Endpoint {
             }
             Generated(_) | Generate(_) => Access::Requires(Permission::Download),
             ListConversions => Access::Requires(Permission::LoadData),
-            ConvertAsset | RemoveAssetImages | RotateAsset => Access::Requires(Permission::UpdateData),
+            ConvertAsset | RemoveAssetImages | RotateAsset | CustomThumb => Access::Requires(Permission::UpdateData),
             RecordCreate { .. } => Access::Requires(Permission::CreateData),
             RecordGet { table, .. } if table == "auditlog" => Access::Requires(Permission::ManageUsers),
             RecordGet { .. } => Access::Requires(Permission::LoadData),
@@ -204,7 +206,7 @@ impl Endpoint {
 
     /// Whether the request body is streamed to the handler (uploads) instead of read whole.
     pub fn streams_body(&self) -> bool {
-        matches!(self, Endpoint::AssetCreate)
+        matches!(self, Endpoint::AssetCreate | Endpoint::CustomThumb)
     }
 
     /// One sample of every endpoint, for tests that walk the route table.
@@ -248,6 +250,7 @@ impl Endpoint {
             (Method::POST, "module/asset/media/listconversions"),
             (Method::POST, "module/asset/media/removeassetimages"),
             (Method::POST, "module/asset/media/rotateasset"),
+            (Method::POST, "module/asset/media/customthumb"),
             (Method::POST, "lists/create/purpose"),
             (Method::GET, "lists/data/purpose/sales"),
             (Method::PUT, "lists/data/purpose/sales"),
@@ -360,6 +363,7 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
         "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
         "module/asset/media/rotateasset" => post(Endpoint::RotateAsset),
+        "module/asset/media/customthumb" => post(Endpoint::CustomThumb),
         "settings/users/create" => post(Endpoint::UserCreate),
         "settings/users/search" => post_or_get(Endpoint::UserSearch),
         "settings/users/groupadd" => post(Endpoint::UserGroup { add: true }),
@@ -602,9 +606,10 @@ mod tests {
             DmRemoveField => 61,
             DmReindex => 62,
             DmExport(_) => 63,
+            CustomThumb => 64,
         }
     }
-    const VARIANTS: usize = 64;
+    const VARIANTS: usize = 65;
 
     #[test]
     fn samples_cover_every_endpoint() {

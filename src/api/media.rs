@@ -1,11 +1,18 @@
 //! `module/asset/media/*` (wire §7.3): convertasset, listconversions, removeassetimages,
-//! rotateasset; and the `convertpreset` table.
+//! rotateasset, customthumb; and the `convertpreset` table.
 
+use super::endpoint::Access;
 use super::error::{ApiError, ApiResult};
-use super::{ok_json, Call};
+use super::{lenient_json, ok_json, session, Call};
+use crate::auth::Permission;
+use crate::domain::asset::Original;
 use crate::ops::import;
+use crate::ops::ingest::{self, ClientStreamError};
 use crate::ops::OpsError;
+use axum::body::Body;
+use axum::http::header;
 use axum::response::Response;
+use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 
 fn asset_id(call: &Call) -> ApiResult<String> {
@@ -127,6 +134,175 @@ pub async fn rotate(call: &mut Call) -> ApiResult<Response> {
         }
         Err(OpsError::NotFound(_)) => Err(ApiError::not_found(id)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `media/customthumb`: a multipart upload (`assetid` as a form field or in `jsonrequest`,
+/// and an image file) that becomes the source of the asset's previews. The previews are made
+/// at once; the answer comes when they exist.
+pub async fn custom_thumb(call: &mut Call, body: Option<Body>) -> ApiResult<Response> {
+    let Some(body) = body else {
+        return Err(ApiError::bad(
+            "customthumb takes multipart/form-data: the field assetid and an image file (JPEG, PNG, GIF, TIFF or WebP)",
+        ));
+    };
+    let mut upload = None;
+    let result = match read_thumb_upload(call, body, &mut upload).await {
+        Ok(()) => store_custom_thumb(call, &mut upload).await,
+        Err(e) => Err(e),
+    };
+    // Whatever was received and not handed to the asset is removed.
+    if let Some(o) = upload {
+        let _ = call.state.blobs.delete(&o.blob_key).await;
+    }
+    result
+}
+
+const CUSTOM_THUMB_ACCESS: Access = Access::Requires(Permission::UpdateData);
+/// The largest custom thumbnail accepted (a preview source, not an archive master).
+const MAX_THUMB_BYTES: u64 = 256 << 20;
+
+async fn read_thumb_upload(call: &mut Call, body: Body, upload: &mut Option<Original>) -> ApiResult<()> {
+    let ctype = call
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(ctype)
+        .map_err(|e| ApiError::bad(format!("multipart/form-data without a usable boundary: {e}")))?;
+    let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
+    let limit = call.state.config.max_body_bytes;
+    let broken = |e: multer::Error| ApiError::bad(format!("the multipart body is broken: {e}"));
+    while let Some(mut field) = mp.next_field().await.map_err(broken)? {
+        let name = field.name().unwrap_or("").to_string();
+        let filename = field.file_name().map(str::to_string);
+        let is_json = field
+            .content_type()
+            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+        if let (Some(fname), false) = (filename, is_json || name == "jsonrequest") {
+            if upload.is_some() {
+                while field.chunk().await.map_err(broken)?.is_some() {}
+                continue;
+            }
+            // Refuse before storing a byte when the caller may not change the asset.
+            session::authorize(call, CUSTOM_THUMB_ACCESS).await?;
+            let leaf = fname.rsplit(['/', '\\']).next().unwrap_or("").trim();
+            let fname = if leaf.is_empty() || leaf.chars().any(char::is_control) || leaf.len() > 255 {
+                "customthumb".to_string()
+            } else {
+                leaf.to_string()
+            };
+            let stream = field.map(|r| r.map_err(|e| ClientStreamError(e.to_string())));
+            *upload = Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), MAX_THUMB_BYTES).await?);
+            continue;
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(broken)? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "a form field is larger than {limit} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if name == "jsonrequest" || is_json {
+            let Value::Object(m) =
+                lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?
+            else {
+                return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
+            };
+            call.params.json.get_or_insert_with(Map::new).extend(m);
+        } else {
+            let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
+            call.params.form.push((name, text));
+        }
+    }
+    session::authorize(call, CUSTOM_THUMB_ACCESS).await
+}
+
+/// Checks the upload, records it on the asset (taking ownership of its blob) and renders.
+async fn store_custom_thumb(call: &mut Call, upload: &mut Option<Original>) -> ApiResult<Response> {
+    let id = asset_id(call)?;
+    live_asset(call, &id).await?;
+    let Some(o) = upload.as_ref() else {
+        return Err(ApiError::bad(
+            "customthumb needs an image file in the multipart body (JPEG, PNG, GIF, TIFF or WebP)",
+        ));
+    };
+    check_thumb_image(call, o).await?;
+    let thumb = import::CustomThumb {
+        blob: o.blob_key.clone(),
+        filename: o.filename.clone(),
+        bytes: o.size,
+    };
+    let env = call.state.job_env();
+    import::set_custom_thumb(&env, &call.catalog, &id, thumb).await?;
+    // From here the asset owns the blob.
+    upload.take();
+    audit(call, "customthumb", &id).await;
+    match import::import_asset(&env, &call.catalog, &id).await {
+        Ok(_) => {}
+        Err(OpsError::NotFound(_)) => return Err(ApiError::not_found(id)),
+        Err(e) => return Err(e.into()),
+    }
+    let asset = live_asset(call, &id).await?;
+    if asset.text("previewstatus") == Some("3") {
+        // The header looked right but the image does not decode: drop it and bring the
+        // original's previews back, rather than leave the asset without any.
+        let reason = asset
+            .text("importerror")
+            .unwrap_or("the image cannot be decoded")
+            .to_string();
+        import::remove_renditions(&env, &call.catalog, &id).await?;
+        import::enqueue(call.state.store.as_ref(), &call.catalog, &id).await?;
+        call.state.wake.notify_waiters();
+        return Err(ApiError::bad(format!(
+            "the custom thumbnail cannot be used: {reason}; the asset keeps previews of its original"
+        )));
+    }
+    Ok(ok_json(json!({"response": {"status": "ok"}, "results": {"asset": id}})))
+}
+
+/// A custom thumbnail must be an image decoded in-process, within the pixel limit: refused
+/// from its header, before anything is recorded.
+async fn check_thumb_image(call: &Call, o: &Original) -> ApiResult<()> {
+    let read = call
+        .state
+        .blobs
+        .get(&o.blob_key, Some(0..o.size.min(256 << 10)))
+        .await?;
+    let mut head = Vec::new();
+    let mut stream = read.stream;
+    while let Some(chunk) = stream.next().await {
+        head.extend_from_slice(&chunk?);
+    }
+    let format = crate::media::sniff::sniff_bytes(&head);
+    if !format.decodes_in_process() {
+        return Err(ApiError::bad(format!(
+            "the custom thumbnail must be a JPEG, PNG, GIF, TIFF or WebP image; \"{}\" is {}",
+            o.filename,
+            format.extension().unwrap_or("not a known image format")
+        )));
+    }
+    let info = tokio::task::spawn_blocking(move || crate::media::probe::probe_reader(&mut std::io::Cursor::new(head)))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match info {
+        Ok(crate::media::MediaInfo {
+            width: Some(w),
+            height: Some(h),
+            ..
+        }) => {
+            let limit = crate::media::render::DEFAULT_MAX_PIXELS;
+            if u64::from(w) * u64::from(h) > limit {
+                return Err(ApiError::bad(format!(
+                    "the image is {w}x{h} pixels, more than the limit of {limit}; nothing was stored"
+                )));
+            }
+            Ok(())
+        }
+        Ok(_) => Err(ApiError::bad("the custom thumbnail's header has no image size")),
+        Err(e) => Err(ApiError::bad(format!("the custom thumbnail cannot be read: {e}"))),
     }
 }
 

@@ -334,6 +334,7 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::Generated(path) => downloads::rendition(call, &path, false).await,
         Endpoint::Generate(path) => downloads::rendition(call, &path, true).await,
         Endpoint::ConvertAsset => media::convert(call).await,
+        Endpoint::CustomThumb => media::custom_thumb(call, stream_body).await,
         Endpoint::ListConversions => media::list(call).await,
         Endpoint::RemoveAssetImages => media::remove_images(call).await,
         Endpoint::RotateAsset => media::rotate(call).await,

@@ -13,9 +13,19 @@ pub fn convert_cli(input: &Path, preset: &str, output: &Path) -> Result<Renditio
     convert_with(input, preset, output, &RenderOptions::default())
 }
 
-/// [`convert_cli`] with explicit options (pixel limit, quality, rotation).
+/// [`convert_cli`] with explicit options (pixel limit, quality, rotation). The preset `all`
+/// writes every standard preset into the directory `output`, from one decode, exactly as the
+/// import does, and answers the largest rendition.
 pub fn convert_with(input: &Path, preset: &str, output: &Path, opts: &RenderOptions) -> Result<Rendition, MediaError> {
     let presets = standard_presets();
+    if preset == "all" {
+        let out = render_presets(input, &presets, output, opts)?;
+        return out
+            .renditions
+            .into_iter()
+            .max_by_key(|r| u64::from(r.width) * u64::from(r.height))
+            .ok_or_else(|| MediaError::Decode("internal: no rendition written".into()));
+    }
     let mut p = find_preset(&presets, preset)
         .cloned()
         .ok_or_else(|| MediaError::UnknownPreset(preset.to_string()))?;
@@ -45,5 +55,7 @@ pub fn convert_with(input: &Path, preset: &str, output: &Path, opts: &RenderOpti
 
 /// The names `--preset` accepts, for the command's help text.
 pub fn preset_names() -> Vec<String> {
-    standard_presets().into_iter().map(|p| p.id).collect()
+    let mut names: Vec<String> = standard_presets().into_iter().map(|p| p.id).collect();
+    names.push("all".into());
+    names
 }

@@ -1,5 +1,6 @@
-//! The media library: metadata probing ([`probe`]), renditions ([`render`]), optional external
-//! tools ([`tools`]) and the `mediadb convert` command ([`convert`]). Self-contained: it knows
+//! The media library: metadata probing ([`probe`], widened by [`exiftool`] when installed),
+//! renditions ([`render`]), optional external tools ([`tools`]) and the `mediadb convert`
+//! command ([`convert`]). Self-contained: it knows
 //! files and pixels, not assets, jobs, stores or HTTP.
 //!
 //! Invariants: no pixel buffer is allocated before the header's size has passed the pixel limit;
@@ -9,6 +10,7 @@
 pub mod convert;
 mod decode;
 mod error;
+pub mod exiftool;
 pub mod probe;
 pub mod render;
 pub mod sniff;

@@ -163,8 +163,9 @@ pub struct RenderOutput {
 }
 
 /// Renders `presets` of `input` into `out_dir` (as each preset's `output_file`). Images are
-/// decoded in-process; PDFs (first page) and videos (a poster frame) go through `pdftoppm` and
-/// `ffmpeg` first, and fail with [`MediaError::ToolMissing`] when those are not installed.
+/// decoded in-process; PDFs (first page), videos (a poster frame), HEIC stills and office
+/// documents go through `pdftoppm`, `ffmpeg`, `heif-convert` and `soffice` first, and fail
+/// with [`MediaError::ToolMissing`] when those are not installed.
 /// Files appear atomically (written under a temporary name, then renamed).
 pub fn render_presets(
     input: &Path,
@@ -184,6 +185,20 @@ pub fn render_presets(
             } else {
                 tools::video_poster(input, still.path())?;
             }
+            render_image(still.path(), presets, out_dir, opts)
+        }
+        // HEIC/HEIF/AVIF: decoded by libheif's heif-convert (no pure-Rust HEVC decoder exists).
+        Format::Heif => {
+            let still = tools::TempFile::new(out_dir, "jpg");
+            tools::heif_to_jpeg(input, still.path())?;
+            render_image(still.path(), presets, out_dir, opts)
+        }
+        // Office documents: LibreOffice makes a PDF, whose first page becomes the preview.
+        Format::Unknown if super::sniff::sniff_office(input)?.is_some() => {
+            let pdf = tools::TempFile::new(out_dir, "pdf");
+            tools::office_to_pdf(input, pdf.path())?;
+            let still = tools::TempFile::new(out_dir, "png");
+            tools::pdf_first_page(pdf.path(), still.path(), largest.max(1))?;
             render_image(still.path(), presets, out_dir, opts)
         }
         other => Err(MediaError::Unsupported(match other.extension() {
@@ -274,7 +289,15 @@ fn render_image(
         need_w = need_w.max(w);
         need_h = need_h.max(h);
     }
+    let started = std::time::Instant::now();
     let decoded = decode::decode(input, &header, need_w, need_h, opts.max_pixels)?;
+    // Phase timings for `MEDIADB_LOG=mediadb::media=debug mediadb convert ...`.
+    tracing::debug!(
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "decoded {full_w}x{full_h} at {}x{}",
+        decoded.width,
+        decoded.height
+    );
     let orientation = decoded.orientation;
     let src = Arc::new(Image {
         pixels: decoded.pixels,
@@ -299,7 +322,15 @@ fn render_image(
         };
         let Ok((p, img)) = job else { break };
         let preset = &presets[p];
+        let t = std::time::Instant::now();
         let r = encode(&img, preset.format, opts).and_then(|bytes| {
+            tracing::debug!(
+                ms = t.elapsed().as_secs_f64() * 1e3,
+                "encoded {} {}x{}",
+                preset.output_file,
+                img.width,
+                img.height
+            );
             let path = out_dir.join(&preset.output_file);
             write_atomic(&path, &bytes)?;
             Ok(Rendition {

@@ -135,6 +135,60 @@ pub fn sniff_file(path: &Path) -> Result<Format, MediaError> {
     Ok(sniff_bytes(&head))
 }
 
+/// Office documents LibreOffice converts, by content: OOXML and OpenDocument (ZIP containers
+/// named by their parts), and the older OLE2 compound files (`.doc`, `.xls`, `.ppt`). Returns
+/// the usual extension, or `None` for anything else.
+pub fn sniff_office(path: &Path) -> Result<Option<&'static str>, MediaError> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| MediaError::io("open", path, e))?;
+    let mut head = [0u8; 8];
+    let n = f.read(&mut head).map_err(|e| MediaError::io("read", path, e))?;
+    if n == 8 && head == [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1] {
+        return Ok(Some("doc"));
+    }
+    if !head.starts_with(b"PK\x03\x04") {
+        return Ok(None);
+    }
+    // Part names are in the central directory at the end (and in the local headers, where
+    // ODF's uncompressed `mimetype` comes first): look at both ends, never the whole file.
+    let mut start = Vec::with_capacity(4096);
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| MediaError::io("read", path, e))?;
+    (&mut f)
+        .take(4096)
+        .read_to_end(&mut start)
+        .map_err(|e| MediaError::io("read", path, e))?;
+    let len = f.metadata().map_err(|e| MediaError::io("read", path, e))?.len();
+    let mut tail = Vec::with_capacity(64 << 10);
+    f.seek(SeekFrom::Start(len.saturating_sub(64 << 10)))
+        .map_err(|e| MediaError::io("read", path, e))?;
+    f.read_to_end(&mut tail).map_err(|e| MediaError::io("read", path, e))?;
+    Ok(office_kind(&start, &tail))
+}
+
+fn office_kind(start: &[u8], tail: &[u8]) -> Option<&'static str> {
+    let has = |name: &[u8]| find(tail, name).is_some() || find(start, name).is_some();
+    if has(b"mimetypeapplication/vnd.oasis.opendocument.") {
+        return Some(match () {
+            _ if has(b"opendocument.spreadsheet") => "ods",
+            _ if has(b"opendocument.presentation") => "odp",
+            _ => "odt",
+        });
+    }
+    if !has(b"[Content_Types].xml") {
+        return None;
+    }
+    if has(b"word/document.xml") {
+        Some("docx")
+    } else if has(b"xl/workbook.xml") {
+        Some("xlsx")
+    } else if has(b"ppt/presentation.xml") {
+        Some("pptx")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +215,20 @@ mod tests {
         for (rel, want) in cases {
             assert_eq!(sniff_file(&fixture(rel)).unwrap(), want, "{rel}");
         }
+    }
+
+    #[test]
+    fn sniffs_office_documents() {
+        let docx = fixture("media/vm0808h_video_matrix_switch_ss_en.docx");
+        assert_eq!(sniff_office(&docx).unwrap(), Some("docx"));
+        assert_eq!(sniff_office(&fixture("metadata/PDF.pdf")).unwrap(), None);
+        assert_eq!(
+            office_kind(b"PK\x03\x04 mimetypeapplication/vnd.oasis.opendocument.text", b""),
+            Some("odt")
+        );
+        assert_eq!(office_kind(b"", b"[Content_Types].xml xl/workbook.xml"), Some("xlsx"));
+        // A plain ZIP is no document.
+        assert_eq!(office_kind(b"", b"readme.txt"), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Optional external programs: poppler's `pdftoppm` (first page of a PDF) and `ffmpeg`/`ffprobe`
-//! (a video's poster frame and probe data). Each runs with a fixed argument list, absolute input
-//! paths (so a name can never be read as an option), no stdin, and a timeout after which it is
-//! killed. A missing program is [`MediaError::ToolMissing`], so the caller can mark the asset
-//! `previewstatus=mime` instead of failing it.
+//! Optional external programs: poppler's `pdftoppm` (first page of a PDF), `ffmpeg`/`ffprobe`
+//! (a video's poster frame and probe data), LibreOffice's `soffice` (office documents to PDF)
+//! and libheif's `heif-convert` (HEIC/HEIF/AVIF stills). Each runs with a fixed argument list,
+//! absolute input paths (so a name can never be read as an option), no stdin, in its own
+//! process group, and a timeout after which the whole group is killed (LibreOffice's launcher
+//! starts the real program as a child). A missing program is [`MediaError::ToolMissing`], so
+//! the caller can mark the asset `previewstatus=mime` instead of failing it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,9 @@ pub enum Tool {
     Pdftoppm,
     Ffmpeg,
     Ffprobe,
+    Soffice,
+    HeifConvert,
+    Exiftool,
 }
 
 impl Tool {
@@ -31,6 +36,9 @@ impl Tool {
             Tool::Pdftoppm => "pdftoppm",
             Tool::Ffmpeg => "ffmpeg",
             Tool::Ffprobe => "ffprobe",
+            Tool::Soffice => "soffice",
+            Tool::HeifConvert => "heif-convert",
+            Tool::Exiftool => "exiftool",
         }
     }
 
@@ -38,6 +46,9 @@ impl Tool {
         match self {
             Tool::Pdftoppm => "poppler-utils",
             Tool::Ffmpeg | Tool::Ffprobe => "ffmpeg",
+            Tool::Soffice => "libreoffice-writer-nogui",
+            Tool::HeifConvert => "libheif-examples",
+            Tool::Exiftool => "libimage-exiftool-perl",
         }
     }
 
@@ -46,7 +57,7 @@ impl Tool {
         which(self.program())
     }
 
-    fn require(self) -> Result<PathBuf, MediaError> {
+    pub(crate) fn require(self) -> Result<PathBuf, MediaError> {
         self.find().ok_or(MediaError::ToolMissing {
             tool: self.program(),
             package: self.package(),
@@ -123,13 +134,13 @@ fn run(tool: Tool, args: &[&std::ffi::OsStr], timeout: Duration) -> Result<Outpu
         tool: tool.program(),
         reason,
     };
-    let mut child = Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| failed(format!("cannot start: {e}")))?;
+        .stderr(Stdio::piped());
+    own_process_group(&mut cmd);
+    let mut child = cmd.spawn().map_err(|e| failed(format!("cannot start: {e}")))?;
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut kept = Vec::new();
@@ -148,8 +159,7 @@ fn run(tool: Tool, args: &[&std::ffi::OsStr], timeout: Duration) -> Result<Outpu
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 return Err(failed(format!(
                     "timed out after {} s and was stopped",
                     timeout.as_secs()
@@ -167,6 +177,30 @@ fn run(tool: Tool, args: &[&std::ffi::OsStr], timeout: Duration) -> Result<Outpu
         return Err(failed(format!("{status}: {last}")));
     }
     Ok(Output { stdout })
+}
+
+/// Starts the program as the leader of a new process group, so that a timeout can stop it
+/// together with whatever it started.
+pub(crate) fn own_process_group(cmd: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+}
+
+/// Kills a child started with [`own_process_group`] and everything in its group, and reaps it.
+pub(crate) fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the child leads;
+        // it touches no memory of ours.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, MediaError> {
@@ -245,6 +279,85 @@ pub fn video_poster(input: &Path, output: &Path) -> Result<(), MediaError> {
         });
     }
     Ok(())
+}
+
+/// Converts an office document (Word, Excel, PowerPoint, OpenDocument, RTF) to PDF with
+/// LibreOffice at `output`. LibreOffice gets a private, throw-away profile directory (so
+/// concurrent conversions never share or lock one, and nothing is written to `$HOME`).
+pub fn office_to_pdf(input: &Path, output: &Path) -> Result<(), MediaError> {
+    office_to_pdf_with_timeout(input, output, TOOL_TIMEOUT)
+}
+
+pub fn office_to_pdf_with_timeout(input: &Path, output: &Path, timeout: Duration) -> Result<(), MediaError> {
+    let input = absolute(input)?;
+    let output = absolute(output)?;
+    let parent = output.parent().unwrap_or(Path::new("/"));
+    let work = TempDir::new(parent, "office")?;
+    let profile = work.0.join("profile");
+    let outdir = work.0.join("out");
+    let profile_url = format!("-env:UserInstallation=file://{}", profile.display());
+    let args: Vec<&std::ffi::OsStr> = vec![
+        profile_url.as_ref(),
+        "--headless".as_ref(),
+        "--invisible".as_ref(),
+        "--norestore".as_ref(),
+        "--nologo".as_ref(),
+        "--nodefault".as_ref(),
+        "--nolockcheck".as_ref(),
+        "--convert-to".as_ref(),
+        "pdf".as_ref(),
+        "--outdir".as_ref(),
+        outdir.as_os_str(),
+        input.as_os_str(),
+    ];
+    run(Tool::Soffice, &args, timeout)?;
+    // LibreOffice names the result after the input; it exits 0 even when it could not
+    // read the document, so the file's presence is the real status.
+    let produced = std::fs::read_dir(&outdir)
+        .ok()
+        .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .ok_or_else(|| MediaError::ToolFailed {
+            tool: "soffice",
+            reason: "LibreOffice could not read the document (no PDF was written)".into(),
+        })?;
+    std::fs::rename(&produced, &output).map_err(|e| MediaError::io("rename", &produced, e))?;
+    Ok(())
+}
+
+/// Decodes the primary image of a HEIC/HEIF/AVIF file to a high-quality JPEG at `output`
+/// (libheif's `heif-convert`); the result then goes through the ordinary pipeline.
+pub fn heif_to_jpeg(input: &Path, output: &Path) -> Result<(), MediaError> {
+    let input = absolute(input)?;
+    let output = absolute(output)?;
+    let args: Vec<&std::ffi::OsStr> = vec!["-q".as_ref(), "95".as_ref(), input.as_os_str(), output.as_os_str()];
+    run(Tool::HeifConvert, &args, TOOL_TIMEOUT)?;
+    if !output.is_file() {
+        return Err(MediaError::ToolFailed {
+            tool: "heif-convert",
+            reason: "no image was written".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A directory removed with its contents on drop.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(parent: &Path, tag: &str) -> Result<TempDir, MediaError> {
+        let t = TempFile::new(parent, tag);
+        let path = t.path().to_path_buf();
+        t.forget();
+        std::fs::create_dir_all(&path).map_err(|e| MediaError::io("create", &path, e))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Probe data of any audio or video file ffprobe reads (AVI, MKV, MP3, ...).

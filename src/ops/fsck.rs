@@ -141,6 +141,9 @@ pub async fn run_with_progress(
                     }
                     referenced.insert(key, ());
                 }
+                if let Some(t) = super::import::custom_thumb_of(&asset) {
+                    referenced.insert(t.blob, ());
+                }
                 for r in renditions_of(&asset) {
                     referenced.insert(r.blob.clone(), ());
                     if !files.contains_key(&r.blob) {

@@ -43,6 +43,33 @@ impl StoredRendition {
     }
 }
 
+/// Where an asset keeps an uploaded custom thumbnail (`media/customthumb`): the image its
+/// renditions are made from instead of the original, until `removeassetimages` or the next
+/// custom thumbnail.
+pub const CUSTOM_THUMB_KEY: &str = "_customthumb";
+
+/// The source image of an asset's previews, uploaded with `media/customthumb`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CustomThumb {
+    pub blob: String,
+    pub filename: String,
+    pub bytes: u64,
+}
+
+pub fn custom_thumb_of(asset: &Asset) -> Option<CustomThumb> {
+    asset
+        .fields
+        .get(CUSTOM_THUMB_KEY)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// Every blob an asset owns besides its original: renditions and a custom thumbnail.
+pub fn derived_blobs_of(asset: &Asset) -> Vec<String> {
+    let mut out: Vec<String> = renditions_of(asset).into_iter().map(|r| r.blob).collect();
+    out.extend(custom_thumb_of(asset).map(|t| t.blob));
+    out
+}
+
 pub fn renditions_of(asset: &Asset) -> Vec<StoredRendition> {
     asset
         .fields
@@ -107,9 +134,14 @@ impl Drop for TempDir {
 
 async fn fetch_original(env: &JobEnv, asset: &Asset, dir: &Path) -> OpsResult<Option<PathBuf>> {
     let Some(o) = &asset.original else { return Ok(None) };
-    let ext = crate::domain::filetypes::extension_of(&o.filename).unwrap_or_else(|| "bin".into());
-    let path = dir.join(format!("original.{ext}"));
-    let read = env.blobs.get(&o.blob_key, None).await?;
+    Ok(Some(fetch_blob(env, &o.blob_key, &o.filename, "original", dir).await?))
+}
+
+/// Copies a blob into `dir` as `{stem}.{extension of filename}`.
+async fn fetch_blob(env: &JobEnv, key: &str, filename: &str, stem: &str, dir: &Path) -> OpsResult<PathBuf> {
+    let ext = crate::domain::filetypes::extension_of(filename).unwrap_or_else(|| "bin".into());
+    let path = dir.join(format!("{stem}.{ext}"));
+    let read = env.blobs.get(key, None).await?;
     let mut file = tokio::fs::File::create(&path)
         .await
         .map_err(crate::blobs::BlobError::Io)?;
@@ -119,7 +151,7 @@ async fn fetch_original(env: &JobEnv, asset: &Asset, dir: &Path) -> OpsResult<Op
         file.write_all(&chunk).await.map_err(crate::blobs::BlobError::Io)?;
     }
     file.flush().await.map_err(crate::blobs::BlobError::Io)?;
-    Ok(Some(path))
+    Ok(path)
 }
 
 /// What probing and rendering produced, before it is written to the asset.
@@ -132,18 +164,51 @@ struct Outcome {
     shown: Option<(u32, u32)>,
 }
 
-/// Probes and renders `path`; stores the renditions as new blobs.
-async fn process(env: &JobEnv, path: PathBuf, dir: PathBuf, rotation: i64) -> OpsResult<Outcome> {
+/// The file's metadata as fields: the in-process readers first; exiftool (one long-lived
+/// process, when installed) only for files they do not read.
+fn read_metadata(path: &Path) -> Map<String, Value> {
+    match media::probe(path) {
+        Ok(info) => info.to_fields(),
+        Err(e) => match media::exiftool::ExifTool::global().read(path) {
+            Ok(info) => info.to_fields(),
+            Err(MediaError::ToolMissing { .. }) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    tracing::info!(
+                        "exiftool is not installed: files the built-in readers do not know ({e}) get no \
+                         metadata; install libimage-exiftool-perl to read them"
+                    )
+                });
+                Map::new()
+            }
+            Err(x) => {
+                tracing::warn!(file = %path.display(), error = %x, "exiftool could not read the file");
+                Map::new()
+            }
+        },
+    }
+}
+
+/// Probes `path` and renders the presets from it (or from `thumb_source`, an uploaded custom
+/// thumbnail); stores the renditions as new blobs.
+async fn process(
+    env: &JobEnv,
+    path: PathBuf,
+    thumb_source: Option<PathBuf>,
+    dir: PathBuf,
+    rotation: i64,
+) -> OpsResult<Outcome> {
     let presets = presets();
     let rotate = Rotation::from_degrees(rotation).unwrap_or_default();
     let out_dir = dir.join("out");
     let (metadata, rendered) = tokio::task::spawn_blocking(move || {
-        let metadata = media::probe(&path).map(|i| i.to_fields()).unwrap_or_default();
+        let metadata = read_metadata(&path);
         let opts = RenderOptions {
             rotate,
             ..RenderOptions::default()
         };
-        (metadata, media::render_presets(&path, &presets, &out_dir, &opts))
+        let source = thumb_source.as_deref().unwrap_or(&path);
+        (metadata, media::render_presets(source, &presets, &out_dir, &opts))
     })
     .await
     .map_err(|e| OpsError::Invalid(crate::domain::Invalid::new(format!("the conversion crashed: {e}"))))?;
@@ -210,7 +275,12 @@ pub async fn import_asset(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResu
     let Some(path) = fetch_original(env, &stored.asset, &dir.0).await? else {
         return Ok(None);
     };
-    let out = process(env, path, dir.0.clone(), rotation_of(&stored.asset)).await?;
+    let thumb = custom_thumb_of(&stored.asset);
+    let thumb_source = match &thumb {
+        Some(t) => Some(fetch_blob(env, &t.blob, &t.filename, "customthumb", &dir.0).await?),
+        None => None,
+    };
+    let out = process(env, path, thumb_source, dir.0.clone(), rotation_of(&stored.asset)).await?;
     let new_blobs: Vec<String> = out.renditions.iter().map(|r| r.blob.clone()).collect();
     let rendered_from = stored.asset.original.as_ref().map(|o| o.blob_key.clone());
     for _ in 0..5 {
@@ -224,6 +294,12 @@ pub async fn import_asset(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResu
         if asset.original.as_ref().map(|o| &o.blob_key) != rendered_from.as_ref() {
             discard(env, &new_blobs).await;
             return Ok(None);
+        }
+        if custom_thumb_of(&asset) != thumb {
+            // The preview source changed while this ran (a new custom thumbnail, or
+            // removeassetimages): these renditions are stale; the newer run writes its own.
+            discard(env, &new_blobs).await;
+            return Ok(out.shown);
         }
         let old = renditions_of(&asset);
         for (k, v) in &out.metadata {
@@ -304,12 +380,13 @@ pub async fn remove_renditions(env: &JobEnv, catalog: &str, assetid: &str) -> Op
             return Err(OpsError::NotFound(assetid.to_string()));
         };
         let mut a = s.asset;
-        let old = renditions_of(&a);
+        let old = derived_blobs_of(&a);
         a.fields.remove(RENDITIONS_KEY);
+        a.fields.remove(CUSTOM_THUMB_KEY);
         a.set("previewstatus", "0");
         match env.store.update_asset(catalog, &a, s.version, &[]).await {
             Ok(()) => {
-                discard(env, &old.into_iter().map(|r| r.blob).collect::<Vec<_>>()).await;
+                discard(env, &old).await;
                 return Ok(());
             }
             Err(StoreError::Stale) => continue,
@@ -320,6 +397,42 @@ pub async fn remove_renditions(env: &JobEnv, catalog: &str, assetid: &str) -> Op
     Err(OpsError::Conflict(format!(
         "asset \"{assetid}\" is being changed by others; try again"
     )))
+}
+
+/// Makes `thumb` (an uploaded image, already stored as a blob) the source of the asset's
+/// previews and renders them at once (`media/customthumb`). A rotation of the old previews
+/// does not apply to the new image; an earlier custom thumbnail is removed. On any error the
+/// caller still owns `thumb.blob`.
+pub async fn set_custom_thumb(env: &JobEnv, catalog: &str, assetid: &str, thumb: CustomThumb) -> OpsResult<()> {
+    let mut replaced = None;
+    for attempt in 0..5 {
+        let Some(s) = env.store.get_asset(catalog, assetid).await? else {
+            return Err(OpsError::NotFound(assetid.to_string()));
+        };
+        let mut a = s.asset;
+        replaced = custom_thumb_of(&a).map(|t| t.blob);
+        a.fields.insert(
+            CUSTOM_THUMB_KEY.into(),
+            serde_json::to_value(&thumb).unwrap_or(Value::Null),
+        );
+        a.fields.remove(ROTATION_KEY);
+        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+            Ok(()) => break,
+            Err(StoreError::Stale) if attempt < 4 => continue,
+            Err(StoreError::Stale) => {
+                return Err(OpsError::Conflict(format!(
+                    "asset \"{assetid}\" is being changed by others; try again"
+                )))
+            }
+            Err(StoreError::NotFound) => return Err(OpsError::NotFound(assetid.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(old) = replaced.filter(|b| *b != thumb.blob) {
+        discard(env, &[old]).await;
+    }
+    import_asset(env, catalog, assetid).await?;
+    Ok(())
 }
 
 /// Adds a quarter-turn rotation and re-renders at once; the new shown size.

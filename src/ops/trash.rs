@@ -66,13 +66,13 @@ async fn purge_one(
         Ok(asset) => {
             // The row is gone first, so nothing can serve the files while they are
             // removed; a failure here leaves an orphan for fsck, never a dangling row.
-            let renditions = super::import::renditions_of(&asset).into_iter().map(|r| r.blob);
+            let derived = super::import::derived_blobs_of(&asset);
             let versions = super::versions::old_version_blobs(&asset);
             for key in asset
                 .original
                 .map(|o| o.blob_key)
                 .into_iter()
-                .chain(renditions)
+                .chain(derived)
                 .chain(versions)
             {
                 if let Err(e) = blobs.delete(&key).await {

@@ -14,6 +14,8 @@ mod imports;
 mod lifecycle;
 mod media;
 mod operations;
+mod media_customthumb;
+mod media_tools;
 mod records;
 mod refusals;
 mod scaleout;

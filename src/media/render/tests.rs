@@ -379,7 +379,7 @@ fn unsupported_and_broken_inputs() {
     let dir = tmpdir();
     let presets = standard_presets();
     let err = render_presets(
-        &fixture("media/vm0808h_video_matrix_switch_ss_en.docx"),
+        &fixture("metadata/XMP.svg"),
         &presets,
         dir.path(),
         &RenderOptions::default(),
@@ -422,5 +422,16 @@ fn convert_cli_writes_one_file() {
     assert_eq!((r.width, r.height), (3000, 2000));
     let err = crate::media::convert_cli(&fixture("media/DSC00750.jpg"), "huge", &out).unwrap_err();
     assert_eq!(err.to_string(), "unknown preset \"huge\"");
-    assert_eq!(crate::media::convert::preset_names().len(), 8);
+    assert_eq!(crate::media::convert::preset_names().len(), 9, "8 presets and all");
+    // `all`: every on-import preset from one decode into a directory.
+    let all = dir.path().join("all");
+    let r = crate::media::convert_cli(&fixture("media/DSC00750.jpg"), "all", &all).unwrap();
+    assert_eq!((r.width, r.height), (3000, 2000));
+    let mut files: Vec<String> = std::fs::read_dir(&all)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 8, "{files:?}");
+    assert!(files.contains(&"image110x62cropped.webp".to_string()), "{files:?}");
 }

@@ -208,3 +208,46 @@ fn runaway_tools_are_stopped() {
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(err.to_string().contains("timed out"), "{err}");
 }
+
+#[test]
+fn office_documents_become_pdf_and_a_slow_conversion_is_stopped() {
+    if !have(Tool::Soffice) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let docx = fixture("media/vm0808h_video_matrix_switch_ss_en.docx");
+    // Stopped at once: the timeout kills LibreOffice's whole process group.
+    let err = office_to_pdf_with_timeout(&docx, &dir.path().join("slow.pdf"), Duration::from_millis(1)).unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    let pdf = dir.path().join("doc.pdf");
+    office_to_pdf(&docx, &pdf).unwrap();
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    // Only the PDF is left: the private profile and output directories are removed.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("doc.pdf")]);
+}
+
+#[test]
+fn heic_is_decoded_through_heif_convert() {
+    if !have(Tool::HeifConvert) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let heic = dir.path().join("x.heic");
+    let made = std::process::Command::new("heif-enc")
+        .arg("-q")
+        .arg("50")
+        .arg("-o")
+        .arg(&heic)
+        .arg(fixture("media/test-asset-02.jpg"))
+        .output()
+        .expect("heif-enc (libheif-examples) runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let out = render_presets(&heic, &standard_presets(), dir.path(), &RenderOptions::default()).unwrap();
+    assert_eq!((out.width, out.height), (1280, 1873));
+    let thumb = out.renditions.iter().find(|r| r.preset_id == "thumbimage").unwrap();
+    assert_eq!((thumb.width, thumb.height), (137, 200));
+}
