@@ -51,12 +51,20 @@ struct FsckArgs {
     /// Also read every original and compare its SHA-256 (slow on large catalogs).
     #[arg(long)]
     verify_hashes: bool,
+    /// Unreferenced files younger than this many seconds are not reported (a running
+    /// server may be mid-upload); 0 when no server runs, so that everything counts.
+    #[arg(long, default_value_t = 900)]
+    min_age_secs: i64,
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Loads N synthetic assets and times each search shape (p50/p99 per shape).
     Search(mediadb::bench::SearchBenchArgs),
+    /// Loads N synthetic assets, starts the server, and runs search, data GET/PUT, upload
+    /// and delete alone and mixed over concurrent connections (requests/s, p50/p99,
+    /// errors, server memory, cold start).
+    Http(mediadb::bench_http::HttpBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -121,13 +129,18 @@ async fn main() -> anyhow::Result<()> {
             mut config,
             repair,
             verify_hashes,
+            min_age_secs,
         }) => {
             config.workers = 0;
             let state = app::AppState::open(config).await?;
             let sites = state.config.sites.clone();
             let tmp = state.config.data_dir.join("tmp");
-            let r = mediadb::ops::fsck::run(state.store.as_ref(), &state.blobs, &sites, &tmp, repair, verify_hashes)
-                .await?;
+            let opts = mediadb::ops::fsck::Options {
+                repair,
+                verify: verify_hashes,
+                min_age_secs,
+            };
+            let r = mediadb::ops::fsck::run_with(state.store.as_ref(), &state.blobs, &sites, &tmp, &opts).await?;
             println!("checked {} assets and {} files", r.assets, r.files);
             for p in &r.problems {
                 println!("problem: {p}");
@@ -151,6 +164,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Search(args)) => {
             let out = mediadb::bench::search(args).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Http(args)) => {
+            let out = mediadb::bench_http::http(args).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }

@@ -11,6 +11,9 @@ mod cors;
 mod downloads;
 pub mod endpoint;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod key_cache;
 pub mod lenient_json;
 mod lists;
 mod media;

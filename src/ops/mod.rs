@@ -8,6 +8,7 @@ pub mod fsck;
 pub mod import;
 pub mod ingest;
 pub mod jobs;
+pub mod recovery;
 pub mod remote;
 pub mod trash;
 pub mod users;

@@ -33,6 +33,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Bumped after every change a cached caller depends on (see `auth_epoch`). In
+    /// memory: one process owns an embedded database, and all such changes go through it.
+    auth_epoch: std::sync::atomic::AtomicI64,
 }
 
 impl SqliteStore {
@@ -48,7 +51,16 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(opts)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            auth_epoch: std::sync::atomic::AtomicI64::new(0),
+        })
+    }
+}
+
+impl SqliteStore {
+    fn auth_changed(&self) {
+        self.auth_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -251,6 +263,25 @@ async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asse
     }
 }
 
+/// Queues a job inside a caller's transaction (or on a plain connection).
+async fn insert_job(conn: &mut SqliteConnection, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
+    let id = new_job_id();
+    let ts = now();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(kind)
+    .bind(catalog)
+    .bind(payload.to_string())
+    .bind(&ts)
+    .bind(&ts)
+    .bind(&ts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
 #[async_trait]
 impl MetaStore for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -279,6 +310,10 @@ impl MetaStore for SqliteStore {
     async fn analyze(&self) -> StoreResult<()> {
         sqlx::query("ANALYZE").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn auth_epoch(&self) -> StoreResult<i64> {
+        Ok(self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -344,6 +379,7 @@ impl MetaStore for SqliteStore {
         .bind(perms)
         .execute(&self.pool)
         .await?;
+        self.auth_changed();
         Ok(())
     }
 
@@ -391,6 +427,7 @@ impl MetaStore for SqliteStore {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.auth_changed();
         Ok(())
     }
 
@@ -399,6 +436,7 @@ impl MetaStore for SqliteStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -425,6 +463,7 @@ impl MetaStore for SqliteStore {
                 .execute(&self.pool)
                 .await
         };
+        self.auth_changed();
         match r {
             Ok(r) => Ok(r.rows_affected() > 0),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => Err(StoreError::NotFound),
@@ -463,6 +502,7 @@ impl MetaStore for SqliteStore {
         .bind(perms)
         .execute(&self.pool)
         .await?;
+        self.auth_changed();
         Ok(())
     }
 
@@ -471,6 +511,7 @@ impl MetaStore for SqliteStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -551,6 +592,7 @@ impl MetaStore for SqliteStore {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -586,6 +628,7 @@ impl MetaStore for SqliteStore {
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -595,6 +638,7 @@ impl MetaStore for SqliteStore {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected())
     }
 
@@ -605,6 +649,34 @@ impl MetaStore for SqliteStore {
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn insert_asset_with_job(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        items: &[ListItem],
+        kind: &str,
+        payload: &Value,
+    ) -> StoreResult<String> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
+        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        write_list_items(&mut tx, catalog, items).await?;
+        let job = insert_job(&mut tx, kind, catalog, payload).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn blob_referenced(&self, key: &str) -> StoreResult<bool> {
+        // A scan (no index on blob keys): only start-up recovery asks, for the few
+        // blobs that were being written when a process died.
+        let n: i64 =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE blob_key = ?1 OR instr(fields, ?1) > 0)")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n != 0)
     }
 
     async fn get_asset_in(&self, catalog: &str, id: &str, scope: Scope) -> StoreResult<Option<StoredAsset>> {
@@ -995,25 +1067,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
-        let id = {
-            use rand::Rng;
-            let r: u64 = rand::thread_rng().gen();
-            format!("{}{:016x}", chrono::Utc::now().format("%Y%m%d%H%M%S"), r)
-        };
-        let ts = now();
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(kind)
-        .bind(catalog)
-        .bind(payload.to_string())
-        .bind(&ts)
-        .bind(&ts)
-        .bind(&ts)
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
+        let mut conn = self.pool.acquire().await?;
+        insert_job(&mut conn, kind, catalog, payload).await
     }
 
     async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>> {

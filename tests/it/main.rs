@@ -5,6 +5,7 @@ mod binary;
 mod browser;
 mod categories;
 mod collections;
+mod crash;
 mod fsck;
 mod harness;
 mod hostile;
