@@ -36,6 +36,16 @@ pub struct SqliteStore {
     /// Bumped after every change a cached caller depends on (see `auth_epoch`). In
     /// memory: one process owns an embedded database, and all such changes go through it.
     auth_epoch: std::sync::atomic::AtomicI64,
+    /// Users and their permissions as read under an epoch (every request renders its
+    /// owner's name and checks permissions on a cache miss): valid while it stands.
+    user_cache: std::sync::Mutex<UserCache>,
+}
+
+#[derive(Default)]
+struct UserCache {
+    epoch: i64,
+    users: std::collections::HashMap<String, User>,
+    permissions: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl SqliteStore {
@@ -54,6 +64,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             auth_epoch: std::sync::atomic::AtomicI64::new(0),
+            user_cache: Default::default(),
         })
     }
 }
@@ -61,6 +72,42 @@ impl SqliteStore {
 impl SqliteStore {
     fn auth_changed(&self) {
         self.auth_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn read_user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT g.permissions FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ?",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<String> = Vec::new();
+        for r in rows {
+            let list: Vec<String> = serde_json::from_str(&r).map_err(corrupt("group permissions"))?;
+            for p in list {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn epoch(&self) -> i64 {
+        self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The cache, emptied first if the epoch moved since it was filled.
+    fn users(&self) -> std::sync::MutexGuard<'_, UserCache> {
+        let mut c = self.user_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.epoch();
+        if c.epoch != now {
+            *c = UserCache {
+                epoch: now,
+                ..Default::default()
+            };
+        }
+        c
     }
 }
 
@@ -329,11 +376,24 @@ impl MetaStore for SqliteStore {
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        // Read the epoch before the row: a change committed meanwhile moves it, and what
+        // was read is then not kept.
+        let epoch = self.epoch();
+        if let Some(u) = self.users().users.get(id) {
+            return Ok(Some(u.clone()));
+        }
         let row = sqlx::query("SELECT * FROM users WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = row.as_ref().map(user_from_row).transpose()?;
+        if let Some(u) = &user {
+            let mut c = self.users();
+            if c.epoch == epoch {
+                c.users.insert(id.to_string(), u.clone());
+            }
+        }
+        Ok(user)
     }
 
     async fn create_user(&self, u: &User, groups: &[&str]) -> StoreResult<()> {
@@ -365,6 +425,7 @@ impl MetaStore for SqliteStore {
                 .await?;
         }
         tx.commit().await?;
+        self.auth_changed();
         Ok(())
     }
 
@@ -384,20 +445,14 @@ impl MetaStore for SqliteStore {
     }
 
     async fn user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT g.permissions FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ?",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<String> = Vec::new();
-        for r in rows {
-            let list: Vec<String> = serde_json::from_str(&r).map_err(corrupt("group permissions"))?;
-            for p in list {
-                if !out.contains(&p) {
-                    out.push(p);
-                }
-            }
+        let epoch = self.epoch();
+        if let Some(p) = self.users().permissions.get(user_id) {
+            return Ok(p.clone());
+        }
+        let out = self.read_user_permissions(user_id).await?;
+        let mut c = self.users();
+        if c.epoch == epoch {
+            c.permissions.insert(user_id.to_string(), out.clone());
         }
         Ok(out)
     }
