@@ -21,6 +21,8 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Wakes idle job workers when a job is queued.
     pub wake: Arc<Notify>,
+    /// Callers resolved from keys (valid while the store's auth epoch stands).
+    pub keys: Arc<crate::api::key_cache::KeyCache>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             store,
             blobs,
             wake: Arc::new(Notify::new()),
+            keys: Arc::default(),
         };
         state.bootstrap().await?;
         crate::ops::customfields::refresh(state.store.as_ref()).await?;
@@ -96,6 +99,7 @@ impl AppState {
     /// `stop` turns true.
     pub fn spawn_background(&self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::new();
+        tasks.push(self.start_recovery());
         for i in 0..self.config.workers {
             let name = format!("{}-{}-{i}", hostname(), std::process::id());
             tasks.push(tokio::spawn(jobs::worker(self.job_env(), name, stop.clone())));
@@ -130,6 +134,34 @@ async fn refresh_custom_fields(store: Arc<dyn MetaStore>, mut stop: watch::Recei
         if let Err(e) = crate::ops::customfields::refresh(store.as_ref()).await {
             tracing::warn!(error = %e, "could not refresh the custom fields");
         }
+    }
+}
+
+impl AppState {
+    /// Journals the blobs this process writes and, in the background, recovers what a
+    /// crashed predecessor left (see `ops::recovery`). Runs before any request or job.
+    fn start_recovery(&self) -> tokio::task::JoinHandle<()> {
+        let started = std::time::SystemTime::now();
+        let tmp = self.config.data_dir.join("tmp");
+        if let Err(e) = self.blobs.start_journal(&tmp) {
+            tracing::error!(error = %e, dir = %tmp.display(), "could not start the in-flight blob journal");
+        }
+        let embedded = self.config.database_url.as_deref().is_none_or(str::is_empty);
+        let (store, blobs) = (self.store.clone(), self.blobs.clone());
+        tokio::spawn(async move {
+            match crate::ops::recovery::run(store.as_ref(), &blobs, &tmp, embedded, started).await {
+                Ok(r) if r.journals + r.temp_dirs_removed > 0 => tracing::info!(
+                    journals = r.journals,
+                    blobs_removed = r.blobs_removed,
+                    blobs_kept = r.blobs_kept,
+                    staged_removed = r.staged_removed,
+                    temp_dirs_removed = r.temp_dirs_removed,
+                    "recovered after an unclean stop"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "start-up recovery failed; run mediadb fsck"),
+            }
+        })
     }
 }
 

@@ -44,11 +44,11 @@ const TYPES: &[(&str, &str)] = &[
 ];
 const KEYWORDS: usize = 3000;
 
-fn keyword(i: usize) -> String {
+pub(crate) fn keyword(i: usize) -> String {
     format!("{}{}", WORDS[i % WORDS.len()], i / WORDS.len())
 }
 
-fn synthetic(i: usize, rng: &mut StdRng, start_ms: i64, span_ms: i64) -> Asset {
+pub(crate) fn synthetic(i: usize, rng: &mut StdRng, start_ms: i64, span_ms: i64) -> Asset {
     let (atype, ext) = TYPES[rng.gen_range(0..TYPES.len())];
     let w = |rng: &mut StdRng| WORDS[rng.gen_range(0..WORDS.len())];
     let name = format!("{}_{}_{i}.{ext}", w(rng), w(rng));
@@ -267,7 +267,7 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
     Ok(out)
 }
 
-fn tempdir_path() -> PathBuf {
+pub(crate) fn tempdir_path() -> PathBuf {
     let r: u64 = rand::thread_rng().gen();
     std::env::temp_dir().join(format!("mediadb-bench-{r:016x}"))
 }

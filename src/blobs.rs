@@ -42,6 +42,9 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Set for local disk, where a finished upload is also fsynced.
     local_root: Option<PathBuf>,
+    /// Blobs being written and not yet referred to by a committed row (set by the
+    /// processes that write: `serve` and `worker`), for crash recovery.
+    journal: Arc<std::sync::OnceLock<crate::journal::Journal>>,
 }
 
 /// A blob being written. Dropped without [`BlobUpload::finish`], nothing remains.
@@ -111,6 +114,7 @@ impl BlobStore {
         Ok(BlobStore {
             store,
             local_root: None,
+            journal: Arc::default(),
         })
     }
 
@@ -120,7 +124,93 @@ impl BlobStore {
         Ok(BlobStore {
             store: Arc::new(store),
             local_root: Some(root),
+            journal: Arc::default(),
         })
+    }
+
+    /// Starts noting the blobs this process writes in a journal in `dir` (once per
+    /// process; later calls keep the first journal).
+    pub fn start_journal(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        if self.journal.get().is_none() {
+            let _ = self.journal.set(crate::journal::Journal::create(dir)?);
+        }
+        Ok(())
+    }
+
+    /// The journal this process writes, if any (recovery leaves it alone).
+    pub fn journal_path(&self) -> Option<PathBuf> {
+        self.journal.get().map(|j| j.path().to_path_buf())
+    }
+
+    /// Notes a blob that a row change is about to stop referring to: if the process
+    /// dies after that change commits and before the blob is deleted, recovery deletes it.
+    pub fn note_pending(&self, key: &str) {
+        if let Some(j) = self.journal.get() {
+            j.add(key);
+        }
+    }
+
+    /// Says that a blob is now referred to by a committed row: a crash from here on
+    /// must keep it.
+    pub fn settle(&self, key: &str) {
+        if let Some(j) = self.journal.get() {
+            j.settle(key);
+        }
+    }
+
+    /// The partial files of local writes (`<key>#<n>`, hidden from `list`) and their
+    /// ages in seconds: a write in progress, or one a killed process left.
+    pub fn staged_files(&self) -> Vec<(PathBuf, i64)> {
+        fn walk(p: &std::path::Path, out: &mut Vec<(PathBuf, i64)>) {
+            let Ok(rd) = std::fs::read_dir(p) else { return };
+            for e in rd.flatten() {
+                let path = e.path();
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&path, out),
+                    Ok(_) if e.file_name().to_string_lossy().contains('#') => {
+                        let age = e
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .map_or(0, |d| d.as_secs() as i64);
+                        out.push((path, age));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.local_root {
+            walk(root, &mut out);
+        }
+        out
+    }
+
+    /// Removes the partial files a local write of `key` may have left (object_store
+    /// stages writes as `<key>#<n>` and renames them into place).
+    pub async fn remove_staged(&self, key: &str) -> BlobResult<u64> {
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
+        let path = root.join(key);
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(0);
+        };
+        let prefix = format!("{}#", name.to_string_lossy());
+        let mut removed = 0;
+        let mut rd = match tokio::fs::read_dir(dir).await {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        while let Some(e) = rd.next_entry().await? {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                tokio::fs::remove_file(e.path()).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// A new random key under `prefix` (`originals`, `renditions`).
@@ -131,6 +221,9 @@ impl BlobStore {
     }
 
     pub fn begin(&self, key: String) -> BlobUpload {
+        if let Some(j) = self.journal.get() {
+            j.add(&key);
+        }
         let writer = Writer {
             store: self.store.clone(),
             path: ObjectPath::from(key.as_str()),
@@ -208,7 +301,10 @@ impl BlobStore {
 
     pub async fn delete(&self, key: &str) -> BlobResult<()> {
         match self.store.delete(&ObjectPath::from(key)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                self.settle(key);
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }

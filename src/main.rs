@@ -89,12 +89,20 @@ struct FsckArgs {
     /// Also read every original and compare its SHA-256 (slow on large catalogs).
     #[arg(long)]
     verify_hashes: bool,
+    /// Unreferenced files younger than this many seconds are not reported (a running
+    /// server may be mid-upload); 0 when no server runs, so that everything counts.
+    #[arg(long, default_value_t = 900)]
+    min_age_secs: i64,
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Loads N synthetic assets and times each search shape (p50/p99 per shape).
     Search(mediadb::bench::SearchBenchArgs),
+    /// Loads N synthetic assets, starts the server, and runs search, data GET/PUT, upload
+    /// and delete alone and mixed over concurrent connections (requests/s, p50/p99,
+    /// errors, server memory, cold start).
+    Http(mediadb::bench_http::HttpBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -224,22 +232,19 @@ async fn main() -> anyhow::Result<()> {
             mut config,
             repair,
             verify_hashes,
+            min_age_secs,
         }) => {
             config.workers = 0;
             let state = app::AppState::open(config).await?;
             let sites = state.config.sites.clone();
             let tmp = state.config.data_dir.join("tmp");
-            let progress = Progress::new("assets", 0);
-            let r = ops::fsck::run_with_progress(
-                state.store.as_ref(),
-                &state.blobs,
-                &sites,
-                &tmp,
+            let opts = mediadb::ops::fsck::Options {
                 repair,
-                verify_hashes,
-                &progress,
-            )
-            .await?;
+                verify: verify_hashes,
+                min_age_secs,
+            };
+            let progress = Progress::new("assets", 0);
+            let r = ops::fsck::run_with_progress(state.store.as_ref(), &state.blobs, &sites, &tmp, &opts, &progress).await?;
             progress.finish();
             println!("checked {} assets and {} files", r.assets, r.files);
             for p in &r.problems {
@@ -264,6 +269,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Search(args)) => {
             let out = mediadb::bench::search(args).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Http(args)) => {
+            let out = mediadb::bench_http::http(args).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }

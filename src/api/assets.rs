@@ -173,7 +173,7 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
     Ok(())
 }
 
-async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Vec<u8>> {
+pub(super) async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(chunk) = field
         .chunk()
@@ -192,7 +192,7 @@ async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Ve
 
 /// The file name of an upload: its last path component (browsers on Windows send
 /// `C:\dir\x.jpg`), not hidden, no control characters.
-fn clean_filename(raw: &str) -> ApiResult<String> {
+pub(super) fn clean_filename(raw: &str) -> ApiResult<String> {
     let leaf = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if leaf.is_empty() || leaf.starts_with('.') || leaf.chars().any(char::is_control) || leaf.len() > 255 {
         return Err(ApiError::bad(format!(

@@ -14,6 +14,9 @@ mod downloads;
 pub mod endpoint;
 pub mod error;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod key_cache;
 pub mod lenient_json;
 mod lists;
 mod media;

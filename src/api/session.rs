@@ -105,15 +105,27 @@ pub async fn authorize_endpoint(call: &mut Call, endpoint: &super::endpoint::End
     Ok(())
 }
 
-/// The caller a key belongs to, if the key is valid now.
+/// The caller a key belongs to, if the key is valid now. Served from the per-process
+/// cache while the store's auth epoch is unchanged (see `key_cache`).
 pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
     if auth::key_user(key).is_none() || key.len() > 512 {
         return Ok(None);
     }
     let hash = auth::key_hash(key);
     let store = &call.state.store;
+    // Read before resolving: a change committed meanwhile outdates what we cache.
+    let epoch = store.auth_epoch().await?;
+    if let Some(caller) = call.state.keys.get(&hash, epoch) {
+        if caller.key == key {
+            return Ok(Some(caller));
+        }
+    }
     let Some(rec) = store.lookup_key(&hash).await? else {
-        return legacy_caller(call, key, hash).await;
+        let caller = legacy_caller(call, key, hash).await?;
+        if let Some(c) = &caller {
+            call.state.keys.put(c, None, epoch);
+        }
+        return Ok(caller);
     };
     if rec.revoked {
         return Ok(None);
@@ -133,12 +145,14 @@ pub async fn resolve_key(call: &Call, key: &str) -> ApiResult<Option<Caller>> {
         return Ok(None);
     }
     let permissions = store.user_permissions(&user.id).await?;
-    Ok(Some(Caller {
+    let caller = Caller {
         user,
         permissions,
         key_hash: hash,
         key: key.to_string(),
-    }))
+    };
+    call.state.keys.put(&caller, rec.expires, epoch);
+    Ok(Some(caller))
 }
 
 /// A key derived the EnterMediaDB way, when that opt-in mode is on.

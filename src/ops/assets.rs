@@ -159,12 +159,29 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
     // one is the client's choice and a clash is reported.
     let base = asset.sourcepath.clone();
     for attempt in 2..=1000 {
-        match ctx.store.insert_asset(ctx.catalog, &asset, &changes.list_items).await {
+        // With an original, the import job is queued in the row's transaction: a crash
+        // cannot leave an acknowledged upload that never gets its metadata and renditions.
+        let inserted = if asset.original.is_some() {
+            let payload = super::import::payload(&asset.id);
+            ctx.store
+                .insert_asset_with_job(
+                    ctx.catalog,
+                    &asset,
+                    &changes.list_items,
+                    super::import::IMPORT,
+                    &payload,
+                )
+                .await
+                .map(|_| ())
+        } else {
+            ctx.store.insert_asset(ctx.catalog, &asset, &changes.list_items).await
+        };
+        match inserted {
             Ok(()) => {
-                super::audit::record(ctx.store, ctx.audit("create", Some(&asset.id))).await;
-                if asset.original.is_some() {
-                    super::import::enqueue(ctx.store, ctx.catalog, &asset.id).await?;
+                if let Some(o) = &asset.original {
+                    ctx.blobs.settle(&o.blob_key);
                 }
+                super::audit::record(ctx.store, ctx.audit("create", Some(&asset.id))).await;
                 return Ok(Created { asset, changes });
             }
             Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {

@@ -65,20 +65,46 @@ pub async fn run(
     repair: bool,
     verify: bool,
 ) -> OpsResult<Report> {
-    let progress = crate::progress::Progress::hidden();
-    run_with_progress(store, blobs, catalogs, tmp_root, repair, verify, &progress).await
+    let opts = Options {
+        repair,
+        verify,
+        min_age_secs: ORPHAN_MIN_AGE_SECS,
+    };
+    run_with(store, blobs, catalogs, tmp_root, &opts).await
 }
 
-/// [`run`], reporting each asset checked to `progress`.
+/// How `fsck` runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub repair: bool,
+    /// Also read every original and compare its SHA-256.
+    pub verify: bool,
+    /// Unreferenced files and scratch directories younger than this are not reported
+    /// (a running server may be mid-upload). 0 when nothing else runs: everything counts.
+    pub min_age_secs: i64,
+}
+
+pub async fn run_with(
+    store: &dyn MetaStore,
+    blobs: &BlobStore,
+    catalogs: &[String],
+    tmp_root: &std::path::Path,
+    opts: &Options,
+) -> OpsResult<Report> {
+    let progress = crate::progress::Progress::hidden();
+    run_with_progress(store, blobs, catalogs, tmp_root, opts, &progress).await
+}
+
+/// [`run_with`], reporting each asset checked to `progress`.
 pub async fn run_with_progress(
     store: &dyn MetaStore,
     blobs: &BlobStore,
     catalogs: &[String],
     tmp_root: &std::path::Path,
-    repair: bool,
-    verify: bool,
+    opts: &Options,
     progress: &crate::progress::Progress,
 ) -> OpsResult<Report> {
+    let (repair, verify, min_age) = (opts.repair, opts.verify, opts.min_age_secs);
     let mut report = Report::default();
     let files: HashMap<String, u64> = blobs
         .list("")
@@ -163,7 +189,7 @@ pub async fn run_with_progress(
         }
     }
     for (key, _size, age) in blobs.list("").await? {
-        if key.starts_with(LOST_AND_FOUND) || referenced.contains_key(&key) || age < ORPHAN_MIN_AGE_SECS {
+        if key.starts_with(LOST_AND_FOUND) || referenced.contains_key(&key) || age < min_age {
             continue;
         }
         report.problems.push(format!("{key} belongs to no asset"));
@@ -171,6 +197,17 @@ pub async fn run_with_progress(
             let to = format!("{LOST_AND_FOUND}/{key}");
             blobs.rename(&key, &to).await?;
             report.repaired.push(format!("moved {key} to {to}"));
+        }
+    }
+    for (path, age) in blobs.staged_files() {
+        if age < min_age {
+            continue;
+        }
+        report
+            .problems
+            .push(format!("a partial file of an unfinished write {}", path.display()));
+        if repair && std::fs::remove_file(&path).is_ok() {
+            report.repaired.push(format!("removed {}", path.display()));
         }
     }
     let stuck = store.expired_job_count().await?;
@@ -191,7 +228,7 @@ pub async fn run_with_progress(
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|d| d.as_secs() as i64 > ORPHAN_MIN_AGE_SECS);
+                .is_some_and(|d| d.as_secs() as i64 >= min_age);
             if name.starts_with("mediadb-import-") && old {
                 report
                     .problems

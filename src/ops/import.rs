@@ -108,11 +108,17 @@ pub fn export_name(asset: &Asset, preset: &str, file: &str) -> String {
     format!("{stem}{suffix}.{ext}")
 }
 
-pub async fn enqueue(env_store: &dyn crate::store::MetaStore, catalog: &str, assetid: &str) -> OpsResult<String> {
-    Ok(env_store
-        .enqueue_job(IMPORT, catalog, &json!({"assetid": assetid}))
-        .await?)
+/// The payload of an asset's import job.
+pub fn payload(assetid: &str) -> Value {
+    json!({"assetid": assetid})
 }
+
+pub async fn enqueue(env_store: &dyn crate::store::MetaStore, catalog: &str, assetid: &str) -> OpsResult<String> {
+    Ok(env_store.enqueue_job(IMPORT, catalog, &payload(assetid)).await?)
+}
+
+/// The name prefix of an import's scratch directory under `{data-dir}/tmp`.
+pub const TEMP_PREFIX: &str = "mediadb-import-";
 
 struct TempDir(PathBuf);
 
@@ -120,7 +126,7 @@ impl TempDir {
     fn new(root: &Path) -> std::io::Result<Self> {
         use rand::Rng;
         let r: u64 = rand::thread_rng().gen();
-        let p = root.join(format!("mediadb-import-{r:016x}"));
+        let p = root.join(format!("{TEMP_PREFIX}{r:016x}"));
         std::fs::create_dir_all(&p)?;
         Ok(TempDir(p))
     }
@@ -320,10 +326,13 @@ pub async fn import_asset(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResu
                 asset.fields.remove("importerror");
             }
         }
+        let keep: Vec<&String> = new_blobs.iter().collect();
+        let stale: Vec<String> = old.into_iter().map(|r| r.blob).filter(|b| !keep.contains(&b)).collect();
+        // Journalled before the write that drops them: a crash after it cannot orphan them.
+        stale.iter().for_each(|b| env.blobs.note_pending(b));
         match env.store.update_asset(catalog, &asset, s.version, &[]).await {
             Ok(()) => {
-                let keep: Vec<&String> = new_blobs.iter().collect();
-                let stale: Vec<String> = old.into_iter().map(|r| r.blob).filter(|b| !keep.contains(&b)).collect();
+                new_blobs.iter().for_each(|b| env.blobs.settle(b));
                 discard(env, &stale).await;
                 return Ok(out.shown);
             }
@@ -384,6 +393,7 @@ pub async fn remove_renditions(env: &JobEnv, catalog: &str, assetid: &str) -> Op
         a.fields.remove(RENDITIONS_KEY);
         a.fields.remove(CUSTOM_THUMB_KEY);
         a.set("previewstatus", "0");
+        old.iter().for_each(|b| env.blobs.note_pending(b));
         match env.store.update_asset(catalog, &a, s.version, &[]).await {
             Ok(()) => {
                 discard(env, &old).await;

@@ -11,6 +11,7 @@ pub mod fsck;
 pub mod import;
 pub mod ingest;
 pub mod jobs;
+pub mod recovery;
 pub mod remote;
 pub mod tables;
 pub mod trash;

@@ -62,6 +62,17 @@ async fn purge_one(
     catalog: &str,
     id: &str,
 ) -> OpsResult<()> {
+    // The files are journalled before the row goes: a crash between the two cannot
+    // leave them behind unseen (start-up recovery deletes them).
+    for scope in [crate::store::Scope::Trash, crate::store::Scope::Live] {
+        if let Some(s) = store.get_asset_in(catalog, id, scope).await? {
+            let renditions = super::import::renditions_of(&s.asset).into_iter().map(|r| r.blob);
+            for key in s.asset.original.map(|o| o.blob_key).into_iter().chain(renditions) {
+                blobs.note_pending(&key);
+            }
+            break;
+        }
+    }
     match store.purge_asset(catalog, id).await {
         Ok(asset) => {
             // The row is gone first, so nothing can serve the files while they are

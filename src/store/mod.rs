@@ -151,6 +151,10 @@ pub trait MetaStore: Send + Sync {
     /// Refreshes the planner's statistics (after a bulk load).
     async fn analyze(&self) -> StoreResult<()>;
 
+    /// A number that changes whenever a key is revoked or a user, a membership or a
+    /// group changes: what a cached caller depends on. Cheap: read on every request.
+    async fn auth_epoch(&self) -> StoreResult<i64>;
+
     async fn user_count(&self) -> StoreResult<u64>;
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// Creates a user in the given groups; `Conflict` if the id is taken.
@@ -190,6 +194,20 @@ pub trait MetaStore: Send + Sync {
 
     /// Inserts a new live asset; `Conflict` if its id or live source path is taken.
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()>;
+    /// Inserts a new live asset and queues a job for it in the same transaction, so a
+    /// crash cannot leave the asset without its job (an upload stuck at `created`).
+    /// Returns the job's id.
+    async fn insert_asset_with_job(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        items: &[ListItem],
+        kind: &str,
+        payload: &Value,
+    ) -> StoreResult<String>;
+    /// Whether any asset, live or trashed, refers to a blob (as its original or a
+    /// rendition). For start-up recovery, not for request paths: it may scan.
+    async fn blob_referenced(&self, key: &str) -> StoreResult<bool>;
     /// A live asset by id.
     async fn get_asset(&self, catalog: &str, id: &str) -> StoreResult<Option<StoredAsset>> {
         self.get_asset_in(catalog, id, Scope::Live).await
@@ -327,6 +345,13 @@ pub const FACET_FIELDS: &[&str] = &[
     "importstatus",
     "previewstatus",
 ];
+
+/// A new job id: time-ordered, then random.
+pub fn new_job_id() -> String {
+    use rand::Rng;
+    let r: u64 = rand::thread_rng().gen();
+    format!("{}{:016x}", chrono::Utc::now().format("%Y%m%d%H%M%S"), r)
+}
 
 /// The kind of an asset field for indexing and search, including the virtual ones.
 pub fn field_kind(field: &str) -> Option<FieldKind> {

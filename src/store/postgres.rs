@@ -13,7 +13,14 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../../migrations/postgres/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../migrations/postgres/0001_initial.sql")),
+    (
+        3,
+        "auth epoch",
+        include_str!("../../migrations/postgres/0003_auth_epoch.sql"),
+    ),
+];
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -265,6 +272,25 @@ fn state_of(scope: Scope) -> &'static str {
     }
 }
 
+/// Queues a job inside a caller's transaction (or on a plain connection).
+async fn insert_job(conn: &mut PgConnection, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
+    let id = new_job_id();
+    let ts = now();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated)
+         VALUES ($1, $2, $3, $4, now(), $5, $6)",
+    )
+    .bind(&id)
+    .bind(t(kind))
+    .bind(t(catalog))
+    .bind(payload.to_string())
+    .bind(&ts)
+    .bind(&ts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
 #[async_trait]
 impl MetaStore for PostgresStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -289,6 +315,13 @@ impl MetaStore for PostgresStore {
     async fn analyze(&self) -> StoreResult<()> {
         sqlx::query("ANALYZE").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn auth_epoch(&self) -> StoreResult<i64> {
+        // Changed by triggers (migration 0003) in the same transaction as the change.
+        Ok(sqlx::query_scalar("SELECT n FROM auth_epoch WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -617,6 +650,34 @@ impl MetaStore for PostgresStore {
         write_list_items(&mut tx, catalog, items).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn insert_asset_with_job(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        items: &[ListItem],
+        kind: &str,
+        payload: &Value,
+    ) -> StoreResult<String> {
+        let mut tx = self.pool.begin().await?;
+        let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
+        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        write_list_items(&mut tx, catalog, items).await?;
+        let job = insert_job(&mut tx, kind, catalog, payload).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn blob_referenced(&self, key: &str) -> StoreResult<bool> {
+        // A scan (no index on blob keys): only start-up recovery asks, for the few
+        // blobs that were being written when a process died.
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE blob_key = $1 OR strpos(fields, $1) > 0)")
+                .bind(t(key))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(found)
     }
 
     async fn get_asset_in(&self, catalog: &str, id: &str, scope: Scope) -> StoreResult<Option<StoredAsset>> {
@@ -993,25 +1054,8 @@ impl MetaStore for PostgresStore {
     }
 
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
-        let id = {
-            use rand::Rng;
-            let r: u64 = rand::thread_rng().gen();
-            format!("{}{:016x}", chrono::Utc::now().format("%Y%m%d%H%M%S"), r)
-        };
-        let ts = now();
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated)
-             VALUES ($1, $2, $3, $4, now(), $5, $6)",
-        )
-        .bind(&id)
-        .bind(t(kind))
-        .bind(t(catalog))
-        .bind(payload.to_string())
-        .bind(&ts)
-        .bind(&ts)
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
+        let mut conn = self.pool.acquire().await?;
+        insert_job(&mut conn, kind, catalog, payload).await
     }
 
     async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>> {

@@ -41,6 +41,19 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct SqliteStore {
     pool: SqlitePool,
     codes: CatalogCodes,
+    /// Bumped after every change a cached caller depends on (see `auth_epoch`). In
+    /// memory: one process owns an embedded database, and all such changes go through it.
+    auth_epoch: std::sync::atomic::AtomicI64,
+    /// Users and their permissions as read under an epoch (every request renders its
+    /// owner's name and checks permissions on a cache miss): valid while it stands.
+    user_cache: std::sync::Mutex<UserCache>,
+}
+
+#[derive(Default)]
+struct UserCache {
+    epoch: i64,
+    users: std::collections::HashMap<String, User>,
+    permissions: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl SqliteStore {
@@ -62,6 +75,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             codes: CatalogCodes::default(),
+            auth_epoch: std::sync::atomic::AtomicI64::new(0),
+            user_cache: Default::default(),
         })
     }
 }
@@ -73,6 +88,46 @@ impl SqliteStore {
             Scope::Live => live,
             Scope::Trash => index::trash_of(live),
         }))
+    }
+
+    fn auth_changed(&self) {
+        self.auth_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn read_user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT g.permissions FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ?",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<String> = Vec::new();
+        for r in rows {
+            let list: Vec<String> = serde_json::from_str(&r).map_err(corrupt("group permissions"))?;
+            for p in list {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn epoch(&self) -> i64 {
+        self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The cache, emptied first if the epoch moved since it was filled.
+    fn users(&self) -> std::sync::MutexGuard<'_, UserCache> {
+        let mut c = self.user_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.epoch();
+        if c.epoch != now {
+            *c = UserCache {
+                epoch: now,
+                ..Default::default()
+            };
+        }
+        c
     }
 }
 
@@ -275,6 +330,43 @@ async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asse
     }
 }
 
+/// Queues a job inside a caller's transaction (or on a plain connection).
+async fn insert_job(conn: &mut SqliteConnection, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
+    let id = new_job_id();
+    let ts = now();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(kind)
+    .bind(catalog)
+    .bind(payload.to_string())
+    .bind(&ts)
+    .bind(&ts)
+    .bind(&ts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Inserts a new live asset with its index, counts and list values.
+async fn insert_live_asset(
+    tx: &mut SqliteConnection,
+    catalog: &str,
+    live: index::ScopeCode,
+    asset: &Asset,
+    items: &[ListItem],
+) -> StoreResult<i64> {
+    let seq = insert_asset_row(tx, catalog, asset, &now()).await?;
+    let rows = index::unique_rows(asset);
+    index::write_rows(tx, seq, live, &rows).await?;
+    let mut delta = CountDelta::default();
+    delta.asset(live, true, &rows, 1);
+    delta.apply(tx, catalog).await?;
+    write_list_items(tx, catalog, items).await?;
+    Ok(seq)
+}
+
 #[async_trait]
 impl MetaStore for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -306,6 +398,10 @@ impl MetaStore for SqliteStore {
         Ok(())
     }
 
+    async fn auth_epoch(&self) -> StoreResult<i64> {
+        Ok(self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -319,11 +415,24 @@ impl MetaStore for SqliteStore {
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        // Read the epoch before the row: a change committed meanwhile moves it, and what
+        // was read is then not kept.
+        let epoch = self.epoch();
+        if let Some(u) = self.users().users.get(id) {
+            return Ok(Some(u.clone()));
+        }
         let row = sqlx::query("SELECT * FROM users WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = row.as_ref().map(user_from_row).transpose()?;
+        if let Some(u) = &user {
+            let mut c = self.users();
+            if c.epoch == epoch {
+                c.users.insert(id.to_string(), u.clone());
+            }
+        }
+        Ok(user)
     }
 
     async fn create_user(&self, u: &User, groups: &[&str]) -> StoreResult<()> {
@@ -355,6 +464,7 @@ impl MetaStore for SqliteStore {
                 .await?;
         }
         tx.commit().await?;
+        self.auth_changed();
         Ok(())
     }
 
@@ -369,24 +479,19 @@ impl MetaStore for SqliteStore {
         .bind(perms)
         .execute(&self.pool)
         .await?;
+        self.auth_changed();
         Ok(())
     }
 
     async fn user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT g.permissions FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ?",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<String> = Vec::new();
-        for r in rows {
-            let list: Vec<String> = serde_json::from_str(&r).map_err(corrupt("group permissions"))?;
-            for p in list {
-                if !out.contains(&p) {
-                    out.push(p);
-                }
-            }
+        let epoch = self.epoch();
+        if let Some(p) = self.users().permissions.get(user_id) {
+            return Ok(p.clone());
+        }
+        let out = self.read_user_permissions(user_id).await?;
+        let mut c = self.users();
+        if c.epoch == epoch {
+            c.permissions.insert(user_id.to_string(), out.clone());
         }
         Ok(out)
     }
@@ -416,6 +521,7 @@ impl MetaStore for SqliteStore {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.auth_changed();
         Ok(())
     }
 
@@ -424,6 +530,7 @@ impl MetaStore for SqliteStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -450,6 +557,7 @@ impl MetaStore for SqliteStore {
                 .execute(&self.pool)
                 .await
         };
+        self.auth_changed();
         match r {
             Ok(r) => Ok(r.rows_affected() > 0),
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => Err(StoreError::NotFound),
@@ -488,6 +596,7 @@ impl MetaStore for SqliteStore {
         .bind(perms)
         .execute(&self.pool)
         .await?;
+        self.auth_changed();
         Ok(())
     }
 
@@ -496,6 +605,7 @@ impl MetaStore for SqliteStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -576,6 +686,7 @@ impl MetaStore for SqliteStore {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -611,6 +722,7 @@ impl MetaStore for SqliteStore {
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected() > 0)
     }
 
@@ -620,21 +732,43 @@ impl MetaStore for SqliteStore {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.auth_changed();
         Ok(r.rows_affected())
     }
 
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
         let live = self.codes.get_or_create(&self.pool, catalog).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
-        let rows = index::unique_rows(asset);
-        index::write_rows(&mut tx, seq, live, &rows).await?;
-        let mut delta = CountDelta::default();
-        delta.asset(live, true, &rows, 1);
-        delta.apply(&mut tx, catalog).await?;
-        write_list_items(&mut tx, catalog, items).await?;
+        insert_live_asset(&mut tx, catalog, live, asset, items).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn insert_asset_with_job(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        items: &[ListItem],
+        kind: &str,
+        payload: &Value,
+    ) -> StoreResult<String> {
+        let live = self.codes.get_or_create(&self.pool, catalog).await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        insert_live_asset(&mut tx, catalog, live, asset, items).await?;
+        let job = insert_job(&mut tx, kind, catalog, payload).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn blob_referenced(&self, key: &str) -> StoreResult<bool> {
+        // A scan (no index on blob keys): only start-up recovery asks, for the few
+        // blobs that were being written when a process died.
+        let n: i64 =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE blob_key = ?1 OR instr(fields, ?1) > 0)")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n != 0)
     }
 
     async fn get_asset_in(&self, catalog: &str, id: &str, scope: Scope) -> StoreResult<Option<StoredAsset>> {
@@ -1158,25 +1292,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
-        let id = {
-            use rand::Rng;
-            let r: u64 = rand::thread_rng().gen();
-            format!("{}{:016x}", chrono::Utc::now().format("%Y%m%d%H%M%S"), r)
-        };
-        let ts = now();
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(kind)
-        .bind(catalog)
-        .bind(payload.to_string())
-        .bind(&ts)
-        .bind(&ts)
-        .bind(&ts)
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
+        let mut conn = self.pool.acquire().await?;
+        insert_job(&mut conn, kind, catalog, payload).await
     }
 
     async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>> {

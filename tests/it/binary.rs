@@ -8,13 +8,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Proc {
-    child: Child,
-    base: String,
-    lines: Vec<String>,
+pub struct Proc {
+    pub child: Child,
+    pub base: String,
+    pub lines: Vec<String>,
 }
 
-fn start(data: &Path, admin_password: Option<&str>) -> Proc {
+pub fn start(data: &Path, admin_password: Option<&str>) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mediadb"));
     cmd.arg("serve")
         .env("MEDIADB_LISTEN", "127.0.0.1:0")
@@ -55,7 +55,7 @@ impl Drop for Proc {
     }
 }
 
-fn terminate(p: &mut Proc) -> std::process::ExitStatus {
+pub fn terminate(p: &mut Proc) -> std::process::ExitStatus {
     let _ = Command::new("kill").arg("-TERM").arg(p.child.id().to_string()).status();
     // Workers finish the job in hand first (a 24-megapixel import in a debug build on a
     // loaded 2-core machine can take well over 10 s).
@@ -69,7 +69,7 @@ fn terminate(p: &mut Proc) -> std::process::ExitStatus {
     panic!("mediadb did not stop within 45 s of SIGTERM");
 }
 
-async fn login(base: &str, password: &str) -> String {
+pub async fn login(base: &str, password: &str) -> String {
     let r = reqwest::Client::new()
         .post(format!("{base}/assets/mediadb/services/authentication/login"))
         .body(format!(r#"{{"id":"admin","password":"{password}"}}"#))

@@ -7,6 +7,7 @@ mod categories;
 mod collections;
 mod datamanager;
 mod exports;
+mod crash;
 mod fsck;
 mod harness;
 mod hostile;
