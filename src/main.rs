@@ -244,7 +244,8 @@ async fn main() -> anyhow::Result<()> {
                 min_age_secs,
             };
             let progress = Progress::new("assets", 0);
-            let r = ops::fsck::run_with_progress(state.store.as_ref(), &state.blobs, &sites, &tmp, &opts, &progress).await?;
+            let r = ops::fsck::run_with_progress(state.store.as_ref(), &state.blobs, &sites, &tmp, &opts, &progress)
+                .await?;
             progress.finish();
             println!("checked {} assets and {} files", r.assets, r.files);
             for p in &r.problems {

@@ -3,8 +3,8 @@
 -- Each value row carries its asset's scope (catalog and live/trash), so the live assets
 -- matching a term are one range of an index: counted and paged without visiting the
 -- assets table. The full-text index holds live assets only, for the same reason (the
--- trash, small by design, is searched by its stored text). Facet counts and totals are
--- kept by the store itself, batched per transaction, instead of by per-row triggers.
+-- trash, small by design, is searched by its stored text). Facet counts, totals and the
+-- full-text index are kept by the store itself, batched per transaction, not by triggers.
 
 CREATE TABLE catalogs (
     code INTEGER PRIMARY KEY,
@@ -45,19 +45,10 @@ DROP TRIGGER asset_fts_insert;
 DROP TRIGGER asset_fts_update;
 DROP TRIGGER asset_fts_delete;
 DROP TABLE asset_fts;
--- Contentless: only the index is kept (the text is assets.fulltext).
+-- Contentless: only the index is kept (the text is assets.fulltext). The store keeps it
+-- in step itself: a trigger would make FTS5 write a segment per asset, since it flushes
+-- at every statement, while a batch of new assets goes in with one statement.
 CREATE VIRTUAL TABLE asset_fts USING fts5(
     body, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 0'
 );
 INSERT INTO asset_fts (rowid, body) SELECT seq, fulltext FROM assets WHERE state = 'live';
-CREATE TRIGGER asset_fts_insert AFTER INSERT ON assets WHEN NEW.state = 'live' BEGIN
-    INSERT INTO asset_fts (rowid, body) VALUES (NEW.seq, NEW.fulltext);
-END;
--- One trigger, so the old entry always leaves before the new one enters.
-CREATE TRIGGER asset_fts_update AFTER UPDATE OF fulltext, state ON assets BEGIN
-    DELETE FROM asset_fts WHERE rowid = OLD.seq AND OLD.state = 'live';
-    INSERT INTO asset_fts (rowid, body) SELECT NEW.seq, NEW.fulltext WHERE NEW.state = 'live';
-END;
-CREATE TRIGGER asset_fts_delete AFTER DELETE ON assets WHEN OLD.state = 'live' BEGIN
-    DELETE FROM asset_fts WHERE rowid = OLD.seq;
-END;

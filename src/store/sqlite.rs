@@ -360,6 +360,7 @@ async fn insert_live_asset(
     let seq = insert_asset_row(tx, catalog, asset, &now()).await?;
     let rows = index::unique_rows(asset);
     index::write_rows(tx, seq, live, &rows).await?;
+    index::fts_add(tx, &[seq]).await?;
     let mut delta = CountDelta::default();
     delta.asset(live, true, &rows, 1);
     delta.apply(tx, catalog).await?;
@@ -857,6 +858,8 @@ impl MetaStore for SqliteStore {
         delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, -1);
         let rows = index::unique_rows(asset);
         index::write_rows(&mut tx, seq, live, &rows).await?;
+        index::fts_remove(&mut tx, &[seq]).await?;
+        index::fts_add(&mut tx, &[seq]).await?;
         delta.values(&rows, 1);
         delta.apply(&mut tx, catalog).await?;
         write_list_items(&mut tx, catalog, items).await?;
@@ -896,6 +899,7 @@ impl MetaStore for SqliteStore {
         delta.asset(live, false, &[], -(seqs.len() as i64));
         delta.asset(index::trash_of(live), false, &[], seqs.len() as i64);
         index::move_rows(&mut tx, &seqs, index::trash_of(live)).await?;
+        index::fts_remove(&mut tx, &seqs).await?;
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(done)
@@ -918,6 +922,7 @@ impl MetaStore for SqliteStore {
             let outcome = match res {
                 Ok(Some(seq)) => {
                     index::move_rows(&mut tx, &[seq], live).await?;
+                    index::fts_add(&mut tx, &[seq]).await?;
                     let mut delta = CountDelta::default();
                     delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, 1);
                     delta.asset(live, false, &[], 1);
@@ -959,6 +964,7 @@ impl MetaStore for SqliteStore {
         let mut delta = CountDelta::default();
         if was_live {
             delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, -1);
+            index::fts_remove(&mut tx, &[seq]).await?;
         }
         delta.asset(if was_live { live } else { index::trash_of(live) }, false, &[], -1);
         // RETURNING cannot name a table alias.
@@ -1152,8 +1158,10 @@ impl MetaStore for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut delta = CountDelta::default();
         let mut pending: Vec<(i64, IndexRow)> = Vec::new();
+        let mut seqs = Vec::with_capacity(assets.len());
         for asset in assets {
             let seq = insert_asset_row(&mut tx, catalog, asset, &ts).await?;
+            seqs.push(seq);
             let rows = index::unique_rows(asset);
             delta.asset(live, true, &rows, 1);
             pending.extend(rows.into_iter().map(|r| (seq, r)));
@@ -1169,6 +1177,16 @@ impl MetaStore for SqliteStore {
                     .push_bind(r.n);
             });
             qb.build().execute(&mut *tx).await?;
+        }
+        if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
+            // The batch's rows are consecutive: one statement indexes all their text.
+            sqlx::query(
+                "INSERT INTO asset_fts (rowid, body) SELECT seq, fulltext FROM assets WHERE seq BETWEEN ? AND ?",
+            )
+            .bind(first)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
         }
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;

@@ -133,6 +133,36 @@ pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, r
     Ok(())
 }
 
+/// Adds live assets' stored text to the full-text index, in one statement (FTS5 writes
+/// a segment per statement).
+pub async fn fts_add(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
+    for chunk in seqs.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO asset_fts (rowid, body) SELECT seq, fulltext FROM assets WHERE seq IN (");
+        let mut sep = qb.separated(", ");
+        for s in chunk {
+            sep.push_bind(*s);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Removes assets from the full-text index (they leave the live scope or change).
+pub async fn fts_remove(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
+    for chunk in seqs.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM asset_fts WHERE rowid IN (");
+        let mut sep = qb.separated(", ");
+        for s in chunk {
+            sep.push_bind(*s);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// Moves assets' value rows to another scope (trash and restore).
 pub async fn move_rows(tx: &mut SqliteConnection, seqs: &[i64], scope: ScopeCode) -> StoreResult<()> {
     for chunk in seqs.chunks(500) {
