@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "auth epoch",
         include_str!("../../migrations/postgres/0003_auth_epoch.sql"),
     ),
+    (
+        5,
+        "assets sha256",
+        include_str!("../../migrations/postgres/0005_assets_sha256.sql"),
+    ),
 ];
 
 pub struct PostgresStore {

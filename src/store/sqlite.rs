@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_search_speed.sql"),
     ),
     (
+        8,
+        "assets sha256",
+        include_str!("../../migrations/sqlite/0008_assets_sha256.sql"),
+    ),
+    (
         9,
         "scoped index",
         include_str!("../../migrations/sqlite/0009_scoped_index.sql"),
