@@ -1067,16 +1067,7 @@ impl MetaStore for SqliteStore {
                     }
                 }
             }
-            None => {
-                push_from(&mut qb, "assets", req, &target);
-                qb.push(" WHERE a.state = ")
-                    .push_bind(state_of(scope))
-                    .push(" AND a.catalog = ")
-                    .push_bind(catalog)
-                    .push(" AND ");
-                push_query(&mut qb, &req.query, &target);
-                push_order_and_page(&mut qb, req, &target, true);
-            }
+            None => push_scope_search(&mut qb, catalog, scope, req, &target, true),
         }
         let rows = qb.build().fetch_all(&self.pool).await?;
         let hits = rows
@@ -1092,14 +1083,7 @@ impl MetaStore for SqliteStore {
         };
         let target = Target::assets(code, scope == Scope::Live);
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.id");
-        push_from(&mut qb, "assets", req, &target);
-        qb.push(" WHERE a.state = ")
-            .push_bind(state_of(scope))
-            .push(" AND a.catalog = ")
-            .push_bind(catalog)
-            .push(" AND ");
-        push_query(&mut qb, &req.query, &target);
-        push_order_and_page(&mut qb, req, &target, false);
+        push_scope_search(&mut qb, catalog, scope, req, &target, false);
         Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
@@ -1435,6 +1419,26 @@ impl MetaStore for SqliteStore {
         .await?;
         Ok(r.rows_affected())
     }
+}
+
+/// `FROM assets ... WHERE` the scope's assets match, in the requested order (one page of
+/// it when `paged`).
+fn push_scope_search(
+    qb: &mut QueryBuilder<Sqlite>,
+    catalog: &str,
+    scope: Scope,
+    req: &SearchRequest,
+    target: &Target,
+    paged: bool,
+) {
+    push_from(qb, "assets", req, target);
+    qb.push(" WHERE a.state = ")
+        .push_bind(state_of(scope))
+        .push(" AND a.catalog = ")
+        .push_bind(catalog.to_string())
+        .push(" AND ");
+    push_query(qb, &req.query, target);
+    push_order_and_page(qb, req, target, paged);
 }
 
 /// Counts of `fields` over the value rows of the live assets a search matches.

@@ -133,17 +133,26 @@ pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, r
     Ok(())
 }
 
+/// `(?, ?, ...)` of the values.
+fn push_list<'a, T>(qb: &mut QueryBuilder<'a, Sqlite>, values: &'a [T])
+where
+    T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send + Sync + Copy,
+{
+    qb.push("(");
+    let mut sep = qb.separated(", ");
+    for v in values {
+        sep.push_bind(*v);
+    }
+    qb.push(")");
+}
+
 /// Adds live assets' stored text to the full-text index, in one statement (FTS5 writes
 /// a segment per statement).
 pub async fn fts_add(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
     for chunk in seqs.chunks(500) {
         let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO asset_fts (rowid, body) SELECT seq, fulltext FROM assets WHERE seq IN (");
-        let mut sep = qb.separated(", ");
-        for s in chunk {
-            sep.push_bind(*s);
-        }
-        qb.push(")");
+            QueryBuilder::new("INSERT INTO asset_fts (rowid, body) SELECT seq, fulltext FROM assets WHERE seq IN ");
+        push_list(&mut qb, chunk);
         qb.build().execute(&mut *tx).await?;
     }
     Ok(())
@@ -152,12 +161,8 @@ pub async fn fts_add(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()>
 /// Removes assets from the full-text index (they leave the live scope or change).
 pub async fn fts_remove(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
     for chunk in seqs.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM asset_fts WHERE rowid IN (");
-        let mut sep = qb.separated(", ");
-        for s in chunk {
-            sep.push_bind(*s);
-        }
-        qb.push(")");
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM asset_fts WHERE rowid IN ");
+        push_list(&mut qb, chunk);
         qb.build().execute(&mut *tx).await?;
     }
     Ok(())
@@ -167,12 +172,8 @@ pub async fn fts_remove(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<
 pub async fn move_rows(tx: &mut SqliteConnection, seqs: &[i64], scope: ScopeCode) -> StoreResult<()> {
     for chunk in seqs.chunks(500) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE asset_values SET scope = ");
-        qb.push_bind(scope).push(" WHERE seq IN (");
-        let mut sep = qb.separated(", ");
-        for s in chunk {
-            sep.push_bind(*s);
-        }
-        qb.push(")");
+        qb.push_bind(scope).push(" WHERE seq IN ");
+        push_list(&mut qb, chunk);
         qb.build().execute(&mut *tx).await?;
     }
     Ok(())
@@ -231,17 +232,10 @@ pub async fn stored_facet_rows(tx: &mut SqliteConnection, seqs: &[i64]) -> Store
     let mut out = Vec::new();
     for chunk in seqs.chunks(500) {
         let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT field, v FROM asset_values WHERE v IS NOT NULL AND seq IN (");
-        let mut sep = qb.separated(", ");
-        for s in chunk {
-            sep.push_bind(*s);
-        }
-        qb.push(") AND field IN (");
-        let mut sep = qb.separated(", ");
-        for f in FACET_FIELDS {
-            sep.push_bind(*f);
-        }
-        qb.push(")");
+            QueryBuilder::new("SELECT field, v FROM asset_values WHERE v IS NOT NULL AND seq IN ");
+        push_list(&mut qb, chunk);
+        qb.push(" AND field IN ");
+        push_list(&mut qb, FACET_FIELDS);
         for r in qb.build().fetch_all(&mut *tx).await? {
             out.push(IndexRow {
                 field: r.try_get("field")?,
