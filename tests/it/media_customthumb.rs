@@ -148,7 +148,11 @@ async fn custom_thumbnails_that_cannot_be_used_are_refused_and_leave_nothing() {
     let d = imported(&s, &key, "keep").await;
     assert_eq!(d["previewstatus"]["id"], "2");
     let files_before = s.blob_files().len();
-    let jpg = || Some(("x.jpg", fixture_bytes("media/test-asset-01.jpg")));
+    // A small image for the refusals: the server may answer them before it reads the
+    // body (HTTP allows it) and close; a client still writing megabytes then sees a broken
+    // pipe instead of the answer.
+    let small = small_jpeg();
+    let jpg = || Some(("x.jpg", small.clone()));
 
     // Unknown and deleted assets: 404 in the EMDB shape.
     let r = custom_thumb(&s, Some(&key), Some("nosuch"), jpg()).await;
@@ -209,4 +213,12 @@ async fn custom_thumbnails_that_cannot_be_used_are_refused_and_leave_nothing() {
     assert_eq!(s.blob_files().len(), files_with_gone, "no upload was kept");
     assert!(files_with_gone > files_before);
     s.stop().await;
+}
+
+/// A 16x16 JPEG, small enough to be sent whole before any early answer.
+fn small_jpeg() -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(16, 16, image::Rgb([200, 30, 30])));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
 }
