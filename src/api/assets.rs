@@ -128,7 +128,8 @@ async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult
     Ok(ok_json(json!({"response": response, "data": data})))
 }
 
-async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Original>) -> ApiResult<()> {
+/// The multipart reader of a `multipart/form-data` body; a 400 without a usable boundary.
+pub(super) fn open_multipart(call: &Call, body: Body) -> ApiResult<multer::Multipart<'static>> {
     let ctype = call
         .headers
         .get(header::CONTENT_TYPE)
@@ -136,7 +137,11 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
         .unwrap_or("");
     let boundary = multer::parse_boundary(ctype)
         .map_err(|e| ApiError::bad(format!("multipart/form-data without a usable boundary: {e}")))?;
-    let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
+    Ok(multer::Multipart::new(body.into_data_stream(), boundary))
+}
+
+async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Original>) -> ApiResult<()> {
+    let mut mp = open_multipart(call, body)?;
     let limit = call.state.config.max_body_bytes;
     let broken = |e: multer::Error| ApiError::bad(format!("the multipart body is broken: {e}"));
     while let Some(mut field) = mp.next_field().await.map_err(broken)? {

@@ -1,6 +1,7 @@
 //! `module/asset/media/*` (wire §7.3): convertasset, listconversions, removeassetimages,
 //! rotateasset, customthumb; and the `convertpreset` table.
 
+use super::assets::open_multipart;
 use super::endpoint::Access;
 use super::error::{ApiError, ApiResult};
 use super::{lenient_json, ok_json, session, Call};
@@ -10,7 +11,6 @@ use crate::ops::import;
 use crate::ops::ingest::{self, ClientStreamError};
 use crate::ops::OpsError;
 use axum::body::Body;
-use axum::http::header;
 use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
@@ -163,14 +163,7 @@ const CUSTOM_THUMB_ACCESS: Access = Access::Requires(Permission::UpdateData);
 const MAX_THUMB_BYTES: u64 = 256 << 20;
 
 async fn read_thumb_upload(call: &mut Call, body: Body, upload: &mut Option<Original>) -> ApiResult<()> {
-    let ctype = call
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let boundary = multer::parse_boundary(ctype)
-        .map_err(|e| ApiError::bad(format!("multipart/form-data without a usable boundary: {e}")))?;
-    let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut mp = open_multipart(call, body)?;
     let limit = call.state.config.max_body_bytes;
     let broken = |e: multer::Error| ApiError::bad(format!("the multipart body is broken: {e}"));
     while let Some(mut field) = mp.next_field().await.map_err(broken)? {
