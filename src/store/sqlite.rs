@@ -43,8 +43,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// Reader connections: each is a thread in sqlx and keeps its own page cache, and two
+/// cores gain nothing from more.
+const READERS: u32 = 4;
+
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one connection every write goes through. SQLite has one writer; several
+    /// connections competing for its lock wait in the busy handler's sleeps (up to 100 ms
+    /// each, unordered), while a one-connection pool queues writers fairly and without sleeps.
+    writer: SqlitePool,
     codes: CatalogCodes,
     /// Bumped after every change a cached caller depends on (see `auth_epoch`). In
     /// memory: one process owns an embedded database, and all such changes go through it.
@@ -72,13 +81,21 @@ impl SqliteStore {
             // 32 MiB of pages per connection (SQLite's default is 2 MiB): at catalog
             // scale the indexes no longer fit the default and every miss is a read.
             .pragma("cache_size", "-32768");
+        // The writer first: it creates the file and switches it to WAL before readers open it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(READERS)
             .min_connections(1)
             .connect_with(opts)
             .await?;
         Ok(SqliteStore {
             pool,
+            writer,
             codes: CatalogCodes::default(),
             auth_epoch: std::sync::atomic::AtomicI64::new(0),
             user_cache: Default::default(),
@@ -385,22 +402,22 @@ impl MetaStore for SqliteStore {
             ..Migrator::DEFAULT
         };
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
-        index::build_value_indexes(&self.pool).await?;
+        index::build_value_indexes(&self.writer).await?;
         // Statistics let the planner pick the selective index for each term.
-        sqlx::query("PRAGMA optimize = 0x10002").execute(&self.pool).await?;
+        sqlx::query("PRAGMA optimize = 0x10002").execute(&self.writer).await?;
         // One process owns an embedded database: jobs it was running when it stopped
         // were interrupted and go back to the queue.
         sqlx::query("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running'")
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     async fn analyze(&self) -> StoreResult<()> {
-        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        sqlx::query("ANALYZE").execute(&self.writer).await?;
         Ok(())
     }
 
@@ -442,7 +459,7 @@ impl MetaStore for SqliteStore {
     }
 
     async fn create_user(&self, u: &User, groups: &[&str]) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let res = sqlx::query(
             "INSERT INTO users (id, password_hash, firstname, lastname, email, screenname, enabled, created, legacy_key_hash)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -483,7 +500,7 @@ impl MetaStore for SqliteStore {
         .bind(id)
         .bind(name)
         .bind(perms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.auth_changed();
         Ok(())
@@ -522,7 +539,7 @@ impl MetaStore for SqliteStore {
         .bind(u.enabled as i64)
         .bind(&u.legacy_key_hash)
         .bind(&u.id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -534,7 +551,7 @@ impl MetaStore for SqliteStore {
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let r = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.auth_changed();
         Ok(r.rows_affected() > 0)
@@ -554,13 +571,13 @@ impl MetaStore for SqliteStore {
             sqlx::query("INSERT INTO user_groups (user_id, group_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
                 .bind(user_id)
                 .bind(group_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
         } else {
             sqlx::query("DELETE FROM user_groups WHERE user_id = ? AND group_id = ?")
                 .bind(user_id)
                 .bind(group_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
         };
         self.auth_changed();
@@ -600,7 +617,7 @@ impl MetaStore for SqliteStore {
         .bind(&g.id)
         .bind(&g.name)
         .bind(perms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.auth_changed();
         Ok(())
@@ -609,7 +626,7 @@ impl MetaStore for SqliteStore {
     async fn delete_group(&self, id: &str) -> StoreResult<bool> {
         let r = sqlx::query("DELETE FROM groups WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.auth_changed();
         Ok(r.rows_affected() > 0)
@@ -628,7 +645,7 @@ impl MetaStore for SqliteStore {
             .bind(user_id)
             .bind(address)
             .bind(now())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -654,7 +671,7 @@ impl MetaStore for SqliteStore {
     async fn clear_login_failures(&self, user_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM login_failures WHERE user_id = ?")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -690,7 +707,7 @@ impl MetaStore for SqliteStore {
         .bind(user_id)
         .bind(id.len() as i64)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.auth_changed();
         Ok(r.rows_affected() > 0)
@@ -702,7 +719,7 @@ impl MetaStore for SqliteStore {
             .bind(user_id)
             .bind(now())
             .bind(expires)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -726,7 +743,7 @@ impl MetaStore for SqliteStore {
         let r = sqlx::query("UPDATE api_keys SET revoked = ? WHERE token_hash = ? AND revoked IS NULL")
             .bind(now())
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.auth_changed();
         Ok(r.rows_affected() > 0)
@@ -736,15 +753,15 @@ impl MetaStore for SqliteStore {
         let r = sqlx::query("UPDATE api_keys SET revoked = ? WHERE user_id = ? AND revoked IS NULL")
             .bind(now())
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.auth_changed();
         Ok(r.rows_affected())
     }
 
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
-        let live = self.codes.get_or_create(&self.pool, catalog).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         insert_live_asset(&mut tx, catalog, live, asset, items).await?;
         tx.commit().await?;
         Ok(())
@@ -758,8 +775,8 @@ impl MetaStore for SqliteStore {
         kind: &str,
         payload: &Value,
     ) -> StoreResult<String> {
-        let live = self.codes.get_or_create(&self.pool, catalog).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         insert_live_asset(&mut tx, catalog, live, asset, items).await?;
         let job = insert_job(&mut tx, kind, catalog, payload).await?;
         tx.commit().await?;
@@ -812,8 +829,8 @@ impl MetaStore for SqliteStore {
     async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
         let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
-        let live = self.codes.get_or_create(&self.pool, catalog).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         // The state and version guards make a write after a delete, or over a
         // concurrent write, change nothing.
         let res = sqlx::query(
@@ -877,8 +894,8 @@ impl MetaStore for SqliteStore {
             return Ok(Vec::new());
         }
         let ts = now();
-        let live = self.codes.get_or_create(&self.pool, catalog).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut done = Vec::new();
         let mut seqs = Vec::new();
         for chunk in ids.chunks(500) {
@@ -911,10 +928,10 @@ impl MetaStore for SqliteStore {
     }
 
     async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>> {
-        let live = self.codes.get_or_create(&self.pool, catalog).await?;
+        let live = self.codes.get_or_create(&self.writer, catalog).await?;
         let mut out = Vec::new();
         for id in ids {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
             let res: Result<Option<i64>, _> = sqlx::query_scalar(
                 "UPDATE assets SET state = 'live', deleted_at = NULL, deleted_by = NULL, version = version + 1, modified = ?
                  WHERE catalog = ? AND id = ? AND state = 'trashed' RETURNING seq",
@@ -954,8 +971,8 @@ impl MetaStore for SqliteStore {
     }
 
     async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Asset> {
-        let live = self.codes.get_or_create(&self.pool, catalog).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let found = sqlx::query("SELECT seq, state FROM assets WHERE catalog = ? AND id = ?")
             .bind(catalog)
             .bind(id)
@@ -1143,8 +1160,8 @@ impl MetaStore for SqliteStore {
 
     async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
         let ts = now();
-        let live = self.codes.get_or_create(&self.pool, catalog).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut delta = CountDelta::default();
         let mut pending: Vec<(i64, IndexRow)> = Vec::new();
         let mut seqs = Vec::with_capacity(assets.len());
@@ -1183,11 +1200,11 @@ impl MetaStore for SqliteStore {
     }
 
     async fn bulk_load_begin(&self) -> StoreResult<()> {
-        index::drop_value_indexes(&self.pool).await
+        index::drop_value_indexes(&self.writer).await
     }
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
-        index::build_value_indexes(&self.pool).await?;
+        index::build_value_indexes(&self.writer).await?;
         self.analyze().await
     }
 
@@ -1205,7 +1222,7 @@ impl MetaStore for SqliteStore {
         id: &str,
         data: &Map<String, Value>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         upsert_record(&mut tx, catalog, searchtype, id, data).await?;
         tx.commit().await?;
         Ok(())
@@ -1228,7 +1245,7 @@ impl MetaStore for SqliteStore {
             .bind(catalog)
             .bind(searchtype)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -1299,7 +1316,7 @@ impl MetaStore for SqliteStore {
     }
 
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         insert_job(&mut conn, kind, catalog, payload).await
     }
 
@@ -1316,7 +1333,7 @@ impl MetaStore for SqliteStore {
         .bind(later(lease_secs))
         .bind(&ts)
         .bind(&ts)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.as_ref().map(job_from_row).transpose()
     }
@@ -1330,7 +1347,7 @@ impl MetaStore for SqliteStore {
         .bind(now())
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1345,7 +1362,7 @@ impl MetaStore for SqliteStore {
         .bind(now())
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1360,7 +1377,7 @@ impl MetaStore for SqliteStore {
         .bind(serde_json::json!({"lasterror": error}).to_string())
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1392,9 +1409,9 @@ impl MetaStore for SqliteStore {
 
     fn pool_stats(&self) -> crate::store::PoolStats {
         crate::store::PoolStats {
-            size: self.pool.size() as u64,
-            idle: self.pool.num_idle() as u64,
-            max: self.pool.options().get_max_connections() as u64,
+            size: (self.pool.size() + self.writer.size()) as u64,
+            idle: (self.pool.num_idle() + self.writer.num_idle()) as u64,
+            max: (self.pool.options().get_max_connections() + self.writer.options().get_max_connections()) as u64,
         }
     }
 
@@ -1415,7 +1432,7 @@ impl MetaStore for SqliteStore {
         )
         .bind(now())
         .bind(now())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected())
     }
