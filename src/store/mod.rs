@@ -9,6 +9,7 @@ pub mod postgres;
 pub mod sqlite;
 mod sqlite_index;
 mod sqlite_search;
+mod sqlite_writer;
 
 use crate::domain::asset::{Asset, ListItem};
 use crate::domain::fields::{self, FieldKind};
@@ -30,6 +31,9 @@ pub enum StoreError {
     Backend(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A write's batch did not commit (the disk failed, or the store is stopping).
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

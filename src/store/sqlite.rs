@@ -3,6 +3,7 @@
 
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
 use super::sqlite_search::*;
+use super::sqlite_writer::GroupCommit;
 use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Query, SearchRequest};
@@ -54,6 +55,8 @@ pub struct SqliteStore {
     /// connections competing for its lock wait in the busy handler's sleeps (up to 100 ms
     /// each, unordered), while a one-connection pool queues writers fairly and without sleeps.
     writer: SqlitePool,
+    /// The hot writes (assets, records, jobs) go through group commit on `writer`.
+    commits: GroupCommit,
     codes: CatalogCodes,
     /// Bumped after every change a cached caller depends on (see `auth_epoch`). In
     /// memory: one process owns an embedded database, and all such changes go through it.
@@ -95,6 +98,7 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore {
             pool,
+            commits: GroupCommit::start(writer.clone()),
             writer,
             codes: CatalogCodes::default(),
             auth_epoch: std::sync::atomic::AtomicI64::new(0),
@@ -369,6 +373,112 @@ async fn insert_job(conn: &mut SqliteConnection, kind: &str, catalog: &str, payl
     .execute(&mut *conn)
     .await?;
     Ok(id)
+}
+
+/// Rewrites a live asset at `version` (its row, index rows, full text and counts).
+async fn update_live_asset(
+    tx: &mut SqliteConnection,
+    catalog: &str,
+    live: index::ScopeCode,
+    asset: &Asset,
+    version: i64,
+    items: &[ListItem],
+) -> StoreResult<()> {
+    let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
+    let o = asset.original.as_ref();
+    // The state and version guards make a write after a delete, or over a
+    // concurrent write, change nothing.
+    let res = sqlx::query(
+        "UPDATE assets SET version = version + 1, fields = ?, sourcepath = ?, blob_key = ?, filename = ?,
+                filesize = ?, md5hex = ?, sha256hex = ?, fulltext = ?, modified = ?
+         WHERE catalog = ? AND id = ? AND state = 'live' AND version = ? RETURNING seq",
+    )
+    .bind(fields)
+    .bind(&asset.sourcepath)
+    .bind(o.map(|o| &o.blob_key))
+    .bind(o.map(|o| &o.filename))
+    .bind(o.map(|o| o.size as i64))
+    .bind(o.map(|o| &o.md5hex))
+    .bind(o.map(|o| &o.sha256hex))
+    .bind(fulltext(asset))
+    .bind(now())
+    .bind(catalog)
+    .bind(&asset.id)
+    .bind(version)
+    .fetch_optional(&mut *tx)
+    .await;
+    let row = match res {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict(format!(
+                "sourcepath \"{}\" is taken by another asset",
+                asset.sourcepath
+            )))
+        }
+        r => r?,
+    };
+    let Some(row) = row else {
+        let live: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
+                .bind(catalog)
+                .bind(&asset.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return Err(if live.is_some() {
+            StoreError::Stale
+        } else {
+            StoreError::NotFound
+        });
+    };
+    let seq: i64 = row.try_get("seq")?;
+    let mut delta = CountDelta::default();
+    delta.values(&index::stored_facet_rows(tx, &[seq]).await?, -1);
+    let rows = index::unique_rows(asset);
+    index::write_rows(tx, seq, live, &rows).await?;
+    index::fts_remove(tx, &[seq]).await?;
+    index::fts_add(tx, &[seq]).await?;
+    delta.values(&rows, 1);
+    delta.apply(tx, catalog).await?;
+    write_list_items(tx, catalog, items).await?;
+    Ok(())
+}
+
+/// Moves live assets to the trash; answers the ids that were live.
+async fn trash_live_assets(
+    tx: &mut SqliteConnection,
+    catalog: &str,
+    live: index::ScopeCode,
+    ids: &[String],
+    by: &str,
+) -> StoreResult<Vec<String>> {
+    let ts = now();
+    let mut done = Vec::new();
+    let mut seqs = Vec::new();
+    for chunk in ids.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
+        qb.push_bind(&ts)
+            .push(", deleted_by = ")
+            .push_bind(by)
+            .push(", version = version + 1 WHERE catalog = ")
+            .push_bind(catalog)
+            .push(" AND state = 'live' AND id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(id);
+        }
+        qb.push(") RETURNING id, seq");
+        for r in qb.build().fetch_all(&mut *tx).await? {
+            done.push(r.try_get::<String, _>("id")?);
+            seqs.push(r.try_get::<i64, _>("seq")?);
+        }
+    }
+    let mut delta = CountDelta::default();
+    delta.values(&index::stored_facet_rows(tx, &seqs).await?, -1);
+    delta.asset(live, false, &[], -(seqs.len() as i64));
+    delta.asset(index::trash_of(live), false, &[], seqs.len() as i64);
+    index::move_rows(tx, &seqs, index::trash_of(live)).await?;
+    index::fts_remove(tx, &seqs).await?;
+    delta.apply(tx, catalog).await?;
+    Ok(done)
 }
 
 /// Inserts a new live asset with its index, counts and list values.
@@ -761,10 +871,12 @@ impl MetaStore for SqliteStore {
 
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        insert_live_asset(&mut tx, catalog, live, asset, items).await?;
-        tx.commit().await?;
-        Ok(())
+        let (catalog, asset, items) = (catalog.to_string(), asset.clone(), items.to_vec());
+        self.commits
+            .write(move |c| {
+                Box::pin(async move { insert_live_asset(c, &catalog, live, &asset, &items).await.map(|_| ()) })
+            })
+            .await
     }
 
     async fn insert_asset_with_job(
@@ -776,11 +888,16 @@ impl MetaStore for SqliteStore {
         payload: &Value,
     ) -> StoreResult<String> {
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        insert_live_asset(&mut tx, catalog, live, asset, items).await?;
-        let job = insert_job(&mut tx, kind, catalog, payload).await?;
-        tx.commit().await?;
-        Ok(job)
+        let (catalog, asset, items) = (catalog.to_string(), asset.clone(), items.to_vec());
+        let (kind, payload) = (kind.to_string(), payload.clone());
+        self.commits
+            .write(move |c| {
+                Box::pin(async move {
+                    insert_live_asset(c, &catalog, live, &asset, &items).await?;
+                    insert_job(c, &kind, &catalog, &payload).await
+                })
+            })
+            .await
     }
 
     async fn blob_referenced(&self, key: &str) -> StoreResult<bool> {
@@ -827,104 +944,24 @@ impl MetaStore for SqliteStore {
     }
 
     async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
-        let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
-        let o = asset.original.as_ref();
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        // The state and version guards make a write after a delete, or over a
-        // concurrent write, change nothing.
-        let res = sqlx::query(
-            "UPDATE assets SET version = version + 1, fields = ?, sourcepath = ?, blob_key = ?, filename = ?,
-                    filesize = ?, md5hex = ?, sha256hex = ?, fulltext = ?, modified = ?
-             WHERE catalog = ? AND id = ? AND state = 'live' AND version = ? RETURNING seq",
-        )
-        .bind(fields)
-        .bind(&asset.sourcepath)
-        .bind(o.map(|o| &o.blob_key))
-        .bind(o.map(|o| &o.filename))
-        .bind(o.map(|o| o.size as i64))
-        .bind(o.map(|o| &o.md5hex))
-        .bind(o.map(|o| &o.sha256hex))
-        .bind(fulltext(asset))
-        .bind(now())
-        .bind(catalog)
-        .bind(&asset.id)
-        .bind(version)
-        .fetch_optional(&mut *tx)
-        .await;
-        let row = match res {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "sourcepath \"{}\" is taken by another asset",
-                    asset.sourcepath
-                )))
-            }
-            r => r?,
-        };
-        let Some(row) = row else {
-            drop(tx);
-            let live: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
-                    .bind(catalog)
-                    .bind(&asset.id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            return Err(if live.is_some() {
-                StoreError::Stale
-            } else {
-                StoreError::NotFound
-            });
-        };
-        let seq: i64 = row.try_get("seq")?;
-        let mut delta = CountDelta::default();
-        delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, -1);
-        let rows = index::unique_rows(asset);
-        index::write_rows(&mut tx, seq, live, &rows).await?;
-        index::fts_remove(&mut tx, &[seq]).await?;
-        index::fts_add(&mut tx, &[seq]).await?;
-        delta.values(&rows, 1);
-        delta.apply(&mut tx, catalog).await?;
-        write_list_items(&mut tx, catalog, items).await?;
-        tx.commit().await?;
-        Ok(())
+        let (catalog, asset, items) = (catalog.to_string(), asset.clone(), items.to_vec());
+        self.commits
+            .write(move |c| {
+                Box::pin(async move { update_live_asset(c, &catalog, live, &asset, version, &items).await })
+            })
+            .await
     }
 
     async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ts = now();
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut done = Vec::new();
-        let mut seqs = Vec::new();
-        for chunk in ids.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
-            qb.push_bind(&ts)
-                .push(", deleted_by = ")
-                .push_bind(by)
-                .push(", version = version + 1 WHERE catalog = ")
-                .push_bind(catalog)
-                .push(" AND state = 'live' AND id IN (");
-            let mut sep = qb.separated(", ");
-            for id in chunk {
-                sep.push_bind(id);
-            }
-            qb.push(") RETURNING id, seq");
-            for r in qb.build().fetch_all(&mut *tx).await? {
-                done.push(r.try_get::<String, _>("id")?);
-                seqs.push(r.try_get::<i64, _>("seq")?);
-            }
-        }
-        let mut delta = CountDelta::default();
-        delta.values(&index::stored_facet_rows(&mut tx, &seqs).await?, -1);
-        delta.asset(live, false, &[], -(seqs.len() as i64));
-        delta.asset(index::trash_of(live), false, &[], seqs.len() as i64);
-        index::move_rows(&mut tx, &seqs, index::trash_of(live)).await?;
-        index::fts_remove(&mut tx, &seqs).await?;
-        delta.apply(&mut tx, catalog).await?;
-        tx.commit().await?;
-        Ok(done)
+        let (catalog, ids, by) = (catalog.to_string(), ids.to_vec(), by.to_string());
+        self.commits
+            .write(move |c| Box::pin(async move { trash_live_assets(c, &catalog, live, &ids, &by).await }))
+            .await
     }
 
     async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>> {
@@ -1222,10 +1259,15 @@ impl MetaStore for SqliteStore {
         id: &str,
         data: &Map<String, Value>,
     ) -> StoreResult<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        upsert_record(&mut tx, catalog, searchtype, id, data).await?;
-        tx.commit().await?;
-        Ok(())
+        let (catalog, searchtype, id, data) = (
+            catalog.to_string(),
+            searchtype.to_string(),
+            id.to_string(),
+            data.clone(),
+        );
+        self.commits
+            .write(move |c| Box::pin(async move { upsert_record(c, &catalog, &searchtype, &id, &data).await }))
+            .await
     }
 
     async fn get_record(&self, catalog: &str, searchtype: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
@@ -1316,8 +1358,10 @@ impl MetaStore for SqliteStore {
     }
 
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
-        let mut conn = self.writer.acquire().await?;
-        insert_job(&mut conn, kind, catalog, payload).await
+        let (kind, catalog, payload) = (kind.to_string(), catalog.to_string(), payload.clone());
+        self.commits
+            .write(move |c| Box::pin(async move { insert_job(c, &kind, &catalog, &payload).await }))
+            .await
     }
 
     async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>> {
