@@ -85,13 +85,17 @@ impl SqliteStore {
             // scale the indexes no longer fit the default and every miss is a read.
             .pragma("cache_size", "-32768");
         // The writer first: it creates the file and switches it to WAL before readers open it.
+        // No liveness ping before each use (sqlx's default): a local file does not drop
+        // connections, and the ping is a round trip to the connection's thread per query.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts.clone())
             .await?;
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(READERS)
             .min_connections(1)
             .connect_with(opts)
