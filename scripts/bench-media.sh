@@ -13,6 +13,7 @@
 # Usage: scripts/bench-media.sh [INPUT.jpg] [RUNS]
 #        FEATURES=turbojpeg scripts/bench-media.sh ...   # the optional libjpeg-turbo decoder
 #                                                        # (apt-get install -y libturbojpeg0-dev pkg-config)
+#        NO_BUILD=1 scripts/bench-media.sh ...           # the binaries already built, as they are
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,8 +30,11 @@ for c in magick /usr/bin/convert convert; do
 done
 EXIFTOOL=$(command -v exiftool || true)
 
-cargo build --release --bin mediadb --example convert ${FEATURES:+--features "$FEATURES"} >&2
-echo "build: release${FEATURES:+, features: $FEATURES}"
+# NO_BUILD=1 measures the binaries already in the target directory (e.g. while sources change).
+if [ -z "${NO_BUILD:-}" ]; then
+    cargo build --release --bin mediadb --example convert ${FEATURES:+--features "$FEATURES"} >&2
+fi
+echo "build: release${FEATURES:+, features: $FEATURES}${NO_BUILD:+ (existing binaries)}"
 TARGET=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN=$TARGET/release/mediadb
 PROBE=$TARGET/release/examples/convert

@@ -92,6 +92,7 @@ impl AppState {
             blobs: self.blobs.clone(),
             wake: self.wake.clone(),
             tmp_root: self.config.data_dir.join("tmp"),
+            max_image_pixels: self.config.max_image_pixels,
         }
     }
 

@@ -52,6 +52,13 @@ pub struct Config {
     #[arg(long, env = "MEDIADB_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest image accepted for renditions, in pixels (width x height, from the header,
+    /// before any pixel is decoded): uploads and custom thumbnails over it are refused, and
+    /// files that arrive otherwise (imports, fetches) get no renditions. The decoded frame's
+    /// size follows from it, so it bounds the memory one conversion may take.
+    #[arg(long, env = "MEDIADB_MAX_IMAGE_PIXELS", default_value_t = crate::media::render::DEFAULT_MAX_PIXELS)]
+    pub max_image_pixels: u64,
+
     /// Days a deleted asset stays restorable in the trash before it is purged
     /// (fractions allowed; negative keeps the trash forever).
     #[arg(
@@ -199,6 +206,7 @@ impl Config {
             key_ttl_days: 0,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_body_bytes: 16 * 1024 * 1024,
+            max_image_pixels: crate::media::render::DEFAULT_MAX_PIXELS,
             trash_retention_days: 30.0,
             maintenance_interval_secs: 60,
             workers: 2,
@@ -283,6 +291,9 @@ impl Config {
         if !self.trash_retention_days.is_finite() {
             return Err(invalid("trash_retention_days", "must be a number of days"));
         }
+        if self.max_image_pixels == 0 {
+            return Err(invalid("max_image_pixels", "must be at least 1"));
+        }
         if self.max_body_bytes == 0 || self.max_upload_bytes == 0 {
             let key = if self.max_body_bytes == 0 {
                 "max_body_bytes"
@@ -361,7 +372,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "workers = 7\nkey_ttl_days = 3\nsites = [\"a\", \"b\"]\nfetch_allow_private = true\n",
+            "workers = 7\nkey_ttl_days = 3\nsites = [\"a\", \"b\"]\nfetch_allow_private = true\nmax_image_pixels = 5000\n",
         )
         .unwrap();
         let argv = |extra: &[&str]| {
@@ -374,6 +385,7 @@ mod tests {
         assert_eq!(l.cli.config.key_ttl_days, 3);
         assert_eq!(l.cli.config.sites, ["a", "b"]);
         assert!(l.cli.config.fetch_allow_private);
+        assert_eq!(l.cli.config.max_image_pixels, 5000, "the pixel limit from the file");
         let shown = layers::render(&l);
         assert!(shown.contains("workers = 3  # flag"), "{shown}");
         assert!(shown.contains("key_ttl_days = 3  # file"), "{shown}");
@@ -407,5 +419,8 @@ mod tests {
         c.redirect_listen = None;
         c.bulk_confirm_share = 2.0;
         assert_eq!(c.validate().unwrap_err().key, "bulk_confirm_share");
+        c.bulk_confirm_share = 0.1;
+        c.max_image_pixels = 0;
+        assert_eq!(c.validate().unwrap_err().key, "max_image_pixels");
     }
 }

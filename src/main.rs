@@ -35,6 +35,9 @@ enum Command {
         /// with `--preset all`.
         #[arg(long)]
         output: std::path::PathBuf,
+        /// Refuse images whose header announces more pixels (as the server's setting).
+        #[arg(long, env = "MEDIADB_MAX_IMAGE_PIXELS", default_value_t = mediadb::media::render::DEFAULT_MAX_PIXELS)]
+        max_image_pixels: u64,
     },
     /// Checks that the database and the file storage agree; exit status 0 only when they do.
     Fsck(FsckArgs),
@@ -223,8 +226,17 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Convert { input, preset, output } => {
-            let r = mediadb::media::convert_cli(&input, &preset, &output)?;
+        Command::Convert {
+            input,
+            preset,
+            output,
+            max_image_pixels,
+        } => {
+            let opts = mediadb::media::RenderOptions {
+                max_pixels: max_image_pixels,
+                ..Default::default()
+            };
+            let r = mediadb::media::convert::convert_with(&input, &preset, &output, &opts)?;
             println!("{} {}x{} {} bytes", output.display(), r.width, r.height, r.bytes);
             Ok(())
         }

@@ -542,7 +542,7 @@ async fn refuse_pixel_bombs(call: &Call, o: &Original) -> ApiResult<()> {
         ..
     }) = info
     {
-        let limit = crate::media::render::DEFAULT_MAX_PIXELS;
+        let limit = call.state.config.max_image_pixels;
         if w as u64 * h as u64 > limit {
             return Err(ApiError::bad(format!(
                 "the image is {w}x{h} pixels, more than the limit of {limit}; nothing was stored"

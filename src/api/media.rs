@@ -286,7 +286,7 @@ async fn check_thumb_image(call: &Call, o: &Original) -> ApiResult<()> {
             height: Some(h),
             ..
         }) => {
-            let limit = crate::media::render::DEFAULT_MAX_PIXELS;
+            let limit = call.state.config.max_image_pixels;
             if u64::from(w) * u64::from(h) > limit {
                 return Err(ApiError::bad(format!(
                     "the image is {w}x{h} pixels, more than the limit of {limit}; nothing was stored"

@@ -207,10 +207,12 @@ async fn process(
     let presets = presets();
     let rotate = Rotation::from_degrees(rotation).unwrap_or_default();
     let out_dir = dir.join("out");
+    let max_pixels = env.max_image_pixels;
     let (metadata, rendered) = tokio::task::spawn_blocking(move || {
         let metadata = read_metadata(&path);
         let opts = RenderOptions {
             rotate,
+            max_pixels,
             ..RenderOptions::default()
         };
         let source = thumb_source.as_deref().unwrap_or(&path);

@@ -21,6 +21,8 @@ pub struct JobEnv {
     pub wake: Arc<Notify>,
     /// Where jobs keep temporary files (`{data-dir}/tmp`), so fsck finds what a crash left.
     pub tmp_root: std::path::PathBuf,
+    /// The pixel limit of conversions (`max_image_pixels`).
+    pub max_image_pixels: u64,
 }
 
 /// Reports progress of a running job (and keeps its lease alive).

@@ -248,6 +248,33 @@ async fn hostile_and_unsupported_files_end_honestly() {
     s.stop().await;
 }
 
+/// `max_image_pixels` (flag, env, TOML) moves the limit: with it between the sizes of two
+/// photos, the smaller one is imported with renditions and the larger one refused at upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pixel_limit_is_configurable() {
+    // test-asset-02.jpg is 1280x1873 (2,397,440 pixels), test-asset-01.jpg 1920x1281 (2,459,520).
+    let s = TestServer::start_with(|c| c.max_image_pixels = 2_400_000).await;
+    let key = s.login().await;
+    let a = s.upload(&key, "media/test-asset-02.jpg", r#"{"id":"under"}"#).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let d = imported(&s, &key, "under").await;
+    assert_eq!(d["importstatus"]["id"], "complete", "{d}");
+    assert_eq!(d["previewstatus"]["id"], "2", "{d}");
+    let a = s.upload(&key, "media/test-asset-01.jpg", r#"{"id":"over"}"#).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    let details = a.json["response"]["details"].as_str().unwrap_or_default();
+    assert!(
+        details.contains("1920x1281") && details.contains("limit of 2400000"),
+        "{}",
+        a.text
+    );
+    assert_eq!(
+        s.get("module/asset/data/over", Some(&key)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pdf_gets_a_first_page_preview() {
     if !require_tool("pdftoppm") {
