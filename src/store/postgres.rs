@@ -2003,3 +2003,38 @@ fn push_cond(qb: &mut QueryBuilder<Postgres>, field: &str, cond: &Cond, target: 
         Cond::Range { .. } => set(qb, cond),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tsquery is a superset of the LIKE test, exact only where the lexemes alone
+    /// decide; a wrong flag would drop the LIKE of a phrase or keep hits it excludes.
+    #[test]
+    fn words_tsquery_says_what_the_like_says() {
+        let q = |mode, w| words_tsquery("assets", mode, w);
+        assert_eq!(
+            q(TextMode::Matches, "bird"),
+            Some(("'bird' & '@assets'".to_string(), true))
+        );
+        assert_eq!(
+            q(TextMode::StartsWith, "big bi"),
+            Some(("'big' & 'bi':* & '@assets'".to_string(), false))
+        );
+        assert_eq!(q(TextMode::StartsWith, "bi").map(|(_, e)| e), Some(true));
+        assert_eq!(q(TextMode::Exact, "bird").map(|(_, e)| e), Some(false));
+        assert_eq!(q(TextMode::Contains, "ird"), None);
+        assert_eq!(q(TextMode::Matches, ""), None);
+        // A word the index cuts: only the other words, confirmed by LIKE.
+        let long = "x".repeat(LEXEME_CHARS);
+        assert_eq!(q(TextMode::Matches, &long), None);
+        assert_eq!(
+            q(TextMode::Matches, &format!("a {long}")),
+            Some(("'a' & '@assets'".to_string(), false))
+        );
+        assert_eq!(
+            words_tsquery("it's \\", TextMode::Matches, "a"),
+            Some(("'a' & '@it''s \\\\'".to_string(), true))
+        );
+    }
+}
