@@ -25,7 +25,36 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "assets sha256",
         include_str!("../../migrations/postgres/0005_assets_sha256.sql"),
     ),
+    (
+        6,
+        "search index",
+        include_str!("../../migrations/postgres/0006_search_index.sql"),
+    ),
 ];
+
+/// The indexes a bulk load drops and builds again at its end (one sort each instead of
+/// millions of random inserts), and the foreign key it checks once instead of per row.
+/// Every start (`migrate`) puts back any that a load interrupted by a crash left missing.
+const BULK_INDEXES: &[(&str, &str)] = &[
+    (
+        "asset_values_field_v",
+        "CREATE INDEX IF NOT EXISTS asset_values_field_v ON asset_values(field, v, seq)",
+    ),
+    (
+        "asset_values_field_n",
+        "CREATE INDEX IF NOT EXISTS asset_values_field_n ON asset_values(field, n, seq) WHERE n IS NOT NULL",
+    ),
+    (
+        "asset_values_seq",
+        "CREATE INDEX IF NOT EXISTS asset_values_seq ON asset_values(seq, field)",
+    ),
+    (
+        "assets_words",
+        "CREATE INDEX IF NOT EXISTS assets_words ON assets USING gin (mediadb_words(catalog, fulltext)) \
+         WHERE state = 'live'",
+    ),
+];
+const VALUES_FKEY: &str = "asset_values_seq_fkey";
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -35,7 +64,12 @@ impl PostgresStore {
     /// Connects to `postgres://...` (a `?options=-c search_path=...` parameter selects a
     /// schema, as the tests do).
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let opts = PgConnectOptions::from_str(url)?.application_name("mediadb");
+        // 64 MiB per sort or bitmap: a word common to a fifth of a million assets keeps an
+        // exact bitmap (with the default 4 MiB it goes lossy, and every row of a lossy
+        // page is re-tested by computing its words again: seconds instead of tens of ms).
+        let opts = PgConnectOptions::from_str(url)?
+            .application_name("mediadb")
+            .options([("work_mem", "64MB")]);
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .min_connections(0)
@@ -44,6 +78,122 @@ impl PostgresStore {
             .connect_with(opts)
             .await?;
         Ok(PostgresStore { pool })
+    }
+
+    /// Builds whatever a bulk load set aside (nothing when every index is there; only
+    /// the catalog is read then, so starting processes take no table lock).
+    async fn ensure_bulk_indexes(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        // Index builds sort in memory rather than on disk.
+        sqlx::query("SET maintenance_work_mem = '256MB'")
+            .execute(&mut *conn)
+            .await?;
+        for (name, sql) in BULK_INDEXES {
+            let there: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(*name)
+                .fetch_one(&mut *conn)
+                .await?;
+            if !there {
+                sqlx::query(sql).execute(&mut *conn).await?;
+            }
+        }
+        let has_fkey: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = $1 AND conrelid = 'asset_values'::regclass)",
+        )
+        .bind(VALUES_FKEY)
+        .fetch_one(&mut *conn)
+        .await?;
+        if !has_fkey {
+            sqlx::query(&format!(
+                "ALTER TABLE asset_values ADD CONSTRAINT {VALUES_FKEY} FOREIGN KEY (seq) REFERENCES assets(seq) \
+                 ON DELETE CASCADE"
+            ))
+            .execute(&mut *conn)
+            .await?;
+        }
+        sqlx::query("RESET maintenance_work_mem").execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// A page sorted by one single-valued field: first the assets holding a value, read
+    /// in order from the (field, n|v, seq) index and stopping at the page (a top-20 by
+    /// date of a million assets reads 20 rows); then, only when the page reaches past
+    /// them, the assets without a value, newest first. The same order as the one-query
+    /// `ORDER BY key IS NULL, key, seq DESC`.
+    #[allow(clippy::too_many_arguments)]
+    async fn sorted_page(
+        &self,
+        catalog: &str,
+        scope: Scope,
+        req: &SearchRequest,
+        target: &Target<'_>,
+        field: &str,
+        col: &str,
+        descending: bool,
+    ) -> StoreResult<Vec<PgRow>> {
+        let limit = req.hits_per_page as i64;
+        let offset = (req.page as i64 - 1) * limit;
+        let dir = if descending { "DESC" } else { "ASC" };
+        let with_value = |qb: &mut QueryBuilder<Postgres>| {
+            qb.push(" FROM asset_values s0 JOIN assets a ON a.seq = s0.seq WHERE s0.field = ")
+                .push_bind(t(field).into_owned())
+                .push(format!(" AND s0.{col} IS NOT NULL AND "));
+            push_scope(qb, catalog, scope);
+            push_query(qb, &req.query, target);
+        };
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
+        with_value(&mut qb);
+        qb.push(format!(" ORDER BY s0.{col} {dir}, s0.seq DESC LIMIT "))
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
+        let mut rows = qb.build().fetch_all(&self.pool).await?;
+        if rows.len() as i64 == limit {
+            return Ok(rows);
+        }
+        let before = if rows.is_empty() {
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*)");
+            with_value(&mut qb);
+            qb.build_query_scalar::<i64>().fetch_one(&self.pool).await?
+        } else {
+            offset + rows.len() as i64
+        };
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE "));
+        push_scope(&mut qb, catalog, scope);
+        push_query(&mut qb, &req.query, target);
+        qb.push(" AND NOT EXISTS (SELECT 1 FROM asset_values s0 WHERE s0.seq = a.seq AND s0.field = ")
+            .push_bind(t(field).into_owned())
+            .push(format!(" AND s0.{col} IS NOT NULL) ORDER BY a.seq DESC LIMIT "))
+            .push_bind(limit - rows.len() as i64)
+            .push(" OFFSET ")
+            .push_bind((offset - before).max(0));
+        rows.extend(qb.build().fetch_all(&self.pool).await?);
+        Ok(rows)
+    }
+
+    /// Recomputes the maintained counts from the assets and their values (after
+    /// `mediadb migrate` copied them in, or to repair).
+    pub async fn rebuild_counts(&self) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM asset_counts").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM facet_counts").execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO asset_counts (catalog, state, n) SELECT catalog, state, COUNT(*) FROM assets \
+             GROUP BY catalog, state",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO facet_counts (catalog, field, v, n)
+             SELECT a.catalog, x.field, x.v, COUNT(DISTINCT a.seq) FROM asset_values x JOIN assets a ON a.seq = x.seq
+             WHERE a.state = 'live' AND x.v IS NOT NULL AND x.field = ANY($1)
+             GROUP BY a.catalog, x.field, x.v",
+        )
+        .bind(FACET_FIELDS.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The pool, for the embedded-to-PostgreSQL copy (`mediadb migrate`).
@@ -137,6 +287,127 @@ async fn write_index(tx: &mut PgConnection, table: &str, seq: i64, rows: &[Index
         qb.build().execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Replaces an asset's value rows; returns the facet values it held before.
+async fn write_asset_values(tx: &mut PgConnection, seq: i64, rows: &[IndexRow]) -> StoreResult<Vec<IndexRow>> {
+    let old = sqlx::query("DELETE FROM asset_values WHERE seq = $1 RETURNING field, v")
+        .bind(seq)
+        .fetch_all(&mut *tx)
+        .await?;
+    let old = old
+        .iter()
+        .map(|r| {
+            Ok(IndexRow {
+                field: r.try_get("field")?,
+                v: r.try_get("v")?,
+                n: None,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let rows: Vec<(i64, &IndexRow)> = rows.iter().map(|r| (seq, r)).collect();
+    insert_values(tx, &rows).await?;
+    Ok(old)
+}
+
+/// Inserts value rows of any number of assets in one statement per 20,000 rows (arrays
+/// bound as four parameters, so the statement does not grow with the rows).
+async fn insert_values(tx: &mut PgConnection, rows: &[(i64, &IndexRow)]) -> StoreResult<()> {
+    for chunk in rows.chunks(20_000) {
+        let seqs: Vec<i64> = chunk.iter().map(|(s, _)| *s).collect();
+        let fields: Vec<String> = chunk.iter().map(|(_, r)| t(&r.field).into_owned()).collect();
+        let vs: Vec<Option<String>> = chunk.iter().map(|(_, r)| to(r.v.as_ref())).collect();
+        let ns: Vec<Option<f64>> = chunk.iter().map(|(_, r)| r.n).collect();
+        sqlx::query(
+            "INSERT INTO asset_values (seq, field, v, n)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::float8[])",
+        )
+        .bind(seqs)
+        .bind(fields)
+        .bind(vs)
+        .bind(ns)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The stored facet values of assets (read before they leave or after they enter the
+/// live scope).
+async fn stored_facet_rows(tx: &mut PgConnection, seqs: &[i64]) -> StoreResult<Vec<IndexRow>> {
+    let rows =
+        sqlx::query("SELECT field, v FROM asset_values WHERE seq = ANY($1) AND field = ANY($2) AND v IS NOT NULL")
+            .bind(seqs)
+            .bind(FACET_FIELDS.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(IndexRow {
+                field: r.try_get("field")?,
+                v: r.try_get("v")?,
+                n: None,
+            })
+        })
+        .collect()
+}
+
+/// Changes to the maintained counts (facets of live assets, totals per state), gathered
+/// over a write transaction and applied at its end in key order, so concurrent writers
+/// lock the count rows in the same order and cannot deadlock on them.
+#[derive(Default)]
+struct CountDelta {
+    facets: std::collections::BTreeMap<(String, String), i64>,
+    totals: std::collections::BTreeMap<&'static str, i64>,
+}
+
+impl CountDelta {
+    /// Assets enter (`sign` 1) or leave (-1) a state; `rows` are their facet values,
+    /// counted only for live assets.
+    fn assets(&mut self, state: &'static str, count: i64, rows: &[IndexRow], sign: i64) {
+        *self.totals.entry(state).or_default() += sign * count;
+        if state == "live" {
+            self.values(rows, sign);
+        }
+    }
+    fn values(&mut self, rows: &[IndexRow], sign: i64) {
+        for r in rows {
+            if let (true, Some(v)) = (FACET_FIELDS.contains(&r.field.as_str()), &r.v) {
+                *self.facets.entry((r.field.clone(), v.clone())).or_default() += sign;
+            }
+        }
+    }
+    async fn apply(self, tx: &mut PgConnection, catalog: &str) -> StoreResult<()> {
+        let facets: Vec<_> = self.facets.into_iter().filter(|(_, d)| *d != 0).collect();
+        if !facets.is_empty() {
+            let fields: Vec<String> = facets.iter().map(|((f, _), _)| t(f).into_owned()).collect();
+            let vs: Vec<String> = facets.iter().map(|((_, v), _)| t(v).into_owned()).collect();
+            let ds: Vec<i64> = facets.iter().map(|(_, d)| *d).collect();
+            sqlx::query(
+                "INSERT INTO facet_counts (catalog, field, v, n)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[])
+                 ON CONFLICT (catalog, field, v) DO UPDATE SET n = facet_counts.n + excluded.n",
+            )
+            .bind(t(catalog))
+            .bind(fields)
+            .bind(vs)
+            .bind(ds)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (state, d) in self.totals.into_iter().filter(|(_, d)| *d != 0) {
+            sqlx::query(
+                "INSERT INTO asset_counts (catalog, state, n) VALUES ($1, $2, $3)
+                 ON CONFLICT (catalog, state) DO UPDATE SET n = asset_counts.n + excluded.n",
+            )
+            .bind(t(catalog))
+            .bind(state)
+            .bind(d)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 fn record_kind(searchtype: &str) -> impl Fn(&str) -> Option<FieldKind> + '_ {
@@ -312,6 +583,8 @@ impl MetaStore for PostgresStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
+        // A bulk load that died before its end left indexes out.
+        self.ensure_bulk_indexes().await?;
         // Unlike SQLite, running jobs are NOT requeued here: other processes may be
         // running them. Expired leases come back through `requeue_expired_jobs`.
         Ok(())
@@ -651,8 +924,12 @@ impl MetaStore for PostgresStore {
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
-        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        let rows = unique_rows(asset);
+        write_asset_values(&mut tx, seq, &rows).await?;
         write_list_items(&mut tx, catalog, items).await?;
+        let mut delta = CountDelta::default();
+        delta.assets("live", 1, &rows, 1);
+        delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -667,8 +944,12 @@ impl MetaStore for PostgresStore {
     ) -> StoreResult<String> {
         let mut tx = self.pool.begin().await?;
         let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
-        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        let rows = unique_rows(asset);
+        write_asset_values(&mut tx, seq, &rows).await?;
         write_list_items(&mut tx, catalog, items).await?;
+        let mut delta = CountDelta::default();
+        delta.assets("live", 1, &rows, 1);
+        delta.apply(&mut tx, catalog).await?;
         let job = insert_job(&mut tx, kind, catalog, payload).await?;
         tx.commit().await?;
         Ok(job)
@@ -767,8 +1048,13 @@ impl MetaStore for PostgresStore {
             });
         };
         let seq: i64 = row.try_get("seq")?;
-        write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        let rows = unique_rows(asset);
+        let old = write_asset_values(&mut tx, seq, &rows).await?;
         write_list_items(&mut tx, catalog, items).await?;
+        let mut delta = CountDelta::default();
+        delta.values(&old, -1);
+        delta.values(&rows, 1);
+        delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -780,11 +1066,12 @@ impl MetaStore for PostgresStore {
         let ts = now();
         let mut tx = self.pool.begin().await?;
         let mut done = Vec::new();
+        let mut seqs = Vec::new();
         for chunk in ids.chunks(500) {
             let ids: Vec<String> = chunk.iter().map(|i| t(i).into_owned()).collect();
             let rows = sqlx::query(
                 "UPDATE assets SET state = 'trashed', deleted_at = $1, deleted_by = $2, version = version + 1
-                 WHERE catalog = $3 AND state = 'live' AND id = ANY($4) RETURNING id",
+                 WHERE catalog = $3 AND state = 'live' AND id = ANY($4) RETURNING id, seq",
             )
             .bind(&ts)
             .bind(t(by))
@@ -794,8 +1081,14 @@ impl MetaStore for PostgresStore {
             .await?;
             for r in rows {
                 done.push(r.try_get::<String, _>("id")?);
+                seqs.push(r.try_get::<i64, _>("seq")?);
             }
         }
+        // Out of the live counts in the same transaction: a trashed asset is never counted.
+        let mut delta = CountDelta::default();
+        delta.assets("live", seqs.len() as i64, &stored_facet_rows(&mut tx, &seqs).await?, -1);
+        delta.assets("trashed", seqs.len() as i64, &[], 1);
+        delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -803,20 +1096,29 @@ impl MetaStore for PostgresStore {
     async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>> {
         let mut out = Vec::new();
         for id in ids {
-            let res = sqlx::query(
+            let mut tx = self.pool.begin().await?;
+            let res = sqlx::query_scalar::<_, i64>(
                 "UPDATE assets SET state = 'live', deleted_at = NULL, deleted_by = NULL, version = version + 1,
                         modified = $1
-                 WHERE catalog = $2 AND id = $3 AND state = 'trashed'",
+                 WHERE catalog = $2 AND id = $3 AND state = 'trashed' RETURNING seq",
             )
             .bind(now())
             .bind(t(catalog))
             .bind(t(id))
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await;
             let outcome = match res {
-                Ok(r) if r.rows_affected() == 1 => RestoreOutcome::Restored,
-                Ok(_) => RestoreOutcome::NotInTrash,
+                Ok(Some(seq)) => {
+                    let mut delta = CountDelta::default();
+                    delta.assets("trashed", 1, &[], -1);
+                    delta.assets("live", 1, &stored_facet_rows(&mut tx, &[seq]).await?, 1);
+                    delta.apply(&mut tx, catalog).await?;
+                    tx.commit().await?;
+                    RestoreOutcome::Restored
+                }
+                Ok(None) => RestoreOutcome::NotInTrash,
                 Err(e) if is_unique_violation(&e) => {
+                    drop(tx);
                     let sp: String = sqlx::query_scalar("SELECT sourcepath FROM assets WHERE catalog = $1 AND id = $2")
                         .bind(t(catalog))
                         .bind(t(id))
@@ -832,17 +1134,33 @@ impl MetaStore for PostgresStore {
     }
 
     async fn purge_asset(&self, catalog: &str, id: &str) -> StoreResult<Asset> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, state FROM assets WHERE catalog = $1 AND id = $2 FOR UPDATE")
+                .bind(t(catalog))
+                .bind(t(id))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((seq, state)) = found else {
+            return Err(StoreError::NotFound);
+        };
+        let facets = if state == "live" {
+            stored_facet_rows(&mut tx, &[seq]).await?
+        } else {
+            Vec::new()
+        };
         let row = sqlx::query(&format!(
-            "DELETE FROM assets a WHERE a.catalog = $1 AND a.id = $2 RETURNING {ASSET_COLUMNS}"
+            "DELETE FROM assets a WHERE a.seq = $1 RETURNING {ASSET_COLUMNS}"
         ))
-        .bind(t(catalog))
-        .bind(t(id))
-        .fetch_optional(&self.pool)
+        .bind(seq)
+        .fetch_one(&mut *tx)
         .await?;
-        match row {
-            None => Err(StoreError::NotFound),
-            Some(r) => Ok(asset_from_row(&r)?.asset),
-        }
+        let asset = asset_from_row(&row)?.asset;
+        let mut delta = CountDelta::default();
+        delta.assets(if state == "live" { "live" } else { "trashed" }, 1, &facets, -1);
+        delta.apply(&mut tx, catalog).await?;
+        tx.commit().await?;
+        Ok(asset)
     }
 
     async fn trashed_before(&self, cutoff: &str, limit: u32) -> StoreResult<Vec<(String, String)>> {
@@ -859,26 +1177,50 @@ impl MetaStore for PostgresStore {
     }
 
     async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>> {
-        let target = Target::assets();
-        let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE a.state = ");
-        count
-            .push_bind(state_of(scope))
-            .push(" AND a.catalog = ")
-            .push_bind(t(catalog).into_owned())
-            .push(" AND ");
-        push_query(&mut count, &req.query, &target);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
-        push_from(&mut qb, "assets", req, &target);
-        qb.push(" WHERE a.state = ")
-            .push_bind(state_of(scope))
-            .push(" AND a.catalog = ")
-            .push_bind(t(catalog).into_owned())
-            .push(" AND ");
-        push_query(&mut qb, &req.query, &target);
-        push_order_and_page(&mut qb, req, &target, true);
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let target = Target::assets(catalog, scope);
+        let total = if req.query == Query::All {
+            // The whole catalog: the maintained total.
+            self.count_assets(catalog, scope).await? as i64
+        } else {
+            let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE ");
+            push_scope(&mut count, catalog, scope);
+            push_query(&mut count, &req.query, &target);
+            count.build_query_scalar().fetch_one(&self.pool).await?
+        };
+        let rows = match date_like_sort(req, &target) {
+            Some((field, col, descending)) => {
+                self.sorted_page(catalog, scope, req, &target, field, col, descending)
+                    .await?
+            }
+            None if req.sort.is_empty() && equality_driver(&req.query, &target) => {
+                // One equality on a value field, newest first: its index entries are in
+                // seq order, so the page is read backwards from the index and only its
+                // own assets are fetched (each asset holds a value once).
+                let Query::Cond { field, cond } = &req.query else {
+                    unreachable!("equality_driver accepts conditions only")
+                };
+                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+                    "SELECT {ASSET_COLUMNS} FROM asset_values x JOIN assets a ON a.seq = x.seq WHERE "
+                ));
+                push_set_test(&mut qb, field, cond, &target);
+                qb.push(" AND ");
+                push_scope(&mut qb, catalog, scope);
+                qb.push("1 = 1 ORDER BY x.seq DESC LIMIT ")
+                    .push_bind(req.hits_per_page as i64)
+                    .push(" OFFSET ")
+                    .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
+                qb.build().fetch_all(&self.pool).await?
+            }
+            None => {
+                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
+                push_from(&mut qb, "assets", req, &target);
+                qb.push(" WHERE ");
+                push_scope(&mut qb, catalog, scope);
+                push_query(&mut qb, &req.query, &target);
+                push_order_and_page(&mut qb, req, &target, true);
+                qb.build().fetch_all(&self.pool).await?
+            }
+        };
         let hits = rows
             .iter()
             .map(|r| asset_from_row(r).map(|s| s.asset))
@@ -890,14 +1232,11 @@ impl MetaStore for PostgresStore {
     }
 
     async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>> {
-        let target = Target::assets();
+        let target = Target::assets(catalog, scope);
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT a.id");
         push_from(&mut qb, "assets", req, &target);
-        qb.push(" WHERE a.state = ")
-            .push_bind(state_of(scope))
-            .push(" AND a.catalog = ")
-            .push_bind(t(catalog).into_owned())
-            .push(" AND ");
+        qb.push(" WHERE ");
+        push_scope(&mut qb, catalog, scope);
         push_query(&mut qb, &req.query, &target);
         push_order_and_page(&mut qb, req, &target, false);
         Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
@@ -913,50 +1252,164 @@ impl MetaStore for PostgresStore {
         if fields.is_empty() {
             return Ok(Vec::new());
         }
-        // Counted from the values of the live assets the search selects (the whole
-        // catalog included): the same numbers SQLite keeps in its maintained table.
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn
-             FROM (SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x
-                   WHERE x.v IS NOT NULL AND x.field = ANY(",
-        );
-        qb.push_bind(fields.iter().map(|f| t(f).into_owned()).collect::<Vec<_>>())
-            .push(") AND x.seq IN (SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
-            .push_bind(t(catalog).into_owned())
-            .push(" AND ");
-        push_query(&mut qb, &req.query, &Target::assets());
-        qb.push(") GROUP BY x.field, x.v) c) r WHERE n > 0 AND rn <= ")
-            .push_bind(per_field as i64)
-            .push(" ORDER BY field, n DESC, v");
-        let rows = qb.build().fetch_all(&self.pool).await?;
         let mut out: Vec<(String, Vec<(String, u64)>)> = fields.iter().map(|f| (f.to_string(), Vec::new())).collect();
+        // The whole catalog: the maintained counts where they are kept.
+        let (kept, counted): (Vec<&str>, Vec<&str>) = if req.query == Query::All {
+            fields.iter().partition(|f| FACET_FIELDS.contains(f))
+        } else {
+            (Vec::new(), fields.to_vec())
+        };
+        let list = |l: &[&str]| l.iter().map(|f| t(f).into_owned()).collect::<Vec<_>>();
+        let mut rows = Vec::new();
+        if !kept.is_empty() {
+            rows.extend(
+                sqlx::query(
+                    "SELECT field, v, n FROM (SELECT field, v, n,
+                            ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn
+                        FROM facet_counts WHERE catalog = $1 AND field = ANY($2) AND n > 0) r
+                     WHERE rn <= $3",
+                )
+                .bind(t(catalog))
+                .bind(list(&kept))
+                .bind(per_field as i64)
+                .fetch_all(&self.pool)
+                .await?,
+            );
+        }
+        if !counted.is_empty() {
+            // Counted from the values of the live assets the search selects: each asset
+            // holds a value once (unique rows), the same numbers the maintained table keeps.
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+                "SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn
+                 FROM (SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x
+                       WHERE x.v IS NOT NULL AND x.field = ANY(",
+            );
+            qb.push_bind(list(&counted))
+                .push(") AND x.seq IN (SELECT a.seq FROM assets a WHERE ");
+            push_scope(&mut qb, catalog, Scope::Live);
+            push_query(&mut qb, &req.query, &Target::assets(catalog, Scope::Live));
+            qb.push(") GROUP BY x.field, x.v) c) r WHERE n > 0 AND rn <= ")
+                .push_bind(per_field as i64);
+            rows.extend(qb.build().fetch_all(&self.pool).await?);
+        }
         for r in rows {
             let field: String = r.try_get("field")?;
             if let Some(slot) = out.iter_mut().find(|(f, _)| *f == field) {
                 slot.1.push((r.try_get("v")?, r.try_get::<i64, _>("n")? as u64));
             }
         }
+        for (_, values) in &mut out {
+            values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        }
         Ok(out)
     }
 
     async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
-        let ts = now();
-        let mut tx = self.pool.begin().await?;
-        for asset in assets {
-            let seq = insert_asset_row(&mut tx, catalog, asset, &ts).await?;
-            write_index(&mut tx, "asset_values", seq, &index_rows(asset)).await?;
+        if assets.is_empty() {
+            return Ok(());
         }
+        let ts = now();
+        // Columns as arrays: one INSERT for the whole batch, one for all its values.
+        let mut cols: (Vec<String>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
+        let mut blobs: (Vec<Option<String>>, Vec<Option<String>>, Vec<Option<i64>>) = Default::default();
+        let mut sums: (Vec<Option<String>>, Vec<Option<String>>) = Default::default();
+        for a in assets {
+            let o = a.original.as_ref();
+            cols.0.push(t(&a.id).into_owned());
+            cols.1.push(t(&a.sourcepath).into_owned());
+            cols.2
+                .push(serde_json::to_string(&a.fields).map_err(corrupt("asset fields"))?);
+            cols.3.push(t(&fulltext(a)).into_owned());
+            blobs.0.push(o.map(|o| o.blob_key.clone()));
+            blobs.1.push(to(o.map(|o| &o.filename)));
+            blobs.2.push(o.map(|o| o.size as i64));
+            sums.0.push(o.map(|o| o.md5hex.clone()));
+            sums.1.push(o.map(|o| o.sha256hex.clone()));
+        }
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(
+            "INSERT INTO assets (catalog, id, sourcepath, fields, fulltext, blob_key, filename, filesize, md5hex,
+                                 sha256hex, created, modified)
+             SELECT $1, u.*, $2, $2 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                               $8::text[], $9::bigint[], $10::text[], $11::text[]) AS u
+             RETURNING id, seq",
+        )
+        .bind(t(catalog))
+        .bind(&ts)
+        .bind(cols.0)
+        .bind(cols.1)
+        .bind(cols.2)
+        .bind(cols.3)
+        .bind(blobs.0)
+        .bind(blobs.1)
+        .bind(blobs.2)
+        .bind(sums.0)
+        .bind(sums.1)
+        .fetch_all(&mut *tx)
+        .await;
+        let returned = match res {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "an asset id or live sourcepath of the batch is taken ({})",
+                    violated_constraint(&e)
+                )))
+            }
+            r => r?,
+        };
+        // RETURNING promises no order: seqs are matched to assets by id.
+        let mut seq_of = std::collections::HashMap::with_capacity(returned.len());
+        for r in &returned {
+            seq_of.insert(r.try_get::<String, _>("id")?, r.try_get::<i64, _>("seq")?);
+        }
+        let mut delta = CountDelta::default();
+        let mut rows = Vec::with_capacity(assets.len());
+        for a in assets {
+            let seq = *seq_of
+                .get(t(&a.id).as_ref())
+                .ok_or_else(|| StoreError::Corrupt(format!("asset {} was not inserted", a.id)))?;
+            let r = unique_rows(a);
+            delta.assets("live", 1, &r, 1);
+            rows.push((seq, r));
+        }
+        let flat: Vec<(i64, &IndexRow)> = rows
+            .iter()
+            .flat_map(|(seq, r)| r.iter().map(move |r| (*seq, r)))
+            .collect();
+        insert_values(&mut tx, &flat).await?;
+        delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
     }
 
+    async fn bulk_load_begin(&self) -> StoreResult<()> {
+        for (name, _) in BULK_INDEXES {
+            sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
+                .execute(&self.pool)
+                .await?;
+        }
+        sqlx::query(&format!(
+            "ALTER TABLE asset_values DROP CONSTRAINT IF EXISTS {VALUES_FKEY}"
+        ))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn bulk_load_end(&self) -> StoreResult<()> {
+        self.ensure_bulk_indexes().await?;
+        // VACUUM sets the visibility map, so counts answered by an index skip the heap.
+        sqlx::query("VACUUM (ANALYZE) assets").execute(&self.pool).await?;
+        sqlx::query("VACUUM (ANALYZE) asset_values").execute(&self.pool).await?;
+        self.analyze().await
+    }
+
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE catalog = $1 AND state = $2")
+        let n: Option<i64> = sqlx::query_scalar("SELECT n FROM asset_counts WHERE catalog = $1 AND state = $2")
             .bind(t(catalog))
             .bind(state_of(scope))
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
-        Ok(n as u64)
+        Ok(n.unwrap_or(0).max(0) as u64)
     }
 
     async fn put_record(
@@ -1189,14 +1642,18 @@ struct Target<'a> {
     values: &'static str,
     kind: Box<dyn Fn(&str) -> FieldKind + Send + Sync + 'a>,
     assets: bool,
+    /// The catalog, when the search is over live assets: their words are in the
+    /// full-text index (`assets_words`).
+    words: Option<&'a str>,
 }
 
 impl<'a> Target<'a> {
-    fn assets() -> Self {
+    fn assets(catalog: &'a str, scope: Scope) -> Self {
         Target {
             values: "asset_values",
             kind: Box::new(|f| field_kind(f).unwrap_or(FieldKind::Keyword)),
             assets: true,
+            words: (scope == Scope::Live).then_some(catalog),
         }
     }
     fn records(searchtype: &'a str) -> Self {
@@ -1207,6 +1664,7 @@ impl<'a> Target<'a> {
                 _ => fields::record_field_kind(searchtype, f),
             }),
             assets: false,
+            words: None,
         }
     }
     /// Fields held in a column of the row itself.
@@ -1218,6 +1676,93 @@ impl<'a> Target<'a> {
             _ => None,
         }
     }
+}
+
+/// `a.state = '...' AND a.catalog = $n AND `: the state written literally, so the
+/// planner can use the indexes kept for live assets only (a bound value would not match
+/// their predicate in a generic plan).
+fn push_scope(qb: &mut QueryBuilder<Postgres>, catalog: &str, scope: Scope) {
+    qb.push(format!("a.state = '{}' AND a.catalog = ", state_of(scope)))
+        .push_bind(t(catalog).into_owned())
+        .push(" AND ");
+}
+
+/// The one sort key a page can be read for in index order: a single-valued field held
+/// in value rows (dates, numbers, single keywords), with its column and direction.
+fn date_like_sort<'r>(req: &'r SearchRequest, target: &Target) -> Option<(&'r str, &'static str, bool)> {
+    match req.sort.as_slice() {
+        [key] if target.direct(&key.field).is_none() => {
+            let kind = target.kind.as_ref()(&key.field);
+            joinable(kind).then(|| {
+                let col = if kind.is_numeric() { "n" } else { "v" };
+                (key.field.as_str(), col, key.descending)
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A condition `push_set_test` compiles to `x.field = $f AND x.v = $v`: an equality on
+/// a value field that is not analysed text (so one value row per matching asset).
+fn equality_driver(q: &Query, target: &Target) -> bool {
+    match q {
+        Query::Cond {
+            field,
+            cond: Cond::Text { mode, value },
+        } => {
+            let kind = target.kind.as_ref()(field);
+            target.direct(field).is_none()
+                && matches!(mode, TextMode::Matches | TextMode::Exact)
+                && !value.contains('*')
+                && !matches!(kind, FieldKind::Text | FieldKind::MultiLang)
+        }
+        _ => false,
+    }
+}
+
+/// Words longer than this (in characters) are cut to it in the full-text index
+/// (`mediadb_words` in migrations/postgres/0006): tsvector lexemes are limited to 2 KiB.
+const LEXEME_CHARS: usize = 250;
+
+/// A tsquery literal's quoted lexeme (`:*` for a prefix).
+fn lexeme(s: &str, prefix: bool) -> String {
+    format!(
+        "'{}'{}",
+        s.replace('\\', "\\\\").replace('\'', "''"),
+        if prefix { ":*" } else { "" }
+    )
+}
+
+/// A tsquery over `mediadb_words(catalog, fulltext)` that every live asset of the
+/// catalog whose padded words pass the LIKE test of `mode` satisfies, and whether it is
+/// exactly that test (then the LIKE is not needed). `words` are normalised words
+/// separated by single spaces.
+fn words_tsquery(catalog: &str, mode: TextMode, words: &str) -> Option<(String, bool)> {
+    let ws: Vec<&str> = words.split(' ').filter(|w| !w.is_empty()).collect();
+    if ws.is_empty() || mode == TextMode::Contains {
+        // A substring of a word: no lexeme says it.
+        return None;
+    }
+    let mut parts = Vec::new();
+    // One word: "% w %" is "some word is w", "% w%" is "some word starts with w".
+    // Several: each word is somewhere (the LIKE then checks they are adjacent).
+    let mut exact = ws.len() == 1 && mode != TextMode::Exact;
+    for (i, w) in ws.iter().enumerate() {
+        if w.chars().count() >= LEXEME_CHARS {
+            // Cut in the index: no exact lexeme for it.
+            exact = false;
+            continue;
+        }
+        parts.push(lexeme(w, mode == TextMode::StartsWith && i == ws.len() - 1));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    // The catalog's lexeme, cut as the index cuts it (the catalog is also compared on
+    // the row, so two catalogs alike in their first 249 characters are still apart).
+    let catalog: String = format!("@{catalog}").chars().take(LEXEME_CHARS).collect();
+    parts.push(lexeme(&catalog, false));
+    Some((parts.join(" & "), exact))
 }
 
 /// Sort keys read from a joined value row (single-valued fields); multi-valued fields
@@ -1299,6 +1844,17 @@ fn push_query(qb: &mut QueryBuilder<Postgres>, q: &Query, target: &Target) {
         Query::All => {
             qb.push("1 = 1");
         }
+        Query::Or(parts) if parts.len() > 1 && parts.iter().all(|p| set_test(p, target)) => {
+            qb.push(format!("a.seq IN (SELECT x.seq FROM {} x WHERE ", target.values));
+            for (i, p) in parts.iter().enumerate() {
+                if let Query::Cond { field, cond } = p {
+                    qb.push(if i > 0 { " OR (" } else { "(" });
+                    push_set_test(qb, field, cond, target);
+                    qb.push(")");
+                }
+            }
+            qb.push(")");
+        }
         Query::And(parts) | Query::Or(parts) => {
             let joiner = if matches!(q, Query::And(_)) { " AND " } else { " OR " };
             qb.push("(");
@@ -1337,6 +1893,7 @@ fn push_text_test(
     keep_case: bool,
     mode: TextMode,
     value: &str,
+    words_of: Option<&str>,
 ) {
     let value = t(value);
     if analysed {
@@ -1351,7 +1908,31 @@ fn push_text_test(
             TextMode::StartsWith => format!("% {pat}%"),
             TextMode::Contains => format!("%{pat}%"),
         };
-        qb.push(col).push(like_op(col, keep_case)).push_bind(pat);
+        // Live assets' words: the GIN index finds the candidates; the LIKE decides
+        // where the lexemes alone do not say the same.
+        let ts = match words_of {
+            Some(catalog) if col == "a.fulltext" => words_tsquery(catalog, mode, &words),
+            _ => None,
+        };
+        match ts {
+            Some((q, true)) => {
+                qb.push("mediadb_words(a.catalog, a.fulltext) @@ ")
+                    .push_bind(q)
+                    .push("::tsquery");
+            }
+            Some((q, false)) => {
+                qb.push("(mediadb_words(a.catalog, a.fulltext) @@ ")
+                    .push_bind(q)
+                    .push("::tsquery AND ")
+                    .push(col)
+                    .push(like_op(col, keep_case))
+                    .push_bind(pat)
+                    .push(")");
+            }
+            None => {
+                qb.push(col).push(like_op(col, keep_case)).push_bind(pat);
+            }
+        }
         return;
     }
     // Ids (of assets and of list values) and source paths keep their case; other
@@ -1377,24 +1958,67 @@ fn push_text_test(
     }
 }
 
+/// Conditions answered by one membership test on the value rows (`x.field = ... AND
+/// ...`), so an OR of them is one set (a BitmapOr of index scans) rather than one
+/// hashed subplan per part tested on every asset.
+fn set_test(q: &Query, target: &Target) -> bool {
+    match q {
+        Query::Cond { field, cond } => {
+            target.direct(field).is_none()
+                && match cond {
+                    Cond::Text { .. } | Cond::Exists | Cond::Range { .. } => true,
+                    Cond::Freeform(words) => words.len() == 1,
+                    Cond::Missing => false,
+                }
+        }
+        _ => false,
+    }
+}
+
+/// `x.field = $f AND <test on x>` of a condition `set_test` accepts.
+fn push_set_test(qb: &mut QueryBuilder<Postgres>, field: &str, cond: &Cond, target: &Target) {
+    let kind = target.kind.as_ref()(field);
+    let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
+    let keep_case = kind.list_table().is_some();
+    qb.push("x.field = ").push_bind(t(field).into_owned()).push(" AND ");
+    match cond {
+        Cond::Text { mode, value } => push_text_test(qb, "x.v", analysed, keep_case, *mode, value, None),
+        Cond::Freeform(words) => push_text_test(qb, "x.v", analysed, keep_case, TextMode::Matches, &words[0], None),
+        Cond::Exists | Cond::Missing => {
+            qb.push("1 = 1");
+        }
+        Cond::Range { min, max } => {
+            qb.push("x.n IS NOT NULL");
+            if let Some(lo) = min {
+                qb.push(" AND x.n >= ").push_bind(*lo);
+            }
+            if let Some(hi) = max {
+                qb.push(" AND x.n <= ").push_bind(*hi);
+            }
+        }
+    }
+}
+
 fn push_cond(qb: &mut QueryBuilder<Postgres>, field: &str, cond: &Cond, target: &Target) {
     let kind = target.kind.as_ref()(field);
     let direct = target.direct(field);
     let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
     let values = target.values;
     // `a.seq IN (...)`: the matching set is built once from the (field, v, seq) index.
-    let set_open = |qb: &mut QueryBuilder<Postgres>| {
-        qb.push(format!("a.seq IN (SELECT x.seq FROM {values} x WHERE x.field = "))
-            .push_bind(t(field).into_owned())
-            .push(" AND ");
+    let set = |qb: &mut QueryBuilder<Postgres>, cond: &Cond| {
+        qb.push(format!("a.seq IN (SELECT x.seq FROM {values} x WHERE "));
+        push_set_test(qb, field, cond, target);
+        qb.push(")");
     };
     let text = |qb: &mut QueryBuilder<Postgres>, mode: TextMode, value: &str| match direct {
-        Some(col) => push_text_test(qb, col, analysed, true, mode, value),
-        None => {
-            set_open(qb);
-            push_text_test(qb, "x.v", analysed, kind.list_table().is_some(), mode, value);
-            qb.push(")");
-        }
+        Some(col) => push_text_test(qb, col, analysed, true, mode, value, target.words),
+        None => set(
+            qb,
+            &Cond::Text {
+                mode,
+                value: value.to_string(),
+            },
+        ),
     };
     match cond {
         Cond::Text { mode, value } => text(qb, *mode, value),
@@ -1415,20 +2039,44 @@ fn push_cond(qb: &mut QueryBuilder<Postgres>, field: &str, cond: &Cond, target: 
             if direct.is_some() {
                 qb.push("(1 = 1)");
             } else {
-                set_open(qb);
-                qb.push("1 = 1)");
+                set(qb, &Cond::Exists);
             }
         }
-        Cond::Range { min, max } => {
-            set_open(qb);
-            qb.push("x.n IS NOT NULL");
-            if let Some(lo) = min {
-                qb.push(" AND x.n >= ").push_bind(*lo);
-            }
-            if let Some(hi) = max {
-                qb.push(" AND x.n <= ").push_bind(*hi);
-            }
-            qb.push(")");
-        }
+        Cond::Range { .. } => set(qb, cond),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tsquery is a superset of the LIKE test, exact only where the lexemes alone
+    /// decide; a wrong flag would drop the LIKE of a phrase or keep hits it excludes.
+    #[test]
+    fn words_tsquery_says_what_the_like_says() {
+        let q = |mode, w| words_tsquery("assets", mode, w);
+        assert_eq!(
+            q(TextMode::Matches, "bird"),
+            Some(("'bird' & '@assets'".to_string(), true))
+        );
+        assert_eq!(
+            q(TextMode::StartsWith, "big bi"),
+            Some(("'big' & 'bi':* & '@assets'".to_string(), false))
+        );
+        assert_eq!(q(TextMode::StartsWith, "bi").map(|(_, e)| e), Some(true));
+        assert_eq!(q(TextMode::Exact, "bird").map(|(_, e)| e), Some(false));
+        assert_eq!(q(TextMode::Contains, "ird"), None);
+        assert_eq!(q(TextMode::Matches, ""), None);
+        // A word the index cuts: only the other words, confirmed by LIKE.
+        let long = "x".repeat(LEXEME_CHARS);
+        assert_eq!(q(TextMode::Matches, &long), None);
+        assert_eq!(
+            q(TextMode::Matches, &format!("a {long}")),
+            Some(("'a' & '@assets'".to_string(), false))
+        );
+        assert_eq!(
+            words_tsquery("it's \\", TextMode::Matches, "a"),
+            Some(("'a' & '@it''s \\\\'".to_string(), true))
+        );
     }
 }

@@ -5,8 +5,7 @@
 //! asset goes through here inside its own transaction, so counts and index never
 //! disagree with the rows; the deltas of a whole batch are applied at once.
 
-use super::{index_rows, IndexRow, StoreResult, FACET_FIELDS};
-use crate::domain::asset::Asset;
+use super::{IndexRow, StoreResult, FACET_FIELDS};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -104,14 +103,7 @@ impl CatalogCodes {
     }
 }
 
-/// Index rows without repeats: a value listed twice counts once, so the rows of one
-/// value can be counted without DISTINCT.
-pub fn unique_rows(asset: &Asset) -> Vec<IndexRow> {
-    let mut rows = index_rows(asset);
-    let mut seen = std::collections::HashSet::new();
-    rows.retain(|r| seen.insert((r.field.clone(), r.v.clone(), r.n.map(f64::to_bits))));
-    rows
-}
+pub use super::unique_rows;
 
 /// Replaces an asset's value rows.
 pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, rows: &[IndexRow]) -> StoreResult<()> {

@@ -280,3 +280,68 @@ async fn facets_count_what_matches_and_follow_deletes() {
     assert!(none.json.get("filteroptions").is_none());
     s.stop().await;
 }
+
+/// Pages of a date sort cross from the assets holding a date to those without one
+/// (PostgreSQL reads them in two steps), and the full-text index follows deletes.
+#[tokio::test]
+async fn date_pages_and_words_follow_writes() {
+    let s = TestServer::start().await;
+    let key = s.login().await;
+    for i in 0..7 {
+        let body = json!({"id":format!("d{i}"),"sourcepath":format!("d/{i}"),"name":format!("Zebra crossing {i}"),
+            "assetcreationdate":format!("201{i}-05-01")});
+        let a = s.post("module/asset/create", &key, &body.to_string()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    }
+    for i in 0..5 {
+        let body = json!({"id":format!("u{i}"),"sourcepath":format!("u/{i}"),"name":format!("Undated lion {i}")});
+        let a = s.post("module/asset/create", &key, &body.to_string()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    }
+    let page = |n: u32| {
+        json!({"hitsperpage":"5","page":n.to_string(),"sortby":"assetcreationdateDown",
+               "query":{"terms":[{"field":"id","operation":"matches","value":"*"}]}})
+    };
+    let order = |a: &crate::harness::Answer| -> Vec<String> {
+        a.json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for n in 1..=3 {
+        let a = s.post("module/asset/search", &key, &page(n).to_string()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.json["response"]["totalhits"], json!(12));
+        seen.extend(order(&a));
+    }
+    assert_eq!(
+        seen,
+        ["d6", "d5", "d4", "d3", "d2", "d1", "d0", "u4", "u3", "u2", "u1", "u0"]
+    );
+    let up = json!({"hitsperpage":"4","page":"2","sortby":"assetcreationdateUp"});
+    let a = s.post("module/asset/search", &key, &up.to_string()).await;
+    assert_eq!(order(&a), ["d4", "d5", "d6", "u4"]);
+
+    let words = |op: &str, value: &str| json!({"hitsperpage":"100","query":{"terms":[{"field":"description","operation":op,"value":value}]}});
+    assert_eq!(ids(&s, &key, words("freeform", "zebra")).await.len(), 7);
+    assert_eq!(ids(&s, &key, words("startswith", "zeb")).await.len(), 7);
+    assert_eq!(ids(&s, &key, words("contains", "ebr")).await.len(), 7);
+    assert_eq!(
+        ids(&s, &key, words("freeform", "\"zebra crossing\" lion")).await.len(),
+        0
+    );
+    assert_eq!(ids(&s, &key, words("matches", "crossing 3")).await, ["d3"]);
+    assert!(ids(&s, &key, words("freeform", "zeb")).await.is_empty());
+    s.post("module/asset/deleteassets", &key, r#"{"assetid":"d3"}"#).await;
+    let a = s
+        .post("module/asset/search", &key, &words("freeform", "zebra").to_string())
+        .await;
+    assert_eq!(a.json["response"]["totalhits"], json!(6));
+    assert!(ids(&s, &key, words("matches", "crossing 3")).await.is_empty());
+    s.post("module/asset/trash/restore", &key, r#"{"assetid":"d3"}"#).await;
+    assert_eq!(ids(&s, &key, words("matches", "crossing 3")).await, ["d3"]);
+    s.stop().await;
+}
