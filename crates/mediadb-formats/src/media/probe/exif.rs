@@ -114,7 +114,7 @@ fn raw_bytes(v: &Value, little_endian: bool) -> Option<Vec<u8>> {
     (!out.is_empty()).then_some(out)
 }
 
-pub(crate) fn parse_offset(s: &str) -> Option<FixedOffset> {
+pub fn parse_offset(s: &str) -> Option<FixedOffset> {
     let s = s.trim();
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),

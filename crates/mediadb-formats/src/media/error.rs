@@ -39,7 +39,7 @@ pub enum MediaError {
 }
 
 impl MediaError {
-    pub(crate) fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
         MediaError::Io {
             op,
             path: path.to_path_buf(),

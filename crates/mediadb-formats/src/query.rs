@@ -82,6 +82,21 @@ pub struct FieldInfo {
 
 pub type FieldResolver<'a> = &'a dyn Fn(&str) -> Option<FieldInfo>;
 
+/// The resolver of asset searches: the asset fields (standard and custom) and the
+/// composite full-text field `description`.
+pub fn asset_field_info(field: &str) -> Option<FieldInfo> {
+    match field {
+        super::fields::DESCRIPTION => Some(FieldInfo {
+            kind: FieldKind::Text,
+            name: "Description",
+        }),
+        _ => super::fields::asset_field(field).map(|d| FieldInfo {
+            kind: d.kind,
+            name: d.name,
+        }),
+    }
+}
+
 /// Parses a search body. `searchtype` names the table (`asset`), for `assetsortby`.
 pub fn parse_search(
     body: &Map<String, Value>,
@@ -665,7 +680,7 @@ pub fn simplify(q: Query) -> Query {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fields::asset_field;
+    use crate::fields::asset_field;
     use proptest::prelude::*;
 
     fn resolve(f: &str) -> Option<FieldInfo> {

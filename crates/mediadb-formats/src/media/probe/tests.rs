@@ -4,7 +4,7 @@
 use super::*;
 
 fn fixture(rel: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/")).join(rel)
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/")).join(rel)
 }
 
 fn p(rel: &str) -> MediaInfo {
