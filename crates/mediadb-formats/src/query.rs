@@ -420,10 +420,14 @@ impl Ctx<'_> {
                     .parse()
                     .unwrap_or(0);
                 let now = Utc::now();
+                // A day count past chrono's range (about 262,000 years) is the caller's
+                // mistake, not a panic (found by the search_query fuzz target).
+                let too_far = || Invalid::new(format!("{at}: \"{op}\" reaches past the representable dates"));
+                let days = Duration::try_days(n).ok_or_else(too_far)?;
                 let (lo, hi) = if o.starts_with("before") {
-                    (now - Duration::days(n), now)
+                    (now.checked_sub_signed(days).ok_or_else(too_far)?, now)
                 } else {
-                    (now, now + Duration::days(n))
+                    (now, now.checked_add_signed(days).ok_or_else(too_far)?)
                 };
                 cond(Cond::Range {
                     min: Some(lo.timestamp_millis() as f64),
@@ -698,6 +702,29 @@ mod tests {
 
     fn parse(v: Value) -> Result<SearchRequest, Invalid> {
         parse_search(v.as_object().unwrap(), "asset", &resolve)
+    }
+
+    /// Regression (search_query fuzz target, fuzz/corpus/search_query/after-overflow): a
+    /// relative date operation with a day count past chrono's range panicked on
+    /// `DateTime + TimeDelta`; it is a clean error now, and ordinary counts still work.
+    #[test]
+    fn relative_days_past_the_date_range_are_invalid_not_a_panic() {
+        for op in ["after203407439", "before4294967295"] {
+            let e = parse(json!({"query":{"terms":[{"field":"assetmodificationdate","operation":op}]}})).unwrap_err();
+            assert!(e.0.contains("representable"), "{op}: {e}");
+        }
+        let r = parse(json!({"query":{"terms":[{"field":"assetmodificationdate","operation":"before30"}]}})).unwrap();
+        let Query::Cond {
+            cond: Cond::Range {
+                min: Some(lo),
+                max: Some(hi),
+            },
+            ..
+        } = r.query
+        else {
+            panic!("{:?}", r.query)
+        };
+        assert_eq!(hi - lo, 30.0 * 86_400_000.0);
     }
 
     #[test]
