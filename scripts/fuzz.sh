@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (fuzz/fuzz_targets) for a fixed time each, seeded from its
 # committed corpus (fuzz/corpus/<target>, read only; new inputs go to fuzz/corpus-run/).
-# A crash fails the script and leaves the input in fuzz/artifacts/<target>/.
+# A crash fails the script and leaves the input in fuzz/artifacts/<target>/. Installs
+# cargo-fuzz first when it is missing. CI (.ci/run) runs it with the default time.
 #
 #   bash scripts/fuzz.sh [seconds per target, default 20] [target ...]
+#
+# The targets link only crates/mediadb-formats (the parsers), not the server, so the
+# instrumented build stays a few minutes on two cores.
 #
 # cargo-fuzz passes -Z flags to rustc; RUSTC_BOOTSTRAP=1 lets the stable toolchain take
 # them. Set FUZZ_SANITIZER=address for AddressSanitizer (slower; the code under test is
@@ -17,6 +21,9 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(lenient_json search_query multipart probe metadata)
 fi
 export RUSTC_BOOTSTRAP=1
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked --version 0.13.2
+fi
 san=${FUZZ_SANITIZER:-none}
 cargo fuzz build -s "$san"
 mkdir -p corpus-run

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let lenient = mediadb::api::lenient_json::parse(data);
+    let lenient = mediadb_formats::lenient_json::parse(data);
     if let Ok(strict) = serde_json::from_slice::<serde_json::Value>(data) {
         assert_eq!(lenient.as_ref().ok(), Some(&strict), "strict JSON read differently");
     }

@@ -2,7 +2,7 @@
 //! fuzzer reaches their depths without a container around them.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mediadb::media::probe::{exif, iptc, xmp};
+use mediadb_formats::media::probe::{exif, iptc, xmp};
 
 fuzz_target!(|data: &[u8]| {
     let Some((which, rest)) = data.split_first() else {

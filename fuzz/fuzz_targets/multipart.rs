@@ -9,5 +9,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let body = data.get(split + 1..).unwrap_or_default();
-    let _ = futures_executor::block_on(mediadb::api::fuzzing::multipart(content_type, body));
+    let _ = futures_executor::block_on(mediadb_formats::multipart::walk(content_type, body));
 });

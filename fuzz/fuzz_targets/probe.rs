@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(info) = mediadb::media::probe::probe_reader(&mut std::io::Cursor::new(data)) {
+    if let Ok(info) = mediadb_formats::media::probe::probe_reader(&mut std::io::Cursor::new(data)) {
         let _ = info.to_fields();
     }
 });

@@ -19,6 +19,7 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use base64::Engine;
 use futures_util::StreamExt;
+use mediadb_formats::multipart;
 use serde_json::{json, Map, Value};
 
 const CREATE: Access = Access::Requires(Permission::CreateData);
@@ -147,10 +148,7 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
     while let Some(mut field) = mp.next_field().await.map_err(broken)? {
         let name = field.name().unwrap_or("").to_string();
         let filename = field.file_name().map(str::to_string);
-        let is_json = field
-            .content_type()
-            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
-        if name == "jsonrequest" || is_json {
+        if multipart::is_json_part(&field) {
             let bytes = read_small(&mut field, limit).await?;
             let v = lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
             let Value::Object(m) = v else {
@@ -179,33 +177,15 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
 }
 
 pub(super) async fn read_small(field: &mut multer::Field<'_>, limit: usize) -> ApiResult<Vec<u8>> {
-    let mut out = Vec::new();
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| ApiError::bad(format!("the multipart body is broken: {e}")))?
-    {
-        if out.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "a form field is larger than {limit} bytes"
-            )));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+    multipart::read_small(field, limit).await.map_err(|e| match e {
+        multipart::FieldError::Broken(_) => ApiError::bad(e.to_string()),
+        multipart::FieldError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+    })
 }
 
-/// The file name of an upload: its last path component (browsers on Windows send
-/// `C:\dir\x.jpg`), not hidden, no control characters.
+/// The file name of an upload (see [`multipart::clean_filename`]); a 400 when unusable.
 pub(super) fn clean_filename(raw: &str) -> ApiResult<String> {
-    let leaf = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if leaf.is_empty() || leaf.starts_with('.') || leaf.chars().any(char::is_control) || leaf.len() > 255 {
-        return Err(ApiError::bad(format!(
-            "the uploaded file name \"{}\" is not usable",
-            raw.escape_default()
-        )));
-    }
-    Ok(leaf.to_string())
+    multipart::clean_filename(raw).map_err(ApiError::bad)
 }
 
 /// The id of a `data/{id}` call: the `id` parameter when present (EnterMediaDB's

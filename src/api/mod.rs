@@ -16,10 +16,9 @@ pub mod error;
 mod export;
 pub mod forwarded;
 #[doc(hidden)]
-pub mod fuzzing;
 pub mod https_redirect;
 pub mod key_cache;
-pub mod lenient_json;
+pub use mediadb_formats::lenient_json;
 mod lists;
 mod media;
 pub mod metrics_page;

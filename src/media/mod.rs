@@ -9,17 +9,14 @@
 
 pub mod convert;
 mod decode;
-mod error;
 pub mod exiftool;
-pub mod probe;
 pub mod render;
-pub mod sniff;
 pub mod tools;
 
 pub use convert::convert_cli;
-pub use error::MediaError;
-pub use probe::{probe, MediaInfo};
+// Sniffing, probing and the error type live in crates/mediadb-formats (fuzzed without
+// building the server); their old paths stay.
+pub use mediadb_formats::media::{probe, sniff, Format, MediaError, MediaInfo};
 pub use render::{
     render_presets, standard_presets, OutputFormat, Preset, RenderOptions, RenderOutput, Rendition, Rotation,
 };
-pub use sniff::Format;

@@ -3,8 +3,7 @@
 use super::{Ctx, OpsError, OpsResult};
 use crate::domain::asset::{apply_values, Asset, Changes, Original};
 use crate::domain::fields::{asset_field, FieldDef};
-use crate::domain::fields::{FieldKind, DESCRIPTION};
-use crate::domain::query::{FieldInfo, SearchRequest};
+use crate::domain::query::{self, FieldInfo, SearchRequest};
 use crate::domain::{dates, filetypes, sourcepath, Invalid};
 use crate::store::{Scope, SearchPage, StoreError, StoredAsset};
 use serde_json::{json, Map, Value};
@@ -39,16 +38,7 @@ fn resolve_field(id: &str) -> Option<FieldDef> {
 
 /// What the search parser needs to know of an asset field (`description` included).
 pub fn field_info(field: &str) -> Option<FieldInfo> {
-    match field {
-        DESCRIPTION => Some(FieldInfo {
-            kind: FieldKind::Text,
-            name: "Description",
-        }),
-        _ => asset_field(field).map(|d| FieldInfo {
-            kind: d.kind,
-            name: d.name,
-        }),
-    }
+    query::asset_field_info(field)
 }
 
 /// A new random id in the style of Elasticsearch's (20 URL-safe characters).

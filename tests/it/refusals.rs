@@ -100,6 +100,12 @@ async fn broken_bodies_are_400_and_delete_nothing() {
             r#"{"query":{"terms":[{"field":"assetaddeddate","operation":"beforedate","value":"31/31/2020"}]}}"#,
             "date",
         ),
+        // Found by the search_query fuzz target: a day count past chrono's range was a
+        // panic (a 500) instead of a refusal.
+        (
+            r#"{"query":{"terms":[{"field":"assetmodificationdate","operation":"after203407439"}]}}"#,
+            "representable",
+        ),
     ] {
         let a = s.post("module/asset/search", &key, body).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}");
