@@ -202,14 +202,18 @@ mod tests {
                 Err(_) => failed.push(i),
             }
         }
-        assert_eq!(failed, vec![13, 150]);
+        // The panic, and whichever of 7 and 150 came second (the tasks race to the queue).
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert!(failed.contains(&13), "{failed:?}");
+        let dup = failed.iter().copied().find(|&i| i != 13).unwrap();
+        assert!(dup == 7 || dup == 150, "{failed:?}");
         // The failed writes left nothing behind (not even their first insert); all others committed.
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
             .fetch_one(&pool)
             .await
             .unwrap();
         assert_eq!(n, 2 * 198);
-        for gone in [1013, 1150, 13] {
+        for gone in [1013, 1000 + dup as i64, 13] {
             let k: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE x = ?")
                 .bind(gone)
                 .fetch_one(&pool)
