@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scoped index",
         include_str!("../../migrations/sqlite/0009_scoped_index.sql"),
     ),
+    (
+        10,
+        "trash sweep index",
+        include_str!("../../migrations/sqlite/0010_trash_sweep_index.sql"),
+    ),
 ];
 
 /// Reader connections: each is a thread in sqlx and keeps its own page cache, and two
