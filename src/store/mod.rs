@@ -8,6 +8,7 @@
 pub mod postgres;
 pub mod sqlite;
 mod sqlite_index;
+mod sqlite_read;
 mod sqlite_search;
 mod sqlite_writer;
 
@@ -29,6 +30,9 @@ pub enum StoreError {
     Stale,
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
+    /// A read of the embedded store failed (see `sqlite_read`).
+    #[error("database error: {0}")]
+    Read(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// A write's batch did not commit (the disk failed, or the store is stopping).

@@ -2,13 +2,15 @@
 //! an acknowledged write survives a crash.
 
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
+use super::sqlite_read::{query_rows, query_scalar, Columns, Readers, SqlBuilder};
 use super::sqlite_search::*;
 use super::sqlite_writer::GroupCommit;
 use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Query, SearchRequest};
+use rusqlite::OptionalExtension;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
 use std::path::Path;
@@ -49,13 +51,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Reader connections: each is a thread in sqlx and keeps its own page cache, and two
-/// cores gain nothing from more.
-const READERS: u32 = 4;
+/// Reader connections kept open: each keeps its own page cache, and two cores gain
+/// nothing from more.
+const READERS: usize = 4;
 
 pub struct SqliteStore {
-    /// Readers: WAL lets them run beside the writer.
-    pool: SqlitePool,
+    /// Readers, on the caller's thread: WAL lets them run beside the writer.
+    readers: Readers,
     /// The one connection every write goes through. SQLite has one writer; several
     /// connections competing for its lock wait in the busy handler's sleeps (up to 100 ms
     /// each, unordered), while a one-connection pool queues writers fairly and without sleeps.
@@ -99,14 +101,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts.clone())
             .await?;
-        let pool = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(READERS)
-            .min_connections(1)
-            .connect_with(opts)
-            .await?;
         Ok(SqliteStore {
-            pool,
+            readers: Readers::new(path, READERS),
             commits: GroupCommit::start(writer.clone()),
             writer,
             codes: CatalogCodes::default(),
@@ -119,10 +115,14 @@ impl SqliteStore {
 impl SqliteStore {
     /// The index scope of a catalog's live assets or trash; `None` while it has none.
     async fn scope_code(&self, catalog: &str, scope: Scope) -> StoreResult<Option<index::ScopeCode>> {
-        Ok(self.codes.find(&self.pool, catalog).await?.map(|live| match scope {
-            Scope::Live => live,
-            Scope::Trash => index::trash_of(live),
-        }))
+        Ok(self
+            .readers
+            .read(|c| self.codes.find(c, catalog))
+            .await?
+            .map(|live| match scope {
+                Scope::Live => live,
+                Scope::Trash => index::trash_of(live),
+            }))
     }
 
     fn auth_changed(&self) {
@@ -130,12 +130,16 @@ impl SqliteStore {
     }
 
     async fn read_user_permissions(&self, user_id: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT g.permissions FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ?",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<String> = self
+            .readers
+            .read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT g.permissions FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ?",
+                )?;
+                let rows = st.query_map([user_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
         let mut out: Vec<String> = Vec::new();
         for r in rows {
             let list: Vec<String> = serde_json::from_str(&r).map_err(corrupt("group permissions"))?;
@@ -185,36 +189,36 @@ fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
 const ASSET_COLUMNS: &str =
     "a.id, a.sourcepath, a.version, a.fields, a.blob_key, a.filename, a.filesize, a.md5hex, a.sha256hex, a.state, a.deleted_at, a.deleted_by";
 
-fn asset_from_row(row: &SqliteRow) -> StoreResult<StoredAsset> {
-    let fields: String = row.try_get("fields")?;
+fn asset_from_row(row: &impl Columns) -> StoreResult<StoredAsset> {
+    let fields: String = row.text("fields")?;
     let mut fields: Map<String, Value> = serde_json::from_str(&fields).map_err(corrupt("asset fields"))?;
-    let blob_key: Option<String> = row.try_get("blob_key")?;
+    let blob_key: Option<String> = row.opt_text("blob_key")?;
     let original = match blob_key {
         Some(blob_key) => Some(Original {
             blob_key,
-            filename: row.try_get::<Option<String>, _>("filename")?.unwrap_or_default(),
-            size: row.try_get::<Option<i64>, _>("filesize")?.unwrap_or(0) as u64,
-            md5hex: row.try_get::<Option<String>, _>("md5hex")?.unwrap_or_default(),
-            sha256hex: row.try_get::<Option<String>, _>("sha256hex")?.unwrap_or_default(),
+            filename: row.opt_text("filename")?.unwrap_or_default(),
+            size: row.opt_int("filesize")?.unwrap_or(0) as u64,
+            md5hex: row.opt_text("md5hex")?.unwrap_or_default(),
+            sha256hex: row.opt_text("sha256hex")?.unwrap_or_default(),
         }),
         None => None,
     };
-    if row.try_get::<String, _>("state")? == "trashed" {
-        if let Some(by) = row.try_get::<Option<String>, _>("deleted_by")? {
+    if row.text("state")? == "trashed" {
+        if let Some(by) = row.opt_text("deleted_by")? {
             fields.insert("deletedby".into(), Value::String(by));
         }
-        if let Some(at) = row.try_get::<Option<String>, _>("deleted_at")? {
+        if let Some(at) = row.opt_text("deleted_at")? {
             fields.insert("deleteddate".into(), Value::String(at));
         }
     }
     Ok(StoredAsset {
         asset: Asset {
-            id: row.try_get("id")?,
-            sourcepath: row.try_get("sourcepath")?,
+            id: row.text("id")?,
+            sourcepath: row.text("sourcepath")?,
             fields,
             original,
         },
-        version: row.try_get("version")?,
+        version: row.int("version")?,
     })
 }
 
@@ -290,38 +294,66 @@ async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[Lis
     Ok(())
 }
 
-fn user_from_row(r: &SqliteRow) -> StoreResult<User> {
+fn user_from_row(r: &impl Columns) -> StoreResult<User> {
     Ok(User {
-        id: r.try_get("id")?,
-        password_hash: r.try_get("password_hash")?,
-        firstname: r.try_get("firstname")?,
-        lastname: r.try_get("lastname")?,
-        email: r.try_get("email")?,
-        screenname: r.try_get("screenname")?,
-        enabled: r.try_get::<i64, _>("enabled")? != 0,
-        legacy_key_hash: r.try_get("legacy_key_hash")?,
+        id: r.text("id")?,
+        password_hash: r.text("password_hash")?,
+        firstname: r.text("firstname")?,
+        lastname: r.text("lastname")?,
+        email: r.text("email")?,
+        screenname: r.text("screenname")?,
+        enabled: r.int("enabled")? != 0,
+        legacy_key_hash: r.opt_text("legacy_key_hash")?,
     })
 }
 
-fn job_from_row(r: &SqliteRow) -> StoreResult<Job> {
-    let payload: String = r.try_get("payload")?;
-    let progress: String = r.try_get("progress")?;
-    let result: Option<String> = r.try_get("result")?;
+fn job_from_row(r: &impl Columns) -> StoreResult<Job> {
+    let payload: String = r.text("payload")?;
+    let progress: String = r.text("progress")?;
+    let result: Option<String> = r.opt_text("result")?;
     Ok(Job {
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        catalog: r.try_get("catalog")?,
+        id: r.text("id")?,
+        kind: r.text("kind")?,
+        catalog: r.text("catalog")?,
         payload: serde_json::from_str(&payload).map_err(corrupt("job payload"))?,
-        state: r.try_get("state")?,
-        attempts: r.try_get("attempts")?,
+        state: r.text("state")?,
+        attempts: r.int("attempts")?,
         progress: serde_json::from_str(&progress).map_err(corrupt("job progress"))?,
         result: result
             .map(|t| serde_json::from_str(&t))
             .transpose()
             .map_err(corrupt("job result"))?,
-        created: r.try_get("created")?,
-        updated: r.try_get("updated")?,
+        created: r.text("created")?,
+        updated: r.text("updated")?,
     })
+}
+
+/// The row a fixed statement finds, if any.
+fn one<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut st = c.prepare_cached(sql)?;
+    let mut rows = st.query(params)?;
+    rows.next()?.map(map).transpose()
+}
+
+/// Every row of a fixed statement.
+fn all<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut map: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut st = c.prepare_cached(sql)?;
+    let mut rows = st.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(map(r)?);
+    }
+    Ok(out)
 }
 
 fn state_of(scope: Scope) -> &'static str {
@@ -545,13 +577,16 @@ impl MetaStore for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.readers
+            .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await?;
         Ok(())
     }
 
     async fn user_count(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+        let n: i64 = self
+            .readers
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?))
             .await?;
         Ok(n as u64)
     }
@@ -563,11 +598,10 @@ impl MetaStore for SqliteStore {
         if let Some(u) = self.users().users.get(id) {
             return Ok(Some(u.clone()));
         }
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let user = self
+            .readers
+            .read(|c| one(c, "SELECT * FROM users WHERE id = ?", [id], |r| user_from_row(r)))
             .await?;
-        let user = row.as_ref().map(user_from_row).transpose()?;
         if let Some(u) = &user {
             let mut c = self.users();
             if c.epoch == epoch {
@@ -639,10 +673,9 @@ impl MetaStore for SqliteStore {
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(user_from_row).collect()
+        self.readers
+            .read(|c| all(c, "SELECT * FROM users ORDER BY id", [], |r| user_from_row(r)))
+            .await
     }
 
     async fn update_user(&self, u: &User) -> StoreResult<()> {
@@ -677,12 +710,16 @@ impl MetaStore for SqliteStore {
     }
 
     async fn user_groups(&self, user_id: &str) -> StoreResult<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT group_id FROM user_groups WHERE user_id = ? ORDER BY group_id")
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.readers
+            .read(|c| {
+                all(
+                    c,
+                    "SELECT group_id FROM user_groups WHERE user_id = ? ORDER BY group_id",
+                    [user_id],
+                    |r| r.text("group_id"),
+                )
+            })
+            .await
     }
 
     async fn set_user_group(&self, user_id: &str, group_id: &str, member: bool) -> StoreResult<bool> {
@@ -708,19 +745,18 @@ impl MetaStore for SqliteStore {
     }
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {
-        let rows = sqlx::query("SELECT id, name, permissions FROM groups ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let perms: String = r.try_get("permissions")?;
-                Ok(Group {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    permissions: serde_json::from_str(&perms).map_err(corrupt("group permissions"))?,
+        self.readers
+            .read(|c| {
+                all(c, "SELECT id, name, permissions FROM groups ORDER BY id", [], |r| {
+                    Ok(Group {
+                        id: r.text("id")?,
+                        name: r.text("name")?,
+                        permissions: serde_json::from_str(&r.text("permissions")?)
+                            .map_err(corrupt("group permissions"))?,
+                    })
                 })
             })
-            .collect()
+            .await
     }
 
     async fn get_group(&self, id: &str) -> StoreResult<Option<Group>> {
@@ -752,11 +788,13 @@ impl MetaStore for SqliteStore {
     }
 
     async fn find_user_by_legacy_key(&self, key_hash: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE legacy_key_hash = ?")
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user_from_row).transpose()
+        self.readers
+            .read(|c| {
+                one(c, "SELECT * FROM users WHERE legacy_key_hash = ?", [key_hash], |r| {
+                    user_from_row(r)
+                })
+            })
+            .await
     }
 
     async fn record_login_failure(&self, user_id: &str, address: &str) -> StoreResult<()> {
@@ -770,21 +808,25 @@ impl MetaStore for SqliteStore {
     }
 
     async fn login_failures_for_user(&self, user_id: &str, since: &str) -> StoreResult<(u64, Option<String>)> {
-        let r = sqlx::query("SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE user_id = ? AND at >= ?")
-            .bind(user_id)
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((r.try_get::<i64, _>("n")? as u64, r.try_get("last")?))
+        self.readers
+            .read(|c| {
+                Ok(c.prepare_cached(
+                    "SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE user_id = ? AND at >= ?",
+                )?
+                .query_row([user_id, since], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?)
+            })
+            .await
     }
 
     async fn login_failures_from(&self, address: &str, since: &str) -> StoreResult<(u64, Option<String>)> {
-        let r = sqlx::query("SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE address = ? AND at >= ?")
-            .bind(address)
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((r.try_get::<i64, _>("n")? as u64, r.try_get("last")?))
+        self.readers
+            .read(|c| {
+                Ok(c.prepare_cached(
+                    "SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE address = ? AND at >= ?",
+                )?
+                .query_row([address, since], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?)
+            })
+            .await
     }
 
     async fn clear_login_failures(&self, user_id: &str) -> StoreResult<()> {
@@ -796,23 +838,23 @@ impl MetaStore for SqliteStore {
     }
 
     async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<KeyInfo>> {
-        let rows = sqlx::query(
-            "SELECT token_hash, created, expires, revoked FROM api_keys WHERE user_id = ? ORDER BY created",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let h: String = r.try_get("token_hash")?;
-                Ok(KeyInfo {
-                    id: h.chars().take(12).collect(),
-                    created: r.try_get("created")?,
-                    expires: r.try_get("expires")?,
-                    revoked: r.try_get("revoked")?,
-                })
+        self.readers
+            .read(|c| {
+                all(
+                    c,
+                    "SELECT token_hash, created, expires, revoked FROM api_keys WHERE user_id = ? ORDER BY created",
+                    [user_id],
+                    |r| {
+                        Ok(KeyInfo {
+                            id: r.text("token_hash")?.chars().take(12).collect(),
+                            created: r.text("created")?,
+                            expires: r.opt_text("expires")?,
+                            revoked: r.opt_text("revoked")?,
+                        })
+                    },
+                )
             })
-            .collect()
+            .await
     }
 
     async fn revoke_key_by_id(&self, user_id: &str, id: &str) -> StoreResult<bool> {
@@ -844,18 +886,22 @@ impl MetaStore for SqliteStore {
     }
 
     async fn lookup_key(&self, token_hash: &str) -> StoreResult<Option<KeyRecord>> {
-        let row = sqlx::query("SELECT user_id, expires, revoked FROM api_keys WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(KeyRecord {
-                user_id: r.try_get("user_id")?,
-                expires: r.try_get("expires")?,
-                revoked: r.try_get::<Option<String>, _>("revoked")?.is_some(),
+        self.readers
+            .read(|c| {
+                one(
+                    c,
+                    "SELECT user_id, expires, revoked FROM api_keys WHERE token_hash = ?",
+                    [token_hash],
+                    |r| {
+                        Ok(KeyRecord {
+                            user_id: r.text("user_id")?,
+                            expires: r.opt_text("expires")?,
+                            revoked: r.opt_text("revoked")?.is_some(),
+                        })
+                    },
+                )
             })
-        })
-        .transpose()
+            .await
     }
 
     async fn revoke_key(&self, token_hash: &str) -> StoreResult<bool> {
@@ -912,42 +958,51 @@ impl MetaStore for SqliteStore {
     async fn blob_referenced(&self, key: &str) -> StoreResult<bool> {
         // A scan (no index on blob keys): only start-up recovery asks, for the few
         // blobs that were being written when a process died.
-        let n: i64 =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM assets WHERE blob_key = ?1 OR instr(fields, ?1) > 0)")
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?;
+        let n: i64 = self
+            .readers
+            .scan(|c| {
+                Ok(c.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM assets WHERE blob_key = ?1 OR instr(fields, ?1) > 0)",
+                )?
+                .query_row([key], |r| r.get(0))?)
+            })
+            .await?;
         Ok(n != 0)
     }
 
     async fn get_asset_in(&self, catalog: &str, id: &str, scope: Scope) -> StoreResult<Option<StoredAsset>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.catalog = ? AND a.id = ? AND a.state = ?"
-        ))
-        .bind(catalog)
-        .bind(id)
-        .bind(state_of(scope))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(asset_from_row).transpose()
+        self.readers
+            .read(|c| {
+                one(
+                    c,
+                    &format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE a.catalog = ? AND a.id = ? AND a.state = ?"),
+                    [catalog, id, state_of(scope)],
+                    |r| asset_from_row(r),
+                )
+            })
+            .await
     }
 
     async fn get_asset_by_sourcepath(&self, catalog: &str, sourcepath: &str) -> StoreResult<Option<StoredAsset>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.catalog = ? AND a.sourcepath = ? AND a.state = 'live'"
-        ))
-        .bind(catalog)
-        .bind(sourcepath)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(asset_from_row).transpose()
+        self.readers.read(|c| {
+            one(
+                c,
+                &format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE a.catalog = ? AND a.sourcepath = ? AND a.state = 'live'"),
+                [catalog, sourcepath],
+                |r| asset_from_row(r),
+            )
+        }).await
     }
 
     async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE catalog = ? AND id = ?")
-            .bind(catalog)
-            .bind(id)
-            .fetch_one(&self.pool)
+        let n: i64 = self
+            .readers
+            .read(|c| {
+                Ok(
+                    c.prepare_cached("SELECT COUNT(*) FROM assets WHERE catalog = ? AND id = ?")?
+                        .query_row([catalog, id], |r| r.get(0))?,
+                )
+            })
             .await?;
         Ok(n > 0)
     }
@@ -1002,10 +1057,14 @@ impl MetaStore for SqliteStore {
                 Ok(None) => RestoreOutcome::NotInTrash,
                 Err(e) if is_unique_violation(&e) => {
                     drop(tx);
-                    let sp: String = sqlx::query_scalar("SELECT sourcepath FROM assets WHERE catalog = ? AND id = ?")
-                        .bind(catalog)
-                        .bind(id)
-                        .fetch_one(&self.pool)
+                    let sp: String = self
+                        .readers
+                        .read(|c| {
+                            Ok(
+                                c.prepare_cached("SELECT sourcepath FROM assets WHERE catalog = ? AND id = ?")?
+                                    .query_row([catalog, id.as_str()], |r| r.get(0))?,
+                            )
+                        })
                         .await?;
                     RestoreOutcome::SourcepathTaken(sp)
                 }
@@ -1047,16 +1106,16 @@ impl MetaStore for SqliteStore {
     }
 
     async fn trashed_before(&self, cutoff: &str, limit: u32) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT catalog, id FROM assets WHERE state = 'trashed' AND deleted_at < ? ORDER BY deleted_at LIMIT ?",
-        )
-        .bind(cutoff)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("catalog")?, r.try_get("id")?)))
-            .collect()
+        self.readers
+            .read(|c| {
+                all(
+                c,
+                "SELECT catalog, id FROM assets WHERE state = 'trashed' AND deleted_at < ? ORDER BY deleted_at LIMIT ?",
+                rusqlite::params![cutoff, limit as i64],
+                |r| Ok((r.text("catalog")?, r.text("id")?)),
+            )
+            })
+            .await
     }
 
     async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>> {
@@ -1066,78 +1125,7 @@ impl MetaStore for SqliteStore {
                 hits: Vec::new(),
             });
         };
-        let target = Target::assets(code, scope == Scope::Live);
-        let driver = driver(&req.query, &target);
-        let scope_total = index::total(&self.pool, code).await?;
-        let total = if req.query == Query::All {
-            scope_total
-        } else {
-            let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("");
-            match &driver {
-                Some(d) => push_driver_count(&mut count, d, &target),
-                None => {
-                    count
-                        .push("SELECT COUNT(*) FROM assets a WHERE a.state = ")
-                        .push_bind(state_of(scope))
-                        .push(" AND a.catalog = ")
-                        .push_bind(catalog)
-                        .push(" AND ");
-                    push_query(&mut count, &req.query, &target);
-                }
-            }
-            count.build_query_scalar::<i64>().fetch_one(&self.pool).await? as u64
-        };
-        let offset = (req.page as i64 - 1) * req.hits_per_page as i64;
-        if total == 0 || offset as u64 >= total {
-            return Ok(SearchPage {
-                total,
-                hits: Vec::new(),
-            });
-        }
-
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
-        match driver.filter(|_| req.sort.is_empty()) {
-            // The default order (newest first) read straight from the driving index.
-            Some(d) => {
-                let limit = req.hits_per_page as i64;
-                let read = page_read(&d, total, scope_total, (offset + limit) as u64);
-                match read {
-                    PageRead::Backwards => {
-                        qb.push(" FROM assets a WHERE ");
-                        push_driver_membership(&mut qb, &d, &target, Some((limit, offset)));
-                        qb.push(" ORDER BY a.seq DESC");
-                    }
-                    PageRead::Collect | PageRead::Probe => {
-                        qb.push(if read == PageRead::Probe {
-                            // Newest assets first, each tested, until the page is full.
-                            " FROM assets a INDEXED BY assets_catalog_state WHERE a.catalog = "
-                        } else {
-                            " FROM assets a WHERE a.catalog = "
-                        })
-                        .push_bind(catalog)
-                        .push(" AND a.state = ")
-                        .push_bind(state_of(scope))
-                        .push(" AND ");
-                        if read == PageRead::Probe {
-                            push_driver_probe(&mut qb, &d, &target);
-                        } else {
-                            push_driver_membership(&mut qb, &d, &target, None);
-                        }
-                        qb.push(" ORDER BY a.seq DESC LIMIT ")
-                            .push_bind(limit)
-                            .push(" OFFSET ")
-                            .push_bind(offset);
-                    }
-                }
-            }
-            None => push_scope_search(&mut qb, catalog, scope, req, &target, true),
-        }
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        let hits = rows
-            .iter()
-            .map(|r| asset_from_row(r).map(|s| s.asset))
-            .collect::<Result<_, _>>()?;
-        Ok(SearchPage { total, hits })
+        self.readers.scan(|c| search_page(c, catalog, code, req, scope)).await
     }
 
     async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>> {
@@ -1145,9 +1133,9 @@ impl MetaStore for SqliteStore {
             return Ok(Vec::new());
         };
         let target = Target::assets(code, scope == Scope::Live);
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.id");
+        let mut qb = SqlBuilder::new("SELECT a.id");
         push_scope_search(&mut qb, catalog, scope, req, &target, false);
-        Ok(qb.build_query_scalar().fetch_all(&self.pool).await?)
+        self.readers.scan(|c| query_rows(c, &qb, |r| r.text("id"))).await
     }
 
     async fn facet_counts(
@@ -1169,9 +1157,9 @@ impl MetaStore for SqliteStore {
         } else {
             (Vec::new(), fields.to_vec())
         };
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn FROM (");
-        let push_fields = |qb: &mut QueryBuilder<Sqlite>, list: &[&str]| {
+        let mut qb =
+            SqlBuilder::new("SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn FROM (");
+        let push_fields = |qb: &mut SqlBuilder, list: &[&str]| {
             let mut sep = qb.separated(", ");
             for f in list {
                 sep.push_bind(f.to_string());
@@ -1193,12 +1181,14 @@ impl MetaStore for SqliteStore {
         qb.push(" WHERE rn <= ")
             .push_bind(per_field as i64)
             .push(" ORDER BY field, n DESC, v");
-        let rows = qb.build().fetch_all(&self.pool).await?;
+        let rows = self
+            .readers
+            .scan(|c| query_rows(c, &qb, |r| Ok((r.text("field")?, r.text("v")?, r.int("n")? as u64))))
+            .await?;
         let mut out: Vec<(String, Vec<(String, u64)>)> = fields.iter().map(|f| (f.to_string(), Vec::new())).collect();
-        for r in rows {
-            let field: String = r.try_get("field")?;
+        for (field, v, n) in rows {
             if let Some(slot) = out.iter_mut().find(|(f, _)| *f == field) {
-                slot.1.push((r.try_get("v")?, r.try_get::<i64, _>("n")? as u64));
+                slot.1.push((v, n));
             }
         }
         Ok(out)
@@ -1256,7 +1246,7 @@ impl MetaStore for SqliteStore {
 
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {
         match self.scope_code(catalog, scope).await? {
-            Some(code) => index::total(&self.pool, code).await,
+            Some(code) => self.readers.read(|c| index::total(c, code)).await,
             None => Ok(0),
         }
     }
@@ -1280,13 +1270,16 @@ impl MetaStore for SqliteStore {
     }
 
     async fn get_record(&self, catalog: &str, searchtype: &str, id: &str) -> StoreResult<Option<Map<String, Value>>> {
-        let data: Option<String> =
-            sqlx::query_scalar("SELECT data FROM records WHERE catalog = ? AND searchtype = ? AND id = ?")
-                .bind(catalog)
-                .bind(searchtype)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let data: Option<String> = self
+            .readers
+            .read(|c| {
+                Ok(
+                    c.prepare_cached("SELECT data FROM records WHERE catalog = ? AND searchtype = ? AND id = ?")?
+                        .query_row([catalog, searchtype, id], |r| r.get(0))
+                        .optional()?,
+                )
+            })
+            .await?;
         data.map(|t| serde_json::from_str(&t).map_err(corrupt("record")))
             .transpose()
     }
@@ -1308,15 +1301,14 @@ impl MetaStore for SqliteStore {
         req: &SearchRequest,
     ) -> StoreResult<SearchPage<Map<String, Value>>> {
         let target = Target::records(searchtype);
-        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*) FROM records a WHERE a.catalog = ");
+        let mut count = SqlBuilder::new("SELECT COUNT(*) FROM records a WHERE a.catalog = ");
         count
             .push_bind(catalog)
             .push(" AND a.searchtype = ")
             .push_bind(searchtype)
             .push(" AND ");
         push_query(&mut count, &req.query, &target);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT a.data");
+        let mut qb = SqlBuilder::new("SELECT a.data");
         push_from(&mut qb, "records", req, &target);
         qb.push(" WHERE a.catalog = ")
             .push_bind(catalog)
@@ -1325,7 +1317,13 @@ impl MetaStore for SqliteStore {
             .push(" AND ");
         push_query(&mut qb, &req.query, &target);
         push_order_and_page(&mut qb, req, &target, true);
-        let rows: Vec<String> = qb.build_query_scalar().fetch_all(&self.pool).await?;
+        let (total, rows) = self
+            .readers
+            .scan(|c| {
+                let total: i64 = query_scalar(c, &count)?;
+                Ok((total, query_rows(c, &qb, |r| r.text("data"))?))
+            })
+            .await?;
         let hits = rows
             .iter()
             .map(|t| serde_json::from_str(t).map_err(corrupt("record")))
@@ -1345,8 +1343,7 @@ impl MetaStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT id, json_extract(data, '$.name') AS name FROM records WHERE catalog = ");
+        let mut qb = SqlBuilder::new("SELECT id, json_extract(data, '$.name') AS name FROM records WHERE catalog = ");
         qb.push_bind(catalog)
             .push(" AND searchtype = ")
             .push_bind(searchtype)
@@ -1356,14 +1353,14 @@ impl MetaStore for SqliteStore {
             sep.push_bind(id);
         }
         qb.push(")");
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        let mut out = Vec::new();
-        for r in rows {
-            if let Some(name) = r.try_get::<Option<String>, _>("name")? {
-                out.push((r.try_get("id")?, name));
-            }
-        }
-        Ok(out)
+        let rows = self
+            .readers
+            .scan(|c| query_rows(c, &qb, |r| Ok((r.text("id")?, r.opt_text("name")?))))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, name)| name.map(|n| (id, n)))
+            .collect())
     }
 
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
@@ -1436,46 +1433,56 @@ impl MetaStore for SqliteStore {
     }
 
     async fn get_job(&self, id: &str) -> StoreResult<Option<Job>> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(job_from_row).transpose()
+        self.readers
+            .read(|c| one(c, "SELECT * FROM jobs WHERE id = ?", [id], |r| job_from_row(r)))
+            .await
     }
 
     async fn expired_job_count(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_until < ?")
-            .bind(now())
-            .fetch_one(&self.pool)
+        let n: i64 = self
+            .readers
+            .read(|c| {
+                Ok(
+                    c.prepare_cached("SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_until < ?")?
+                        .query_row([now()], |r| r.get(0))?,
+                )
+            })
             .await?;
         Ok(n as u64)
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(String, String, u64)>> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') GROUP BY kind, state",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(k, s, n)| (k, s, n as u64)).collect())
+        self.readers
+            .read(|c| {
+                all(
+                c,
+                "SELECT kind, state, COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running') GROUP BY kind, state",
+                [],
+                |r| Ok((r.text("kind")?, r.text("state")?, r.int("n")? as u64)),
+            )
+            })
+            .await
     }
 
     fn pool_stats(&self) -> crate::store::PoolStats {
         crate::store::PoolStats {
-            size: (self.pool.size() + self.writer.size()) as u64,
-            idle: (self.pool.num_idle() + self.writer.num_idle()) as u64,
-            max: (self.pool.options().get_max_connections() + self.writer.options().get_max_connections()) as u64,
+            size: (self.readers.idle() + self.writer.size() as usize) as u64,
+            idle: (self.readers.idle() + self.writer.num_idle()) as u64,
+            max: (READERS + self.writer.options().get_max_connections() as usize) as u64,
         }
     }
 
     async fn find_asset_by_sha256(&self, catalog: &str, sha256hex: &str) -> StoreResult<Option<(String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, sourcepath FROM assets WHERE catalog = ? AND sha256hex = ? AND state = 'live' LIMIT 1",
-        )
-        .bind(catalog)
-        .bind(sha256hex)
-        .fetch_optional(&self.pool)
-        .await?)
+        self.readers
+            .read(|c| {
+                one(
+                    c,
+                    "SELECT id, sourcepath FROM assets WHERE catalog = ? AND sha256hex = ? AND state = 'live' LIMIT 1",
+                    [catalog, sha256hex],
+                    |r| Ok((r.text("id")?, r.text("sourcepath")?)),
+                )
+            })
+            .await
     }
 
     async fn requeue_expired_jobs(&self) -> StoreResult<u64> {
@@ -1491,10 +1498,88 @@ impl MetaStore for SqliteStore {
     }
 }
 
+/// One page of a search of a scope's assets, with the number of all matches.
+fn search_page(
+    c: &rusqlite::Connection,
+    catalog: &str,
+    code: index::ScopeCode,
+    req: &SearchRequest,
+    scope: Scope,
+) -> StoreResult<SearchPage<Asset>> {
+    let target = Target::assets(code, scope == Scope::Live);
+    let driver = driver(&req.query, &target);
+    let scope_total = index::total(c, code)?;
+    let total = if req.query == Query::All {
+        scope_total
+    } else {
+        let mut count = SqlBuilder::new("");
+        match &driver {
+            Some(d) => push_driver_count(&mut count, d, &target),
+            None => {
+                count
+                    .push("SELECT COUNT(*) FROM assets a WHERE a.state = ")
+                    .push_bind(state_of(scope))
+                    .push(" AND a.catalog = ")
+                    .push_bind(catalog)
+                    .push(" AND ");
+                push_query(&mut count, &req.query, &target);
+            }
+        }
+        query_scalar::<i64>(c, &count)? as u64
+    };
+    let offset = (req.page as i64 - 1) * req.hits_per_page as i64;
+    if total == 0 || offset as u64 >= total {
+        return Ok(SearchPage {
+            total,
+            hits: Vec::new(),
+        });
+    }
+
+    let mut qb = SqlBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
+    match driver.filter(|_| req.sort.is_empty()) {
+        // The default order (newest first) read straight from the driving index.
+        Some(d) => {
+            let limit = req.hits_per_page as i64;
+            let read = page_read(&d, total, scope_total, (offset + limit) as u64);
+            match read {
+                PageRead::Backwards => {
+                    qb.push(" FROM assets a WHERE ");
+                    push_driver_membership(&mut qb, &d, &target, Some((limit, offset)));
+                    qb.push(" ORDER BY a.seq DESC");
+                }
+                PageRead::Collect | PageRead::Probe => {
+                    qb.push(if read == PageRead::Probe {
+                        // Newest assets first, each tested, until the page is full.
+                        " FROM assets a INDEXED BY assets_catalog_state WHERE a.catalog = "
+                    } else {
+                        " FROM assets a WHERE a.catalog = "
+                    })
+                    .push_bind(catalog)
+                    .push(" AND a.state = ")
+                    .push_bind(state_of(scope))
+                    .push(" AND ");
+                    if read == PageRead::Probe {
+                        push_driver_probe(&mut qb, &d, &target);
+                    } else {
+                        push_driver_membership(&mut qb, &d, &target, None);
+                    }
+                    qb.push(" ORDER BY a.seq DESC LIMIT ")
+                        .push_bind(limit)
+                        .push(" OFFSET ")
+                        .push_bind(offset);
+                }
+            }
+        }
+        None => push_scope_search(&mut qb, catalog, scope, req, &target, true),
+    }
+    let hits = query_rows(c, &qb, |r| asset_from_row(r).map(|s| s.asset))?;
+    Ok(SearchPage { total, hits })
+}
+
 /// `FROM assets ... WHERE` the scope's assets match, in the requested order (one page of
 /// it when `paged`).
 fn push_scope_search(
-    qb: &mut QueryBuilder<Sqlite>,
+    qb: &mut SqlBuilder,
     catalog: &str,
     scope: Scope,
     req: &SearchRequest,
@@ -1513,7 +1598,7 @@ fn push_scope_search(
 
 /// Counts of `fields` over the value rows of the live assets a search matches.
 fn push_counted(
-    qb: &mut QueryBuilder<Sqlite>,
+    qb: &mut SqlBuilder,
     catalog: &str,
     code: index::ScopeCode,
     req: &SearchRequest,

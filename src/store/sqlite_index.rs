@@ -6,6 +6,7 @@
 //! disagree with the rows; the deltas of a whole batch are applied at once.
 
 use super::{IndexRow, StoreResult, FACET_FIELDS};
+use rusqlite::OptionalExtension;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -60,14 +61,14 @@ pub struct CatalogCodes {
 
 impl CatalogCodes {
     /// The live scope of a catalog that may hold no asset yet (`None`).
-    pub async fn find(&self, pool: &SqlitePool, catalog: &str) -> StoreResult<Option<ScopeCode>> {
+    pub fn find(&self, conn: &rusqlite::Connection, catalog: &str) -> StoreResult<Option<ScopeCode>> {
         if let Some(code) = self.cached(catalog) {
             return Ok(Some(code * 2));
         }
-        let code: Option<i64> = sqlx::query_scalar("SELECT code FROM catalogs WHERE name = ?")
-            .bind(catalog)
-            .fetch_optional(pool)
-            .await?;
+        let code: Option<i64> = conn
+            .prepare_cached("SELECT code FROM catalogs WHERE name = ?")?
+            .query_row([catalog], |r| r.get(0))
+            .optional()?;
         if let Some(code) = code {
             self.remember(catalog, code);
         }
@@ -240,10 +241,10 @@ pub async fn stored_facet_rows(tx: &mut SqliteConnection, seqs: &[i64]) -> Store
 }
 
 /// How many assets a scope holds, as kept.
-pub async fn total(pool: &SqlitePool, scope: ScopeCode) -> StoreResult<u64> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT n FROM asset_counts WHERE scope = ?")
-        .bind(scope)
-        .fetch_optional(pool)
-        .await?;
+pub fn total(conn: &rusqlite::Connection, scope: ScopeCode) -> StoreResult<u64> {
+    let n: Option<i64> = conn
+        .prepare_cached("SELECT n FROM asset_counts WHERE scope = ?")?
+        .query_row([scope], |r| r.get(0))
+        .optional()?;
     Ok(n.unwrap_or(0).max(0) as u64)
 }

@@ -2,10 +2,10 @@
 //! drives the search, how the total is counted, and how the page is read.
 
 use super::sqlite_index::ScopeCode;
+use super::sqlite_read::SqlBuilder;
 use super::{field_kind, normalize_words};
 use crate::domain::fields::{self, FieldKind};
 use crate::domain::query::{Cond, Query, SearchRequest, TextMode};
-use sqlx::{QueryBuilder, Sqlite};
 
 /// What a search runs over: the assets, or the records of one generic table.
 pub(super) struct Target<'a> {
@@ -76,7 +76,7 @@ fn index_ordered(req: &SearchRequest, target: &Target) -> bool {
             .is_some_and(|k| always_present(target, &k.field) && target.kind.as_ref()(&k.field).is_numeric())
 }
 
-pub(super) fn push_from(qb: &mut QueryBuilder<Sqlite>, table: &str, req: &SearchRequest, target: &Target) {
+pub(super) fn push_from(qb: &mut SqlBuilder, table: &str, req: &SearchRequest, target: &Target) {
     qb.push(format!(" FROM {table} a"));
     let v = target.values;
     for (i, key) in req.sort.iter().enumerate() {
@@ -98,7 +98,7 @@ pub(super) fn push_from(qb: &mut QueryBuilder<Sqlite>, table: &str, req: &Search
     }
 }
 
-pub(super) fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchRequest, target: &Target, paged: bool) {
+pub(super) fn push_order_and_page(qb: &mut SqlBuilder, req: &SearchRequest, target: &Target, paged: bool) {
     qb.push(" ORDER BY ");
     let ordered = index_ordered(req, target);
     for (i, key) in req.sort.iter().enumerate() {
@@ -140,7 +140,7 @@ pub(super) fn push_order_and_page(qb: &mut QueryBuilder<Sqlite>, req: &SearchReq
 }
 
 /// Restricts value rows to the target's scope (assets), followed by ` AND `.
-fn push_scope(qb: &mut QueryBuilder<Sqlite>, target: &Target, alias: &str) {
+fn push_scope(qb: &mut SqlBuilder, target: &Target, alias: &str) {
     if let Some(scope) = target.scope {
         qb.push(format!("{alias}.scope = ")).push_bind(scope).push(" AND ");
     }
@@ -162,7 +162,7 @@ fn like_pattern(value: &str) -> String {
     out
 }
 
-pub(super) fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query, target: &Target) {
+pub(super) fn push_query(qb: &mut SqlBuilder, q: &Query, target: &Target) {
     match q {
         Query::All => {
             qb.push("1 = 1");
@@ -186,14 +186,7 @@ pub(super) fn push_query(qb: &mut QueryBuilder<Sqlite>, q: &Query, target: &Targ
     }
 }
 
-fn push_text_test(
-    qb: &mut QueryBuilder<Sqlite>,
-    col: &str,
-    analysed: bool,
-    keep_case: bool,
-    mode: TextMode,
-    value: &str,
-) {
+fn push_text_test(qb: &mut SqlBuilder, col: &str, analysed: bool, keep_case: bool, mode: TextMode, value: &str) {
     if analysed {
         let words = normalize_words(&value.replace('*', " \u{1} "));
         let words = words.trim().replace('\u{1}', "*");
@@ -254,25 +247,25 @@ pub(super) fn fts_query(phrases: &[&str], prefix: bool) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
-fn push_cond(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &Target) {
+fn push_cond(qb: &mut SqlBuilder, field: &str, cond: &Cond, target: &Target) {
     let kind = target.kind.as_ref()(field);
     let direct = target.direct(field);
     let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
     let values = target.values;
     // `a.seq IN (...)` lets SQLite build the matching set once from the covering index,
     // instead of probing per asset row.
-    let set_open = |qb: &mut QueryBuilder<Sqlite>| {
+    let set_open = |qb: &mut SqlBuilder| {
         qb.push(format!("a.seq IN (SELECT x.seq FROM {values} x WHERE "));
         push_scope(qb, target, "x");
         qb.push("x.field = ").push_bind(field.to_string()).push(" AND ");
     };
     let fts = target.fts && field == fields::DESCRIPTION;
-    let push_fts = |qb: &mut QueryBuilder<Sqlite>, q: String| {
+    let push_fts = |qb: &mut SqlBuilder, q: String| {
         qb.push("a.seq IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH ")
             .push_bind(q)
             .push(")");
     };
-    let text = |qb: &mut QueryBuilder<Sqlite>, mode: TextMode, value: &str| {
+    let text = |qb: &mut SqlBuilder, mode: TextMode, value: &str| {
         if fts && matches!(mode, TextMode::Matches | TextMode::StartsWith) {
             if let Some(q) = fts_query(&[value], mode == TextMode::StartsWith) {
                 return push_fts(qb, q);
@@ -424,7 +417,7 @@ fn single_driver<'q>(field: &'q str, cond: &'q Cond, target: &Target) -> Option<
 }
 
 /// The test one value row `x` must pass for a condition a driver holds.
-fn push_row_test(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target: &Target) {
+fn push_row_test(qb: &mut SqlBuilder, field: &str, cond: &Cond, target: &Target) {
     let kind = target.kind.as_ref()(field);
     let keep_case = kind.list_table().is_some();
     match cond {
@@ -448,7 +441,7 @@ fn push_row_test(qb: &mut QueryBuilder<Sqlite>, field: &str, cond: &Cond, target
     }
 }
 
-fn push_value_tests(qb: &mut QueryBuilder<Sqlite>, field: &str, conds: &[&Cond], target: &Target) {
+fn push_value_tests(qb: &mut SqlBuilder, field: &str, conds: &[&Cond], target: &Target) {
     qb.push("x.field = ").push_bind(field.to_string()).push(" AND (");
     for (i, c) in conds.iter().enumerate() {
         if i > 0 {
@@ -462,7 +455,7 @@ fn push_value_tests(qb: &mut QueryBuilder<Sqlite>, field: &str, conds: &[&Cond],
 }
 
 /// `SELECT ... AS seq` of the driver's matches, newest first when `page` is given.
-pub(super) fn push_driver(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Target, page: Option<(i64, i64)>) {
+pub(super) fn push_driver(qb: &mut SqlBuilder, d: &Driver, target: &Target, page: Option<(i64, i64)>) {
     let order = match &d.source {
         Source::Fts(q) => {
             qb.push("SELECT rowid AS seq FROM asset_fts WHERE asset_fts MATCH ")
@@ -485,7 +478,7 @@ pub(super) fn push_driver(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Ta
 }
 
 /// Counts the assets a driver matches.
-pub(super) fn push_driver_count(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Target) {
+pub(super) fn push_driver_count(qb: &mut SqlBuilder, d: &Driver, target: &Target) {
     qb.push(if d.repeats {
         "SELECT COUNT(DISTINCT seq) FROM ("
     } else {
@@ -519,19 +512,14 @@ pub(super) fn page_read(d: &Driver, matches: u64, scope_total: u64, wanted: u64)
 }
 
 /// `a.seq IN (...)` of a driver's page (Backwards) or of all its matches (Collect).
-pub(super) fn push_driver_membership(
-    qb: &mut QueryBuilder<Sqlite>,
-    d: &Driver,
-    target: &Target,
-    page: Option<(i64, i64)>,
-) {
+pub(super) fn push_driver_membership(qb: &mut SqlBuilder, d: &Driver, target: &Target, page: Option<(i64, i64)>) {
     qb.push("a.seq IN (");
     push_driver(qb, d, target, page);
     qb.push(")");
 }
 
 /// `EXISTS (...)`: the asset row `a` has a value row passing the driver's tests.
-pub(super) fn push_driver_probe(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Target) {
+pub(super) fn push_driver_probe(qb: &mut SqlBuilder, d: &Driver, target: &Target) {
     match &d.source {
         Source::Values { field, conds } => {
             qb.push(format!(
