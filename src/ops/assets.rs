@@ -283,11 +283,12 @@ pub async fn delete(ctx: &Ctx<'_>, ids: &[String], purge_original: bool) -> OpsR
             unique.push(id.clone());
         }
     }
-    let deleted = ctx.store.trash_assets(ctx.catalog, &unique, ctx.user).await?;
+    let audit: Vec<_> = unique
+        .iter()
+        .map(|id| super::audit::prepare(ctx.audit("delete", Some(id))))
+        .collect();
+    let deleted = ctx.store.trash_assets(ctx.catalog, &unique, ctx.user, &audit).await?;
     let missing = unique.iter().filter(|i| !deleted.contains(i)).cloned().collect();
-    for id in &deleted {
-        super::audit::record(ctx.store, ctx.audit("delete", Some(id))).await;
-    }
     if purge_original {
         super::trash::purge(ctx, &deleted).await?;
     }

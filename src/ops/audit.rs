@@ -1,7 +1,7 @@
 //! The audit log: who did what to which asset, when, from where. Kept as records of the
 //! `auditlog` table, searchable with the search language, independent of the trash.
 
-use crate::store::MetaStore;
+use crate::store::{AuditRecord, MetaStore};
 use serde_json::{json, Map, Value};
 
 pub struct Entry<'a> {
@@ -18,6 +18,22 @@ pub struct Entry<'a> {
 /// Appends an entry. An audit failure is logged, never turned into a failed request:
 /// the change it describes has already been committed.
 pub async fn record(store: &dyn MetaStore, e: Entry<'_>) {
+    let (catalog, action) = (e.catalog, e.action);
+    let (id, data) = entry_record(e);
+    if let Err(err) = store.put_record(catalog, "auditlog", &id, &data).await {
+        tracing::error!(error = %err, action, "could not write the audit log");
+    }
+}
+
+/// An entry as the store writes it with the change it describes (see `trash_assets`).
+pub fn prepare(e: Entry<'_>) -> AuditRecord {
+    let assetid = e.assetid.unwrap_or_default().to_string();
+    let (id, data) = entry_record(e);
+    AuditRecord { assetid, id, data }
+}
+
+/// The record id (time-ordered) and fields of an entry.
+fn entry_record(e: Entry<'_>) -> (String, Map<String, Value>) {
     let id = {
         use rand::Rng;
         let r: u32 = rand::thread_rng().gen();
@@ -39,7 +55,5 @@ pub async fn record(store: &dyn MetaStore, e: Entry<'_>) {
     if !e.details.is_null() {
         data.insert("details".into(), e.details);
     }
-    if let Err(err) = store.put_record(e.catalog, "auditlog", &id, &data).await {
-        tracing::error!(error = %err, action = e.action, "could not write the audit log");
-    }
+    (id, data)
 }

@@ -175,11 +175,10 @@ pub async fn run_bulk_delete(env: &JobEnv, job: &Job, progress: &Progress<'_>) -
     let total = ids.len();
     let mut done = 0usize;
     for chunk in ids.chunks(CHUNK) {
-        let deleted = env.store.trash_assets(&job.catalog, chunk, &user).await?;
-        for id in &deleted {
-            audit::record(
-                env.store.as_ref(),
-                audit::Entry {
+        let audit: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                audit::prepare(audit::Entry {
                     catalog: &job.catalog,
                     user: &user,
                     address: job.payload.get("address").and_then(Value::as_str).unwrap_or(""),
@@ -187,10 +186,10 @@ pub async fn run_bulk_delete(env: &JobEnv, job: &Job, progress: &Progress<'_>) -
                     assetid: Some(id),
                     fields: Vec::new(),
                     details: json!({"job": job.id}),
-                },
-            )
-            .await;
-        }
+                })
+            })
+            .collect();
+        let deleted = env.store.trash_assets(&job.catalog, chunk, &user, &audit).await?;
         done += deleted.len();
         progress.report(json!({"total": total, "done": done})).await;
     }

@@ -100,6 +100,20 @@ impl User {
     }
 }
 
+/// An audit log entry (an `auditlog` record) about one asset, prepared before the write
+/// it describes so the store can commit both together.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub assetid: String,
+    pub id: String,
+    pub data: Map<String, Value>,
+}
+
+/// The audit entries of the assets among `done`.
+pub fn audit_of<'a>(audit: &'a [AuditRecord], done: &'a [String]) -> impl Iterator<Item = &'a AuditRecord> {
+    audit.iter().filter(move |a| done.contains(&a.assetid))
+}
+
 #[derive(Debug, Clone)]
 pub struct KeyRecord {
     pub user_id: String,
@@ -228,8 +242,16 @@ pub trait MetaStore: Send + Sync {
     /// Replaces a live asset's fields (and original) if it is still at `version`:
     /// `NotFound` if it is gone (deleted), `Stale` if it changed meanwhile.
     async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()>;
-    /// Moves live assets to the trash at once; returns the ids that were live.
-    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>>;
+    /// Moves live assets to the trash at once; returns the ids that were live. The audit
+    /// entries of the assets that were live are written in the same transaction (one
+    /// commit, and never a delete without its entry).
+    async fn trash_assets(
+        &self,
+        catalog: &str,
+        ids: &[String],
+        by: &str,
+        audit: &[AuditRecord],
+    ) -> StoreResult<Vec<String>>;
     /// Brings trashed assets back, each with its id, fields and original.
     async fn restore_assets(&self, catalog: &str, ids: &[String]) -> StoreResult<Vec<(String, RestoreOutcome)>>;
     /// Removes an asset (live or trashed) entirely, returning it (its files to delete).

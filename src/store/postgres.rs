@@ -1059,7 +1059,13 @@ impl MetaStore for PostgresStore {
         Ok(())
     }
 
-    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>> {
+    async fn trash_assets(
+        &self,
+        catalog: &str,
+        ids: &[String],
+        by: &str,
+        audit: &[AuditRecord],
+    ) -> StoreResult<Vec<String>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -1089,6 +1095,9 @@ impl MetaStore for PostgresStore {
         delta.assets("live", seqs.len() as i64, &stored_facet_rows(&mut tx, &seqs).await?, -1);
         delta.assets("trashed", seqs.len() as i64, &[], 1);
         delta.apply(&mut tx, catalog).await?;
+        for a in audit_of(audit, &done) {
+            upsert_record(&mut tx, catalog, "auditlog", &a.id, &a.data).await?;
+        }
         tx.commit().await?;
         Ok(done)
     }

@@ -1017,14 +1017,28 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn trash_assets(&self, catalog: &str, ids: &[String], by: &str) -> StoreResult<Vec<String>> {
+    async fn trash_assets(
+        &self,
+        catalog: &str,
+        ids: &[String],
+        by: &str,
+        audit: &[AuditRecord],
+    ) -> StoreResult<Vec<String>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
-        let (catalog, ids, by) = (catalog.to_string(), ids.to_vec(), by.to_string());
+        let (catalog, ids, by, audit) = (catalog.to_string(), ids.to_vec(), by.to_string(), audit.to_vec());
         self.commits
-            .write(move |c| Box::pin(async move { trash_live_assets(c, &catalog, live, &ids, &by).await }))
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = trash_live_assets(c, &catalog, live, &ids, &by).await?;
+                    for a in audit_of(&audit, &done) {
+                        upsert_record(c, &catalog, "auditlog", &a.id, &a.data).await?;
+                    }
+                    Ok(done)
+                })
+            })
             .await
     }
 

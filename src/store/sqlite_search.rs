@@ -614,7 +614,7 @@ mod planner_agrees {
             store.insert_asset("assets", a, &[]).await.unwrap();
         }
         let trashed: Vec<String> = assets.iter().step_by(7).map(|a| a.id.clone()).collect();
-        store.trash_assets("assets", &trashed, "admin").await.unwrap();
+        store.trash_assets("assets", &trashed, "admin", &[]).await.unwrap();
         store.restore_assets("assets", &trashed[..3]).await.unwrap();
         let gone: Vec<&String> = trashed[3..].iter().collect();
         let kind = |f: &str| field_kind(f).unwrap_or(FieldKind::Keyword);
