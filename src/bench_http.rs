@@ -36,7 +36,8 @@ pub struct HttpBenchArgs {
     /// directory), and --password (admin) is needed.
     #[arg(long)]
     pub url: Option<String>,
-    /// The admin password of the server given with --url.
+    /// The admin password of the server given with --url; without --url, the password the
+    /// preloaded catalog's admin gets (random by default), for other tools to log in with.
     #[arg(long)]
     pub password: Option<String>,
     /// The server's process id with --url, for its memory figures.
@@ -455,7 +456,7 @@ pub async fn http(args: HttpBenchArgs) -> anyhow::Result<Value> {
             (None, addr, args.password.clone().context("--url needs --password")?)
         }
         None => {
-            let password = crate::auth::random_password();
+            let password = args.password.clone().unwrap_or_else(crate::auth::random_password);
             let load = preload(&dir, args.assets, &password).await?;
             out.insert("load_seconds".into(), json!(load));
             let (child, addr, cold) = start_server(&dir, &password).await?;

@@ -6,11 +6,6 @@ use mediadb::config::{Config, LogFormat};
 use mediadb::progress::Progress;
 use mediadb::{app, ops};
 
-/// glibc's malloc was a sixth of the server's samples under load (many small, short-lived
-/// allocations across two threads); mimalloc's thread-local free lists serve them faster.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "mediadb",
