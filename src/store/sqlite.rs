@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "trash sweep index",
         include_str!("../../migrations/sqlite/0010_trash_sweep_index.sql"),
     ),
+    (
+        11,
+        "fts word counts",
+        include_str!("../../migrations/sqlite/0011_fts_word_counts.sql"),
+    ),
 ];
 
 /// Reader connections: each is a thread in sqlx and keeps its own page cache, and two
@@ -333,7 +338,13 @@ fn state_of(scope: Scope) -> &'static str {
 
 /// Inserts an asset's row (not its index) and returns its `seq`; a taken id or live
 /// sourcepath is a `Conflict` naming which.
-async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asset, ts: &str) -> StoreResult<i64> {
+async fn insert_asset_row(
+    tx: &mut SqliteConnection,
+    catalog: &str,
+    asset: &Asset,
+    text: &str,
+    ts: &str,
+) -> StoreResult<i64> {
     let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
     let o = asset.original.as_ref();
     let res = sqlx::query_scalar(
@@ -350,7 +361,7 @@ async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asse
     .bind(o.map(|o| o.size as i64))
     .bind(o.map(|o| &o.md5hex))
     .bind(o.map(|o| &o.sha256hex))
-    .bind(fulltext(asset))
+    .bind(text)
     .bind(ts)
     .bind(ts)
     .fetch_one(&mut *tx)
@@ -363,6 +374,54 @@ async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asse
         })),
         r => Ok(r?),
     }
+}
+
+/// Inserts many assets' rows (not their index) with a statement per hundred, inside the
+/// caller's write transaction; answers their `seq`s. The writer holds the database, so
+/// the new rows take the next `seq`s in order, which are given explicitly.
+async fn insert_asset_rows(
+    tx: &mut SqliteConnection,
+    catalog: &str,
+    assets: &[Asset],
+    texts: &[String],
+    ts: &str,
+) -> StoreResult<Vec<i64>> {
+    let last: i64 = sqlx::query_scalar(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'assets'), 0),
+                    COALESCE((SELECT MAX(seq) FROM assets), 0))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let seqs: Vec<i64> = (1..=assets.len() as i64).map(|i| last + i).collect();
+    let mut fields = Vec::with_capacity(assets.len());
+    for a in assets {
+        fields.push(serde_json::to_string(&a.fields).map_err(corrupt("asset fields"))?);
+    }
+    let rows: Vec<_> = assets.iter().zip(texts).zip(&fields).zip(&seqs).collect();
+    for chunk in rows.chunks(100) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO assets (seq, catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex,
+                                 sha256hex, fulltext, created, modified) ",
+        );
+        qb.push_values(chunk, |mut b, (((a, text), fields), seq)| {
+            let o = a.original.as_ref();
+            b.push_bind(**seq)
+                .push_bind(catalog)
+                .push_bind(&a.id)
+                .push_bind(&a.sourcepath)
+                .push_bind(fields.as_str())
+                .push_bind(o.map(|o| &o.blob_key))
+                .push_bind(o.map(|o| &o.filename))
+                .push_bind(o.map(|o| o.size as i64))
+                .push_bind(o.map(|o| &o.md5hex))
+                .push_bind(o.map(|o| &o.sha256hex))
+                .push_bind(text.as_str())
+                .push_bind(ts)
+                .push_bind(ts);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    Ok(seqs)
 }
 
 /// Queues a job inside a caller's transaction (or on a plain connection).
@@ -395,6 +454,14 @@ async fn update_live_asset(
 ) -> StoreResult<()> {
     let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
     let o = asset.original.as_ref();
+    let text = fulltext(asset);
+    // The text being replaced, for the full-text index's word counts.
+    let old_text: Option<String> =
+        sqlx::query_scalar("SELECT fulltext FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
+            .bind(catalog)
+            .bind(&asset.id)
+            .fetch_optional(&mut *tx)
+            .await?;
     // The state and version guards make a write after a delete, or over a
     // concurrent write, change nothing.
     let res = sqlx::query(
@@ -409,7 +476,7 @@ async fn update_live_asset(
     .bind(o.map(|o| o.size as i64))
     .bind(o.map(|o| &o.md5hex))
     .bind(o.map(|o| &o.sha256hex))
-    .bind(fulltext(asset))
+    .bind(&text)
     .bind(now())
     .bind(catalog)
     .bind(&asset.id)
@@ -443,8 +510,7 @@ async fn update_live_asset(
     delta.values(&index::stored_facet_rows(tx, &[seq]).await?, -1);
     let rows = index::unique_rows(asset);
     index::write_rows(tx, seq, live, &rows).await?;
-    index::fts_remove(tx, &[seq]).await?;
-    index::fts_add(tx, &[seq]).await?;
+    index::fts_replace(tx, seq, old_text.as_deref().unwrap_or_default(), &text).await?;
     delta.values(&rows, 1);
     delta.apply(tx, catalog).await?;
     write_list_items(tx, catalog, items).await?;
@@ -498,7 +564,7 @@ async fn insert_live_asset(
     asset: &Asset,
     items: &[ListItem],
 ) -> StoreResult<i64> {
-    let seq = insert_asset_row(tx, catalog, asset, &now()).await?;
+    let seq = insert_asset_row(tx, catalog, asset, &fulltext(asset), &now()).await?;
     let rows = index::unique_rows(asset);
     index::write_rows(tx, seq, live, &rows).await?;
     index::fts_add(tx, &[seq]).await?;
@@ -525,6 +591,7 @@ impl MetaStore for SqliteStore {
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
         index::build_value_indexes(&self.writer).await?;
+        index::finish_fts_words(&self.writer).await?;
         // Statistics let the planner pick the selective index for each term.
         sqlx::query("PRAGMA optimize = 0x10002").execute(&self.writer).await?;
         // One process owns an embedded database: jobs it was running when it stopped
@@ -1072,20 +1139,33 @@ impl MetaStore for SqliteStore {
         let total = if req.query == Query::All {
             scope_total
         } else {
-            let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("");
-            match &driver {
-                Some(d) => push_driver_count(&mut count, d, &target),
+            // Totals some drivers know without counting their matches.
+            let known = match &driver {
+                Some(d) => match fts_single_word(d) {
+                    Some(word) => index::fts_word_count(&self.pool, word).await?,
+                    None => union_count(&self.pool, d, &target).await?,
+                },
+                None => None,
+            };
+            match known {
+                Some(n) => n,
                 None => {
-                    count
-                        .push("SELECT COUNT(*) FROM assets a WHERE a.state = ")
-                        .push_bind(state_of(scope))
-                        .push(" AND a.catalog = ")
-                        .push_bind(catalog)
-                        .push(" AND ");
-                    push_query(&mut count, &req.query, &target);
+                    let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("");
+                    match &driver {
+                        Some(d) => push_driver_count(&mut count, d, &target),
+                        None => {
+                            count
+                                .push("SELECT COUNT(*) FROM assets a WHERE a.state = ")
+                                .push_bind(state_of(scope))
+                                .push(" AND a.catalog = ")
+                                .push_bind(catalog)
+                                .push(" AND ");
+                            push_query(&mut count, &req.query, &target);
+                        }
+                    }
+                    count.build_query_scalar::<i64>().fetch_one(&self.pool).await? as u64
                 }
             }
-            count.build_query_scalar::<i64>().fetch_one(&self.pool).await? as u64
         };
         let offset = (req.page as i64 - 1) * req.hits_per_page as i64;
         if total == 0 || offset as u64 >= total {
@@ -1207,19 +1287,32 @@ impl MetaStore for SqliteStore {
     async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
         let ts = now();
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let texts: Vec<String> = assets.iter().map(fulltext).collect();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let seqs = match insert_asset_rows(&mut tx, catalog, assets, &texts, &ts).await {
+            Ok(seqs) => seqs,
+            Err(StoreError::Backend(e)) if is_unique_violation(&e) => {
+                // Row by row (rolled back), to name the asset in the way.
+                drop(tx);
+                let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+                for (asset, text) in assets.iter().zip(&texts) {
+                    insert_asset_row(&mut tx, catalog, asset, text, &ts).await?;
+                }
+                return Err(StoreError::Backend(e));
+            }
+            Err(e) => return Err(e),
+        };
         let mut delta = CountDelta::default();
         let mut pending: Vec<(i64, IndexRow)> = Vec::new();
-        let mut seqs = Vec::with_capacity(assets.len());
-        for asset in assets {
-            let seq = insert_asset_row(&mut tx, catalog, asset, &ts).await?;
-            seqs.push(seq);
+        let mut words = index::WordDelta::default();
+        for ((asset, text), seq) in assets.iter().zip(&texts).zip(&seqs) {
+            words.text(text, 1);
             let rows = index::unique_rows(asset);
             delta.asset(live, true, &rows, 1);
-            pending.extend(rows.into_iter().map(|r| (seq, r)));
+            pending.extend(rows.into_iter().map(|r| (*seq, r)));
         }
         // New assets have no value rows yet: many assets' rows go in one statement.
-        for chunk in pending.chunks(500) {
+        for chunk in pending.chunks(1000) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
             qb.push_values(chunk, |mut b, (seq, r)| {
                 b.push_bind(*seq)
@@ -1241,17 +1334,30 @@ impl MetaStore for SqliteStore {
             .await?;
         }
         delta.apply(&mut tx, catalog).await?;
+        words.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn bulk_load_begin(&self) -> StoreResult<()> {
+        // Offline: a crash loses the load, never a write that was acknowledged elsewhere.
+        // The writer is one connection, so the setting holds until `bulk_load_end`.
+        sqlx::query("PRAGMA synchronous = OFF").execute(&self.writer).await?;
         index::drop_value_indexes(&self.writer).await
     }
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
+        // Index builds sort with a helper thread per core.
+        sqlx::query("PRAGMA threads = 2").execute(&self.writer).await?;
         index::build_value_indexes(&self.writer).await?;
-        self.analyze().await
+        // Statistics from a sample of each index: a full ANALYZE reads every index
+        // again, for estimates the planner needs only roughly.
+        sqlx::query("PRAGMA analysis_limit = 1000").execute(&self.writer).await?;
+        self.analyze().await?;
+        sqlx::query("PRAGMA analysis_limit = 0").execute(&self.writer).await?;
+        sqlx::query("PRAGMA threads = 0").execute(&self.writer).await?;
+        sqlx::query("PRAGMA synchronous = FULL").execute(&self.writer).await?;
+        Ok(())
     }
 
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {

@@ -2,10 +2,11 @@
 //! drives the search, how the total is counted, and how the page is read.
 
 use super::sqlite_index::ScopeCode;
+use super::StoreResult;
 use super::{field_kind, normalize_words};
 use crate::domain::fields::{self, FieldKind};
 use crate::domain::query::{Cond, Query, SearchRequest, TextMode};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 /// What a search runs over: the assets, or the records of one generic table.
 pub(super) struct Target<'a> {
@@ -338,6 +339,10 @@ pub(super) struct Driver<'q> {
     pub(super) ordered: bool,
     /// One asset may match by several rows (a multi-valued field).
     repeats: bool,
+    /// Several whole values of one field (`orsgroup`): each value's entries are in
+    /// asset order, so a page is a merge of each value's newest entries, and the total
+    /// is counted value by value (see `union_count`).
+    union: bool,
 }
 
 enum Source<'q> {
@@ -379,8 +384,9 @@ pub(super) fn driver<'q>(q: &'q Query, target: &Target) -> Option<Driver<'q>> {
             let field = field?;
             Some(Driver {
                 source: Source::Values { field, conds },
-                ordered: false,
+                ordered: true,
                 repeats: !joinable(target.kind.as_ref()(field)),
+                union: true,
             })
         }
         _ => None,
@@ -401,6 +407,7 @@ fn single_driver<'q>(field: &'q str, cond: &'q Cond, target: &Target) -> Option<
             source: Source::Fts(q),
             ordered: true,
             repeats: false,
+            union: false,
         });
     }
     if target.direct(field).is_some() {
@@ -420,6 +427,7 @@ fn single_driver<'q>(field: &'q str, cond: &'q Cond, target: &Target) -> Option<
         },
         ordered: eq,
         repeats: !eq && !joinable(kind),
+        union: false,
     })
 }
 
@@ -463,6 +471,30 @@ fn push_value_tests(qb: &mut QueryBuilder<Sqlite>, field: &str, conds: &[&Cond],
 
 /// `SELECT ... AS seq` of the driver's matches, newest first when `page` is given.
 pub(super) fn push_driver(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Target, page: Option<(i64, i64)>) {
+    if let (true, Some((limit, offset)), Source::Values { field, conds }) = (d.union, page, &d.source) {
+        // The page's assets are among the newest `offset + limit` entries of some value:
+        // each value's index range is read backwards that far, and the union (which
+        // drops an asset matching twice) merged in asset order.
+        for (i, c) in conds.iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ");
+            }
+            qb.push(format!(
+                "SELECT seq FROM (SELECT x.seq AS seq FROM {} x WHERE ",
+                target.values
+            ));
+            push_scope(qb, target, "x");
+            push_value_tests(qb, field, std::slice::from_ref(c), target);
+            qb.push(" ORDER BY x.seq DESC LIMIT ")
+                .push_bind(limit + offset)
+                .push(")");
+        }
+        qb.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
+        return;
+    }
     let order = match &d.source {
         Source::Fts(q) => {
             qb.push("SELECT rowid AS seq FROM asset_fts WHERE asset_fts MATCH ")
@@ -482,6 +514,91 @@ pub(super) fn push_driver(qb: &mut QueryBuilder<Sqlite>, d: &Driver, target: &Ta
             .push(" OFFSET ")
             .push_bind(offset);
     }
+}
+
+/// The one word a full-text driver looks for, when it is a single whole word (its total
+/// may then be a maintained count).
+pub(super) fn fts_single_word<'d>(d: &'d Driver) -> Option<&'d str> {
+    let Source::Fts(q) = &d.source else {
+        return None;
+    };
+    let word = q.strip_prefix('"')?.strip_suffix('"')?;
+    (!word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(word)
+}
+
+/// The value an equality compares with, as stored in the index.
+fn equality_key(field: &str, cond: &Cond, target: &Target) -> Option<String> {
+    let Cond::Text { value, .. } = cond else {
+        return None;
+    };
+    Some(if target.kind.as_ref()(field).list_table().is_some() {
+        value.clone()
+    } else {
+        value.to_lowercase()
+    })
+}
+
+/// The total of a `union` driver without collecting its matches: each value's entries
+/// are counted from its index range; on a multi-valued field an asset holding several of
+/// the values is counted at its first value only (largest first, so the smaller ranges
+/// are the ones probed).
+pub(super) async fn union_count(pool: &SqlitePool, d: &Driver<'_>, target: &Target<'_>) -> StoreResult<Option<u64>> {
+    let (true, Source::Values { field, conds }) = (d.union, &d.source) else {
+        return Ok(None);
+    };
+    let mut keys: Vec<String> = Vec::with_capacity(conds.len());
+    for c in conds {
+        let Some(k) = equality_key(field, c, target) else {
+            return Ok(None);
+        };
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let range = |qb: &mut QueryBuilder<Sqlite>, key: &str| {
+        qb.push(format!("SELECT COUNT(*) FROM {} x WHERE ", target.values));
+        push_scope(qb, target, "x");
+        qb.push("x.field = ")
+            .push_bind(field.to_string())
+            .push(" AND x.v = ")
+            .push_bind(key.to_string());
+    };
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
+    for (i, k) in keys.iter().enumerate() {
+        qb.push(if i > 0 { ", (" } else { "(" });
+        range(&mut qb, k);
+        qb.push(")");
+    }
+    let row = qb.build().fetch_one(pool).await?;
+    let mut sized: Vec<(i64, &String)> = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        sized.push((row.try_get::<i64, _>(i)?, k));
+    }
+    sized.retain(|(n, _)| *n > 0);
+    if !d.repeats || sized.len() < 2 {
+        // One row per asset and field: the values' assets are disjoint.
+        return Ok(Some(sized.iter().map(|(n, _)| *n as u64).sum()));
+    }
+    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
+    qb.push_bind(sized[0].0);
+    for i in 1..sized.len() {
+        qb.push(" + (");
+        range(&mut qb, sized[i].1);
+        for (_, earlier) in &sized[..i] {
+            qb.push(format!(
+                " AND NOT EXISTS (SELECT 1 FROM {v} y INDEXED BY {v}_seq WHERE y.seq = x.seq AND y.field = ",
+                v = target.values
+            ))
+            .push_bind(field.to_string())
+            .push(" AND y.v = ")
+            .push_bind(earlier.to_string())
+            .push(")");
+        }
+        qb.push(")");
+    }
+    let n: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    Ok(Some(n.max(0) as u64))
 }
 
 /// Counts the assets a driver matches.
@@ -634,6 +751,12 @@ mod planner_agrees {
         let bodies = [
             json!({"field":"keywords","operation":"matches","value":"kw3"}),
             json!({"field":"keywords","operation":"orsgroup","values":["kw1","kw2","kw7"]}),
+            // Repeated values (also differing in case), a value no asset has, and a
+            // single-valued field, whose values' assets are disjoint.
+            json!({"field":"keywords","operation":"orsgroup","values":["kw1","KW1","kw2","nothere","kw1"]}),
+            json!({"field":"keywords","operation":"orsgroup","values":["kw0","kw1","kw2","kw3","kw4","kw5","kw6","kw7"]}),
+            json!({"field":"assettype","operation":"orsgroup","values":["photo","document","photo"]}),
+            json!({"field":"keywords","operation":"matches","value":"kw4|kw5"}),
             json!({"field":"keywords","operation":"startswith","value":"kw"}),
             json!({"field":"keywords","operation":"contains","value":"w5"}),
             json!({"field":"assettype","operation":"matches","value":"photo"}),
@@ -675,6 +798,16 @@ mod planner_agrees {
                     .collect();
                 let got_ids: Vec<&str> = got.hits.iter().map(|a| a.id.as_str()).collect();
                 assert_eq!(got_ids, want_ids, "page {page}x{per} of {term}");
+                // Sorted by a field: the driver only counts; the page is read in that order.
+                let sorted = json!({"page": "1", "hitsperpage": "1000", "sortby": "assetaddeddateUp", "query": {"terms": [term.clone()]}});
+                let sreq = query::parse_search(sorted.as_object().unwrap(), "asset", &field_info).unwrap();
+                let sgot = store.search_assets("assets", &sreq, Scope::Live).await.unwrap();
+                assert_eq!(sgot.total, want.len() as u64, "sorted total of {term}");
+                let mut sids: Vec<&str> = sgot.hits.iter().map(|a| a.id.as_str()).collect();
+                let mut all_ids: Vec<&str> = want.iter().map(|a| a.id.as_str()).collect();
+                sids.sort();
+                all_ids.sort();
+                assert_eq!(sids, all_ids, "sorted hits of {term}");
                 if req.query != Query::All {
                     let facets = store.facet_counts("assets", &req, &["assettype"], 10).await.unwrap();
                     let photos = want
