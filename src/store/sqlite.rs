@@ -1352,7 +1352,9 @@ impl MetaStore for SqliteStore {
         index::build_value_indexes(&self.writer).await?;
         // Statistics from a sample of each index: a full ANALYZE reads every index
         // again, for estimates the planner needs only roughly.
-        sqlx::query("PRAGMA analysis_limit = 1000").execute(&self.writer).await?;
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&self.writer)
+            .await?;
         self.analyze().await?;
         sqlx::query("PRAGMA analysis_limit = 0").execute(&self.writer).await?;
         sqlx::query("PRAGMA threads = 0").execute(&self.writer).await?;

@@ -579,7 +579,7 @@ pub(super) async fn union_count(pool: &SqlitePool, d: &Driver<'_>, target: &Targ
         // One row per asset and field: the values' assets are disjoint.
         return Ok(Some(sized.iter().map(|(n, _)| *n as u64).sum()));
     }
-    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    sized.sort_by_key(|s| std::cmp::Reverse(s.0));
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
     qb.push_bind(sized[0].0);
     for i in 1..sized.len() {
