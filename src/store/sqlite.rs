@@ -1347,8 +1347,6 @@ impl MetaStore for SqliteStore {
     }
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
-        // Index builds sort with a helper thread per core.
-        sqlx::query("PRAGMA threads = 2").execute(&self.writer).await?;
         index::build_value_indexes(&self.writer).await?;
         // Statistics from a sample of each index: a full ANALYZE reads every index
         // again, for estimates the planner needs only roughly.
@@ -1357,7 +1355,6 @@ impl MetaStore for SqliteStore {
             .await?;
         self.analyze().await?;
         sqlx::query("PRAGMA analysis_limit = 0").execute(&self.writer).await?;
-        sqlx::query("PRAGMA threads = 0").execute(&self.writer).await?;
         sqlx::query("PRAGMA synchronous = FULL").execute(&self.writer).await?;
         Ok(())
     }
