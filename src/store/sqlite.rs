@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "trash sweep index",
         include_str!("../../migrations/sqlite/0010_trash_sweep_index.sql"),
     ),
+    (
+        11,
+        "fts word counts",
+        include_str!("../../migrations/sqlite/0011_fts_word_counts.sql"),
+    ),
 ];
 
 /// Reader connections kept open: each keeps its own page cache, and two cores gain
@@ -365,7 +370,13 @@ fn state_of(scope: Scope) -> &'static str {
 
 /// Inserts an asset's row (not its index) and returns its `seq`; a taken id or live
 /// sourcepath is a `Conflict` naming which.
-async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asset, ts: &str) -> StoreResult<i64> {
+async fn insert_asset_row(
+    tx: &mut SqliteConnection,
+    catalog: &str,
+    asset: &Asset,
+    text: &str,
+    ts: &str,
+) -> StoreResult<i64> {
     let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
     let o = asset.original.as_ref();
     let res = sqlx::query_scalar(
@@ -382,7 +393,7 @@ async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asse
     .bind(o.map(|o| o.size as i64))
     .bind(o.map(|o| &o.md5hex))
     .bind(o.map(|o| &o.sha256hex))
-    .bind(fulltext(asset))
+    .bind(text)
     .bind(ts)
     .bind(ts)
     .fetch_one(&mut *tx)
@@ -395,6 +406,54 @@ async fn insert_asset_row(tx: &mut SqliteConnection, catalog: &str, asset: &Asse
         })),
         r => Ok(r?),
     }
+}
+
+/// Inserts many assets' rows (not their index) with a statement per hundred, inside the
+/// caller's write transaction; answers their `seq`s. The writer holds the database, so
+/// the new rows take the next `seq`s in order, which are given explicitly.
+async fn insert_asset_rows(
+    tx: &mut SqliteConnection,
+    catalog: &str,
+    assets: &[Asset],
+    texts: &[String],
+    ts: &str,
+) -> StoreResult<Vec<i64>> {
+    let last: i64 = sqlx::query_scalar(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'assets'), 0),
+                    COALESCE((SELECT MAX(seq) FROM assets), 0))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let seqs: Vec<i64> = (1..=assets.len() as i64).map(|i| last + i).collect();
+    let mut fields = Vec::with_capacity(assets.len());
+    for a in assets {
+        fields.push(serde_json::to_string(&a.fields).map_err(corrupt("asset fields"))?);
+    }
+    let rows: Vec<_> = assets.iter().zip(texts).zip(&fields).zip(&seqs).collect();
+    for chunk in rows.chunks(100) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO assets (seq, catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex,
+                                 sha256hex, fulltext, created, modified) ",
+        );
+        qb.push_values(chunk, |mut b, (((a, text), fields), seq)| {
+            let o = a.original.as_ref();
+            b.push_bind(**seq)
+                .push_bind(catalog)
+                .push_bind(&a.id)
+                .push_bind(&a.sourcepath)
+                .push_bind(fields.as_str())
+                .push_bind(o.map(|o| &o.blob_key))
+                .push_bind(o.map(|o| &o.filename))
+                .push_bind(o.map(|o| o.size as i64))
+                .push_bind(o.map(|o| &o.md5hex))
+                .push_bind(o.map(|o| &o.sha256hex))
+                .push_bind(text.as_str())
+                .push_bind(ts)
+                .push_bind(ts);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    Ok(seqs)
 }
 
 /// Queues a job inside a caller's transaction (or on a plain connection).
@@ -427,6 +486,14 @@ async fn update_live_asset(
 ) -> StoreResult<()> {
     let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
     let o = asset.original.as_ref();
+    let text = fulltext(asset);
+    // The text being replaced, for the full-text index's word counts.
+    let old_text: Option<String> =
+        sqlx::query_scalar("SELECT fulltext FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
+            .bind(catalog)
+            .bind(&asset.id)
+            .fetch_optional(&mut *tx)
+            .await?;
     // The state and version guards make a write after a delete, or over a
     // concurrent write, change nothing.
     let res = sqlx::query(
@@ -441,7 +508,7 @@ async fn update_live_asset(
     .bind(o.map(|o| o.size as i64))
     .bind(o.map(|o| &o.md5hex))
     .bind(o.map(|o| &o.sha256hex))
-    .bind(fulltext(asset))
+    .bind(&text)
     .bind(now())
     .bind(catalog)
     .bind(&asset.id)
@@ -475,8 +542,7 @@ async fn update_live_asset(
     delta.values(&index::stored_facet_rows(tx, &[seq]).await?, -1);
     let rows = index::unique_rows(asset);
     index::write_rows(tx, seq, live, &rows).await?;
-    index::fts_remove(tx, &[seq]).await?;
-    index::fts_add(tx, &[seq]).await?;
+    index::fts_replace(tx, seq, old_text.as_deref().unwrap_or_default(), &text).await?;
     delta.values(&rows, 1);
     delta.apply(tx, catalog).await?;
     write_list_items(tx, catalog, items).await?;
@@ -530,7 +596,7 @@ async fn insert_live_asset(
     asset: &Asset,
     items: &[ListItem],
 ) -> StoreResult<i64> {
-    let seq = insert_asset_row(tx, catalog, asset, &now()).await?;
+    let seq = insert_asset_row(tx, catalog, asset, &fulltext(asset), &now()).await?;
     let rows = index::unique_rows(asset);
     index::write_rows(tx, seq, live, &rows).await?;
     index::fts_add(tx, &[seq]).await?;
@@ -557,6 +623,7 @@ impl MetaStore for SqliteStore {
             .await
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
         index::build_value_indexes(&self.writer).await?;
+        index::finish_fts_words(&self.writer).await?;
         // Statistics let the planner pick the selective index for each term.
         sqlx::query("PRAGMA optimize = 0x10002").execute(&self.writer).await?;
         // One process owns an embedded database: jobs it was running when it stopped
@@ -1146,10 +1213,14 @@ impl MetaStore for SqliteStore {
         let Some(code) = self.scope_code(catalog, scope).await? else {
             return Ok(Vec::new());
         };
-        let target = Target::assets(code, scope == Scope::Live);
-        let mut qb = SqlBuilder::new("SELECT a.id");
-        push_scope_search(&mut qb, catalog, scope, req, &target, false);
-        self.readers.scan(|c| query_rows(c, &qb, |r| r.text("id"))).await
+        self.readers
+            .scan(|c| {
+                let target = Target::assets(code, scope == Scope::Live, fts_shared(c, catalog)?);
+                let mut qb = SqlBuilder::new("SELECT a.id");
+                push_scope_search(&mut qb, catalog, scope, req, &target, false);
+                query_rows(c, &qb, |r| r.text("id"))
+            })
+            .await
     }
 
     async fn facet_counts(
@@ -1165,39 +1236,41 @@ impl MetaStore for SqliteStore {
         if fields.is_empty() {
             return Ok(Vec::new());
         }
-        let target = Target::assets(code, true);
         let (kept, counted): (Vec<&str>, Vec<&str>) = if req.query == Query::All {
             fields.iter().partition(|f| FACET_FIELDS.contains(f))
         } else {
             (Vec::new(), fields.to_vec())
         };
-        let mut qb =
-            SqlBuilder::new("SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn FROM (");
-        let push_fields = |qb: &mut SqlBuilder, list: &[&str]| {
-            let mut sep = qb.separated(", ");
-            for f in list {
-                sep.push_bind(f.to_string());
-            }
-        };
-        // The whole catalog: the maintained counts where they are kept.
-        qb.push("SELECT field, v, n FROM facet_counts WHERE n > 0 AND catalog = ")
-            .push_bind(catalog)
-            .push(" AND field IN (");
-        push_fields(&mut qb, &kept);
-        qb.push(")");
-        if counted.is_empty() {
-            qb.push("))");
-        } else {
-            qb.push(" UNION ALL ");
-            // Otherwise counted over the matching assets' value rows.
-            push_counted(&mut qb, catalog, code, req, &target, &counted);
-        }
-        qb.push(" WHERE rn <= ")
-            .push_bind(per_field as i64)
-            .push(" ORDER BY field, n DESC, v");
         let rows = self
             .readers
-            .scan(|c| query_rows(c, &qb, |r| Ok((r.text("field")?, r.text("v")?, r.int("n")? as u64))))
+            .scan(|c| {
+                let target = Target::assets(code, true, fts_shared(c, catalog)?);
+                let mut qb =
+                    SqlBuilder::new("SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn FROM (");
+                let push_fields = |qb: &mut SqlBuilder, list: &[&str]| {
+                    let mut sep = qb.separated(", ");
+                    for f in list {
+                        sep.push_bind(f.to_string());
+                    }
+                };
+                // The whole catalog: the maintained counts where they are kept.
+                qb.push("SELECT field, v, n FROM facet_counts WHERE n > 0 AND catalog = ")
+                    .push_bind(catalog)
+                    .push(" AND field IN (");
+                push_fields(&mut qb, &kept);
+                qb.push(")");
+                if counted.is_empty() {
+                    qb.push("))");
+                } else {
+                    qb.push(" UNION ALL ");
+                    // Otherwise counted over the matching assets' value rows.
+                    push_counted(&mut qb, catalog, code, req, &target, &counted);
+                }
+                qb.push(" WHERE rn <= ")
+                    .push_bind(per_field as i64)
+                    .push(" ORDER BY field, n DESC, v");
+                query_rows(c, &qb, |r| Ok((r.text("field")?, r.text("v")?, r.int("n")? as u64)))
+            })
             .await?;
         let mut out: Vec<(String, Vec<(String, u64)>)> = fields.iter().map(|f| (f.to_string(), Vec::new())).collect();
         for (field, v, n) in rows {
@@ -1211,19 +1284,32 @@ impl MetaStore for SqliteStore {
     async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
         let ts = now();
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
+        let texts: Vec<String> = assets.iter().map(fulltext).collect();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let seqs = match insert_asset_rows(&mut tx, catalog, assets, &texts, &ts).await {
+            Ok(seqs) => seqs,
+            Err(StoreError::Backend(e)) if is_unique_violation(&e) => {
+                // Row by row (rolled back), to name the asset in the way.
+                drop(tx);
+                let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+                for (asset, text) in assets.iter().zip(&texts) {
+                    insert_asset_row(&mut tx, catalog, asset, text, &ts).await?;
+                }
+                return Err(StoreError::Backend(e));
+            }
+            Err(e) => return Err(e),
+        };
         let mut delta = CountDelta::default();
         let mut pending: Vec<(i64, IndexRow)> = Vec::new();
-        let mut seqs = Vec::with_capacity(assets.len());
-        for asset in assets {
-            let seq = insert_asset_row(&mut tx, catalog, asset, &ts).await?;
-            seqs.push(seq);
+        let mut words = index::WordDelta::default();
+        for ((asset, text), seq) in assets.iter().zip(&texts).zip(&seqs) {
+            words.text(text, 1);
             let rows = index::unique_rows(asset);
             delta.asset(live, true, &rows, 1);
-            pending.extend(rows.into_iter().map(|r| (seq, r)));
+            pending.extend(rows.into_iter().map(|r| (*seq, r)));
         }
         // New assets have no value rows yet: many assets' rows go in one statement.
-        for chunk in pending.chunks(500) {
+        for chunk in pending.chunks(1000) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
             qb.push_values(chunk, |mut b, (seq, r)| {
                 b.push_bind(*seq)
@@ -1245,17 +1331,29 @@ impl MetaStore for SqliteStore {
             .await?;
         }
         delta.apply(&mut tx, catalog).await?;
+        words.apply(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn bulk_load_begin(&self) -> StoreResult<()> {
+        // Offline: a crash loses the load, never a write that was acknowledged elsewhere.
+        // The writer is one connection, so the setting holds until `bulk_load_end`.
+        sqlx::query("PRAGMA synchronous = OFF").execute(&self.writer).await?;
         index::drop_value_indexes(&self.writer).await
     }
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
         index::build_value_indexes(&self.writer).await?;
-        self.analyze().await
+        // Statistics from a sample of each index: a full ANALYZE reads every index
+        // again, for estimates the planner needs only roughly.
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&self.writer)
+            .await?;
+        self.analyze().await?;
+        sqlx::query("PRAGMA analysis_limit = 0").execute(&self.writer).await?;
+        sqlx::query("PRAGMA synchronous = FULL").execute(&self.writer).await?;
+        Ok(())
     }
 
     async fn count_assets(&self, catalog: &str, scope: Scope) -> StoreResult<u64> {
@@ -1512,6 +1610,15 @@ impl MetaStore for SqliteStore {
     }
 }
 
+/// The catalog, when the full-text index (one for the database) also holds other
+/// catalogs' assets.
+fn fts_shared<'c>(c: &rusqlite::Connection, catalog: &'c str) -> StoreResult<Option<&'c str>> {
+    let catalogs: i64 = c
+        .prepare_cached("SELECT COUNT(*) FROM catalogs")?
+        .query_row([], |r| r.get(0))?;
+    Ok((catalogs > 1).then_some(catalog))
+}
+
 /// One page of a search of a scope's assets, with the number of all matches.
 fn search_page(
     c: &rusqlite::Connection,
@@ -1520,26 +1627,39 @@ fn search_page(
     req: &SearchRequest,
     scope: Scope,
 ) -> StoreResult<SearchPage<Asset>> {
-    let target = Target::assets(code, scope == Scope::Live);
+    let target = Target::assets(code, scope == Scope::Live, fts_shared(c, catalog)?);
     let driver = driver(&req.query, &target);
     let scope_total = index::total(c, code)?;
     let total = if req.query == Query::All {
         scope_total
     } else {
-        let mut count = SqlBuilder::new("");
-        match &driver {
-            Some(d) => push_driver_count(&mut count, d, &target),
+        // Totals some drivers know without counting their matches.
+        let known = match &driver {
+            Some(d) => match fts_single_word(d, &target) {
+                Some(word) => index::fts_word_count(c, word)?,
+                None => union_count(c, d, &target)?,
+            },
+            None => None,
+        };
+        match known {
+            Some(n) => n,
             None => {
-                count
-                    .push("SELECT COUNT(*) FROM assets a WHERE a.state = ")
-                    .push_bind(state_of(scope))
-                    .push(" AND a.catalog = ")
-                    .push_bind(catalog)
-                    .push(" AND ");
-                push_query(&mut count, &req.query, &target);
+                let mut count = SqlBuilder::new("");
+                match &driver {
+                    Some(d) => push_driver_count(&mut count, d, &target),
+                    None => {
+                        count
+                            .push("SELECT COUNT(*) FROM assets a WHERE a.state = ")
+                            .push_bind(state_of(scope))
+                            .push(" AND a.catalog = ")
+                            .push_bind(catalog)
+                            .push(" AND ");
+                        push_query(&mut count, &req.query, &target);
+                    }
+                }
+                query_scalar::<i64>(c, &count)? as u64
             }
         }
-        query_scalar::<i64>(c, &count)? as u64
     };
     let offset = (req.page as i64 - 1) * req.hits_per_page as i64;
     if total == 0 || offset as u64 >= total {

@@ -165,6 +165,17 @@ impl TestServer {
         self.call(Method::POST, path, Some(key), Some(body)).await
     }
 
+    /// A JSON POST to another site's services (`/{site}/mediadb/services/{path}`).
+    pub async fn post_site(&self, site: &str, path: &str, key: &str, body: &str) -> Answer {
+        let rb = self
+            .client
+            .post(format!("{}/{site}/mediadb/services/{path}", self.base))
+            .header("X-entermedia.key", key)
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        answer(rb.send().await.expect("send")).await
+    }
+
     /// Uploads a fixture with `jsonrequest` metadata, as the EMDB documentation does.
     pub async fn upload(&self, key: &str, fixture_name: &str, jsonrequest: &str) -> Answer {
         let bytes = fixture_bytes(fixture_name);

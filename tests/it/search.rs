@@ -345,3 +345,38 @@ async fn date_pages_and_words_follow_writes() {
     assert_eq!(ids(&s, &key, words("matches", "crossing 3")).await, ["d3"]);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn every_search_stays_in_its_catalog() {
+    let s = TestServer::start_with(|c| c.sites = vec!["assets".into(), "other".into()]).await;
+    let key = s.login().await;
+    for (site, id) in [("assets", "c1"), ("other", "c2"), ("other", "c3")] {
+        let body = json!({"id": id, "sourcepath": format!("p/{id}"), "name": "zebra crossing",
+            "keywords": ["zebra"], "longcaption": "stripes"});
+        let a = s.post_site(site, "module/asset/create", &key, &body.to_string()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    }
+    let shapes = [
+        json!({"field": "description", "operation": "freeform", "value": "zebra"}),
+        json!({"field": "description", "operation": "freeform", "value": "zebra stripes"}),
+        json!({"field": "keywords", "operation": "matches", "value": "zebra"}),
+        json!({"field": "keywords", "operation": "orsgroup", "value": "zebra|horse"}),
+        json!({"field": "name", "operation": "startswith", "value": "zeb"}),
+    ];
+    for term in shapes {
+        for (site, want) in [("assets", vec!["c1"]), ("other", vec!["c2", "c3"])] {
+            let body = json!({"hitsperpage": "100", "query": {"terms": [term]}});
+            let a = s.post_site(site, "module/asset/search", &key, &body.to_string()).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+            let mut got: Vec<&str> = a.json["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].as_str().unwrap())
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{site}: {term}");
+            assert_eq!(a.json["response"]["totalhits"], json!(want.len()), "{site}: {term}");
+        }
+    }
+}
