@@ -299,12 +299,9 @@ fn render_image(
         decoded.height
     );
     let orientation = decoded.orientation;
-    let src = Arc::new(Image {
-        pixels: decoded.pixels,
-        width: decoded.width,
-        height: decoded.height,
-        channels: decoded.channels,
-    });
+    let (width, height, channels) = (decoded.width, decoded.height, decoded.channels);
+    let planes = decoded.planes.map(Arc::new);
+    let mut pixels = Some(decoded.pixels);
 
     // Resize largest first, so smaller targets can be made from a larger, already-resized image
     // (much less work than from a 24 MP decode) while that one is still at least twice as big.
@@ -312,7 +309,7 @@ fn render_image(
     // slowest step, starts while the smaller sizes are still being resized.
     let mut order: Vec<usize> = (0..targets.len()).collect();
     order.sort_by_key(|&i| Reverse(u64::from(targets[i].width) * u64::from(targets[i].height)));
-    let (tx, rx) = mpsc::channel::<(usize, Arc<Image>)>();
+    let (tx, rx) = mpsc::channel::<(usize, Source)>();
     let rx = Mutex::new(rx);
     let results: Mutex<Vec<Result<Rendition, MediaError>>> = Mutex::new(Vec::new());
     let encoder = || loop {
@@ -320,24 +317,28 @@ fn render_image(
             Ok(rx) => rx.recv(),
             Err(_) => break,
         };
-        let Ok((p, img)) = job else { break };
+        let Ok((p, source)) = job else { break };
         let preset = &presets[p];
         let t = std::time::Instant::now();
-        let r = encode(&img, preset.format, opts).and_then(|bytes| {
+        let (w, h) = source.size();
+        let encoded = match &source {
+            Source::Pixels(img) => encode(img, preset.format, opts),
+            Source::Planes(planes) => encode_webp_planes(planes, opts.webp_quality),
+        };
+        drop(source);
+        let r = encoded.and_then(|bytes| {
             tracing::debug!(
                 ms = t.elapsed().as_secs_f64() * 1e3,
-                "encoded {} {}x{}",
+                "encoded {} {w}x{h}",
                 preset.output_file,
-                img.width,
-                img.height
             );
             let path = out_dir.join(&preset.output_file);
             write_atomic(&path, &bytes)?;
             Ok(Rendition {
                 preset_id: preset.id.clone(),
                 path,
-                width: img.width,
-                height: img.height,
+                width: w,
+                height: h,
                 bytes: bytes.len() as u64,
             })
         });
@@ -349,9 +350,36 @@ fn render_image(
         for _ in 1..opts.threads.max(1) {
             s.spawn(encoder);
         }
-        let mut done: Vec<Arc<Image>> = Vec::new();
-        let mut resizer = fr::Resizer::new();
         let mut step = || -> Result<(), MediaError> {
+            // Presets already queued from the decoder's YCbCr planes.
+            let mut queued: Vec<usize> = Vec::new();
+            if let Some(planes) = &planes {
+                // The largest WebP is the longest job: when it is the decoded size, unturned, it
+                // starts from the planes now, while this thread makes the RGB pixels.
+                let first = order.first().map(|&i| &targets[i]);
+                if let Some(t) = first.filter(|t| {
+                    (t.width, t.height) == (planes.width, planes.height)
+                        && !t.crop
+                        && orientation <= 1
+                        && opts.rotate == Rotation::None
+                }) {
+                    for &p in t.presets.iter().filter(|&&p| presets[p].format == OutputFormat::Webp) {
+                        let _ = tx.send((p, Source::Planes(Arc::clone(planes))));
+                        queued.push(p);
+                    }
+                }
+                let t = std::time::Instant::now();
+                pixels = Some(planes.to_rgb()?);
+                tracing::debug!(ms = t.elapsed().as_secs_f64() * 1e3, "YCbCr planes to RGB");
+            }
+            let src = Arc::new(Image {
+                pixels: pixels.take().unwrap_or_default(),
+                width,
+                height,
+                channels,
+            });
+            let mut done: Vec<Arc<Image>> = Vec::new();
+            let mut resizer = fr::Resizer::new();
             for &i in &order {
                 let t = &targets[i];
                 let from = done
@@ -370,11 +398,11 @@ fn render_image(
                 };
                 // WebP encodes several times slower than JPEG: queue it first, so that the
                 // slowest job of the largest size starts as early as possible.
-                let mut queue = t.presets.clone();
+                let mut queue: Vec<usize> = t.presets.iter().copied().filter(|p| !queued.contains(p)).collect();
                 queue.sort_by_key(|&p| presets[p].format != OutputFormat::Webp);
                 for p in queue {
                     // The receiver lives until the scope ends, so sending cannot fail.
-                    let _ = tx.send((p, Arc::clone(&shown)));
+                    let _ = tx.send((p, Source::Pixels(Arc::clone(&shown))));
                 }
                 if !t.crop {
                     done.push(img);
@@ -404,6 +432,21 @@ fn render_image(
         height: h,
         renditions,
     })
+}
+
+/// What an encoder thread encodes: pixels, or (for WebP) the decoder's YCbCr planes.
+enum Source {
+    Pixels(Arc<Image>),
+    Planes(Arc<decode::Planes>),
+}
+
+impl Source {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Source::Pixels(img) => (img.width, img.height),
+            Source::Planes(p) => (p.width, p.height),
+        }
+    }
 }
 
 /// Owned pixels.
@@ -511,65 +554,171 @@ fn encode(img: &Image, format: OutputFormat, opts: &RenderOptions) -> Result<Vec
     }
 }
 
+/// libwebp's settings for a rendition of `width` x `height`.
+fn webp_config(width: u32, height: u32, quality: f32) -> Result<libwebp_sys::WebPConfig, MediaError> {
+    let mut config = libwebp_sys::WebPConfig::new().map_err(|_| webp_error("libwebp version mismatch".into()))?;
+    config.quality = quality;
+    // Effort (0-6): 4 for small renditions; 0 for large ones, where method 4 takes three
+    // times as long for a tenth less size (measured on a 24 MP photo at 3000 px).
+    let large = u64::from(width) * u64::from(height) > 1 << 20;
+    config.method = if large { 0 } else { 4 };
+    // Lets libwebp analyse the picture on two threads.
+    config.thread_level = 1;
+    Ok(config)
+}
+
+fn webp_error(reason: String) -> MediaError {
+    MediaError::Encode { format: "WebP", reason }
+}
+
+/// An empty libwebp picture of `width` x `height` in YUV 4:2:0 (`use_argb = 0`), freed on drop.
+struct WebpPicture(libwebp_sys::WebPPicture);
+
+impl WebpPicture {
+    fn new(width: u32, height: u32) -> Result<WebpPicture, MediaError> {
+        if width == 0 || height == 0 {
+            return Err(MediaError::Decode("internal: empty image".into()));
+        }
+        if width > 16383 || height > 16383 {
+            return Err(webp_error("WebP is limited to 16383x16383 pixels".into()));
+        }
+        let mut picture = libwebp_sys::WebPPicture::new().map_err(|_| webp_error("libwebp version mismatch".into()))?;
+        picture.use_argb = 0;
+        picture.width = width as i32;
+        picture.height = height as i32;
+        Ok(WebpPicture(picture))
+    }
+
+    /// Encodes the imported picture.
+    fn encode(mut self, config: &libwebp_sys::WebPConfig) -> Result<Vec<u8>, MediaError> {
+        use libwebp_sys as sys;
+        /// Frees the writer's buffer on every path.
+        struct Writer(sys::WebPMemoryWriter);
+        impl Drop for Writer {
+            fn drop(&mut self) {
+                // SAFETY: initialised by WebPMemoryWriterInit; clearing an empty writer is allowed.
+                unsafe { sys::WebPMemoryWriterClear(&mut self.0) };
+            }
+        }
+        // SAFETY: the writer is initialised by libwebp before use and outlives the encode, which
+        // reaches it through `custom_ptr`; the picture's planes were filled by an import.
+        unsafe {
+            let mut writer = std::mem::MaybeUninit::<sys::WebPMemoryWriter>::uninit();
+            sys::WebPMemoryWriterInit(writer.as_mut_ptr());
+            let mut w = Writer(writer.assume_init());
+            self.0.writer = Some(sys::WebPMemoryWrite);
+            self.0.custom_ptr = std::ptr::addr_of_mut!(w.0).cast();
+            if sys::WebPEncode(config, &mut self.0) == 0 {
+                return Err(webp_error(format!("{:?}", self.0.error_code)));
+            }
+            Ok(std::slice::from_raw_parts(w.0.mem, w.0.size).to_vec())
+        }
+    }
+}
+
+impl Drop for WebpPicture {
+    fn drop(&mut self) {
+        // SAFETY: initialised by WebPPictureInit (WebPPicture::new); freeing a picture without
+        // planes is allowed.
+        unsafe { libwebp_sys::WebPPictureFree(&mut self.0) };
+    }
+}
+
 /// Encodes RGB or RGBA pixels as lossy WebP. The picture is imported straight into libwebp's
 /// YUV 4:2:0 planes (`use_argb = 0`): the `webp` crate imports into an ARGB copy first, which
 /// costs a 4-byte-per-pixel buffer (24 MB at 3000x2000) and a second conversion pass before the
 /// encoder makes the same YUV planes from it.
 fn encode_webp(img: &Image, quality: f32) -> Result<Vec<u8>, MediaError> {
-    use libwebp_sys as sys;
-    let fail = |reason: String| MediaError::Encode { format: "WebP", reason };
-    if img.width > 16383 || img.height > 16383 {
-        return Err(fail("WebP is limited to 16383x16383 pixels".into()));
-    }
     let channels = usize::from(img.channels);
+    let mut picture = WebpPicture::new(img.width, img.height)?;
     if img.pixels.len() < img.width as usize * img.height as usize * channels {
-        return Err(fail("internal: pixel buffer too small".into()));
+        return Err(webp_error("internal: pixel buffer too small".into()));
     }
-    let mut config = sys::WebPConfig::new().map_err(|_| fail("libwebp version mismatch".into()))?;
-    config.quality = quality;
-    // Effort (0-6): 4 for small renditions; 0 for large ones, where method 4 takes three
-    // times as long for a tenth less size (measured on a 24 MP photo at 3000 px).
-    let large = u64::from(img.width) * u64::from(img.height) > 1 << 20;
-    config.method = if large { 0 } else { 4 };
-    // Lets libwebp analyse the picture on two threads.
-    config.thread_level = 1;
-    let mut picture = sys::WebPPicture::new().map_err(|_| fail("libwebp version mismatch".into()))?;
-    picture.use_argb = 0;
-    picture.width = img.width as i32;
-    picture.height = img.height as i32;
     let stride = (img.width as usize * channels) as i32;
-    /// Frees the picture's planes and the writer's buffer on every path.
-    struct Guard(sys::WebPPicture, sys::WebPMemoryWriter);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            // SAFETY: both were initialised by libwebp before the guard was made; freeing an
-            // empty picture or writer is allowed.
-            unsafe {
-                sys::WebPPictureFree(&mut self.0);
-                sys::WebPMemoryWriterClear(&mut self.1);
-            }
+    // SAFETY: the pixel buffer holds width * height * channels bytes (checked above); the
+    // import copies it into planes the picture owns.
+    let imported = unsafe {
+        if channels == 4 {
+            libwebp_sys::WebPPictureImportRGBA(&mut picture.0, img.pixels.as_ptr(), stride)
+        } else {
+            libwebp_sys::WebPPictureImportRGB(&mut picture.0, img.pixels.as_ptr(), stride)
+        }
+    };
+    if imported == 0 {
+        return Err(webp_error("out of memory importing the picture".into()));
+    }
+    picture.encode(&webp_config(img.width, img.height, quality)?)
+}
+
+/// Encodes a JPEG's own YCbCr planes as lossy WebP. JPEG stores full-range YCbCr (JFIF) and
+/// VP8 codes video-range YCbCr with the same BT.601 matrix, so a rescale of each sample (and
+/// a 2x2 / 2x1 average where the JPEG's chroma is finer than 4:2:0) is all the conversion
+/// there is: no RGB in between, and libwebp's RGB -> YUV import is skipped.
+fn encode_webp_planes(p: &decode::Planes, quality: f32) -> Result<Vec<u8>, MediaError> {
+    if !p.is_valid() {
+        return Err(webp_error("internal: inconsistent YCbCr planes".into()));
+    }
+    let mut picture = WebpPicture::new(p.width, p.height)?;
+    // SAFETY: the picture is initialised with use_argb = 0; WebPPictureAlloc makes its Y, U and V
+    // planes (width x height and half of each, rounded up, at the strides it sets).
+    if unsafe { libwebp_sys::WebPPictureAlloc(&mut picture.0) } == 0 {
+        return Err(webp_error("out of memory allocating the picture".into()));
+    }
+    let (w, h) = (p.width as usize, p.height as usize);
+    let (uw, uh) = (w.div_ceil(2), h.div_ceil(2));
+    let pic = &picture.0;
+    let (ys, uvs) = (pic.y_stride as usize, pic.uv_stride as usize);
+    // SAFETY: the plane sizes WebPPictureAlloc made, by libwebp's own definition (stride x
+    // rows, the last row only as wide as the picture); no other reference to them exists.
+    let (y, u, v) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(pic.y, ys * (h - 1) + w),
+            std::slice::from_raw_parts_mut(pic.u, uvs * (uh - 1) + uw),
+            std::slice::from_raw_parts_mut(pic.v, uvs * (uh - 1) + uw),
+        )
+    };
+    let luma = video_range_luma();
+    for (row, out) in p.y.chunks(p.y_stride as usize).zip(y.chunks_mut(ys)).take(h) {
+        for (o, &s) in out[..w].iter_mut().zip(row) {
+            *o = luma[usize::from(s)];
         }
     }
-    // SAFETY: `picture` and the writer are initialised by libwebp; the pixel buffer holds
-    // width * height * channels bytes (checked above) and outlives the import, which copies it.
-    unsafe {
-        let mut writer = std::mem::MaybeUninit::<sys::WebPMemoryWriter>::uninit();
-        sys::WebPMemoryWriterInit(writer.as_mut_ptr());
-        let mut g = Guard(picture, writer.assume_init());
-        let imported = if channels == 4 {
-            sys::WebPPictureImportRGBA(&mut g.0, img.pixels.as_ptr(), stride)
-        } else {
-            sys::WebPPictureImportRGB(&mut g.0, img.pixels.as_ptr(), stride)
-        };
-        if imported == 0 {
-            return Err(fail("out of memory importing the picture".into()));
+    let (cw, ch) = (p.chroma_width as usize, p.chroma_height as usize);
+    for (plane, out) in [(&p.cb, u), (&p.cr, v)] {
+        chroma_to_420(&plane[..cw * ch], cw, ch, uw, uh, out, uvs);
+    }
+    picture.encode(&webp_config(p.width, p.height, quality)?)
+}
+
+/// Full-range luma (0-255) to video range (16-235), rounded.
+fn video_range_luma() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    for (i, v) in t.iter_mut().enumerate() {
+        *v = ((i as u32 * 219 + 16 * 255 + 127) / 255) as u8;
+    }
+    t
+}
+
+/// A full-range chroma plane of `cw` x `ch` (the 4:2:0 size `uw` x `uh`, or twice it across,
+/// down, or both) to video range (16-240) at 4:2:0, averaging the 2 or 4 samples each output
+/// sample covers; the last column or row is repeated where the luma size is odd.
+fn chroma_to_420(src: &[u8], cw: usize, ch: usize, uw: usize, uh: usize, out: &mut [u8], stride: usize) {
+    // Indexed by the sum of four samples (a sum of two counts twice): 128 + (mean - 128) * 224/255.
+    let table: Vec<u8> = (0..=1020u32)
+        .map(|sum| ((sum * 224 + 4 * 128 * 31 + 510) / 1020) as u8)
+        .collect();
+    let fx = usize::from(cw != uw);
+    let fy = usize::from(ch != uh);
+    for oy in 0..uh {
+        let r0 = &src[(oy << fy) * cw..][..cw];
+        let r1 = &src[((oy << fy) + fy).min(ch - 1) * cw..][..cw];
+        let out = &mut out[oy * stride..][..uw];
+        for (ox, o) in out.iter_mut().enumerate() {
+            let x0 = ox << fx;
+            let x1 = (x0 + fx).min(cw - 1);
+            let sum = u32::from(r0[x0]) + u32::from(r0[x1]) + u32::from(r1[x0]) + u32::from(r1[x1]);
+            *o = table[sum as usize];
         }
-        g.0.writer = Some(sys::WebPMemoryWrite);
-        g.0.custom_ptr = std::ptr::addr_of_mut!(g.1).cast();
-        if sys::WebPEncode(&config, &mut g.0) == 0 {
-            return Err(fail(format!("{:?}", g.0.error_code)));
-        }
-        Ok(std::slice::from_raw_parts(g.1.mem, g.1.size).to_vec())
     }
 }
 

@@ -435,3 +435,203 @@ fn convert_cli_writes_one_file() {
     assert_eq!(files.len(), 8, "{files:?}");
     assert!(files.contains(&"image110x62cropped.webp".to_string()), "{files:?}");
 }
+
+/// Peak signal-to-noise ratio of `b` against `a` (8-bit samples), in dB.
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let se: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    let mse = (se / a.len() as f64).max(1e-9);
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+/// A photo-like RGB test card: smooth colour ramps, a sharp-edged disc and fine stripes.
+fn test_card(w: u32, h: u32) -> Vec<u8> {
+    let mut px = Vec::with_capacity(w as usize * h as usize * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x as f64 / w as f64, y as f64 / h as f64);
+            let disc = (fx - 0.6).powi(2) + (fy - 0.4).powi(2) < 0.05;
+            let stripe = x % 6 < 3 && fy > 0.8;
+            let (r, g, b) = if disc {
+                (230.0, 40.0, 60.0)
+            } else if stripe {
+                (20.0, 20.0, 20.0)
+            } else {
+                (255.0 * fx, 255.0 * fy, 128.0 + 100.0 * (fx * 9.0).sin())
+            };
+            px.extend_from_slice(&[r as u8, g as u8, b as u8]);
+        }
+    }
+    px
+}
+
+/// JFIF's full-range YCbCr of RGB pixels, with chroma averaged over `sx` x `sy` blocks (as a
+/// JPEG encoder subsamples it).
+fn jpeg_planes(rgb: &[u8], w: u32, h: u32, sx: u32, sy: u32) -> decode::Planes {
+    let ycc: Vec<[f64; 3]> = rgb
+        .chunks_exact(3)
+        .map(|p| {
+            let (r, g, b) = (f64::from(p[0]), f64::from(p[1]), f64::from(p[2]));
+            [
+                0.299 * r + 0.587 * g + 0.114 * b,
+                128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b,
+                128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b,
+            ]
+        })
+        .collect();
+    let (cw, ch) = (w.div_ceil(sx), h.div_ceil(sy));
+    let mut cb = Vec::new();
+    let mut cr = Vec::new();
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let (mut s, mut n) = ([0.0; 3], 0.0);
+            for y in cy * sy..((cy + 1) * sy).min(h) {
+                for x in cx * sx..((cx + 1) * sx).min(w) {
+                    let v = ycc[(y * w + x) as usize];
+                    s[1] += v[1];
+                    s[2] += v[2];
+                    n += 1.0;
+                }
+            }
+            cb.push((s[1] / n).round().clamp(0.0, 255.0) as u8);
+            cr.push((s[2] / n).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    decode::Planes {
+        width: w,
+        height: h,
+        y_stride: w,
+        chroma_width: cw,
+        chroma_height: ch,
+        y: ycc.iter().map(|v| v[0].round().clamp(0.0, 255.0) as u8).collect(),
+        cb,
+        cr,
+    }
+}
+
+#[test]
+fn video_range_conversion() {
+    let luma = video_range_luma();
+    assert_eq!((luma[0], luma[128], luma[255]), (16, 126, 235));
+    // 4:4:4 3x3 -> 2x2: each output sample is the mean of the (up to) 2x2 it covers, the last
+    // column and row repeated; 0 -> 16, 128 -> 128, 255 -> 240.
+    let src = [0, 0, 255, 0, 0, 255, 128, 128, 128];
+    let mut out = [0u8; 4];
+    chroma_to_420(&src, 3, 3, 2, 2, &mut out, 2);
+    assert_eq!(out, [16, 240, 128, 128]);
+    // 4:2:2 2x4 -> 2x2 (vertical pairs), with a stride wider than the row.
+    let src = [0, 255, 0, 255, 128, 128, 255, 0];
+    let mut out = [9u8; 6];
+    chroma_to_420(&src, 2, 4, 2, 2, &mut out, 3);
+    assert_eq!(out, [16, 240, 9, 184, 72, 9]);
+    // already 4:2:0: rescaled only, 128 + (200 - 128) * 224 / 255 = 191.2
+    let mut out = [0u8; 1];
+    chroma_to_420(&[200], 1, 1, 1, 1, &mut out, 1);
+    assert_eq!(out, [191]);
+}
+
+#[test]
+fn webp_from_jpeg_planes_matches_the_rgb_path() {
+    // Odd sizes, and the three chroma layouts the decoder hands over.
+    for (w, h) in [(160, 120), (161, 93)] {
+        let rgb = test_card(w, h);
+        let img = Image {
+            pixels: rgb.clone(),
+            width: w,
+            height: h,
+            channels: 3,
+        };
+        let via_rgb = encode_webp(&img, 80.0).unwrap();
+        let reference = psnr(&rgb, &image::load_from_memory(&via_rgb).unwrap().to_rgb8().into_raw());
+        for (sx, sy) in [(2, 2), (2, 1), (1, 1)] {
+            let planes = jpeg_planes(&rgb, w, h, sx, sy);
+            let webp = encode_webp_planes(&planes, 80.0).unwrap();
+            let out = image::load_from_memory(&webp).unwrap();
+            assert_eq!((out.width(), out.height()), (w, h));
+            let got = psnr(&rgb, &out.to_rgb8().into_raw());
+            // Swapped or unscaled planes cost far more than a dB; rounding differs slightly.
+            assert!(
+                got > 25.0 && got > reference - 0.6,
+                "{w}x{h} {sx}x{sy}: {got:.2} dB from the planes, {reference:.2} dB through RGB"
+            );
+        }
+    }
+    let bad = decode::Planes {
+        width: 4,
+        height: 4,
+        y_stride: 4,
+        chroma_width: 3,
+        chroma_height: 2,
+        y: vec![0; 16],
+        cb: vec![0; 6],
+        cr: vec![0; 6],
+    };
+    assert!(encode_webp_planes(&bad, 80.0).is_err());
+}
+
+/// The libjpeg-turbo build encodes the large WebP from the decoder's planes: it must look like
+/// the one made through RGB (the same decode, converted by libjpeg-turbo).
+#[cfg(feature = "turbojpeg")]
+#[test]
+fn turbojpeg_planes_give_the_same_webp_as_rgb() {
+    // The second decodes to an odd height (1281 / 8 = 161 rows): libjpeg-turbo pads its planes.
+    for (rel, w, h) in [("media/DSC00750.jpg", 750, 500), ("media/test-asset-01.jpg", 240, 161)] {
+        let path = fixture(rel);
+        let header = decode::header(&path, DEFAULT_MAX_PIXELS).unwrap();
+        let d = decode::decode(&path, &header, w, h, DEFAULT_MAX_PIXELS).unwrap();
+        let planes = d.planes.expect("a 4:2:0 sRGB JPEG decodes to planes");
+        assert_eq!((planes.width, planes.height), (w, h), "{rel}");
+        assert_eq!(
+            (planes.chroma_width, planes.chroma_height),
+            (w.div_ceil(2), h.div_ceil(2)),
+            "{rel}"
+        );
+        let rgb = planes.to_rgb().unwrap();
+        // The planes' RGB is libjpeg-turbo's own RGB decode at that scale up to the chroma: a
+        // scaled RGB decode makes chroma at the output size in the DCT domain, the planes keep
+        // it at half and repeat it (36.7 dB on the busy fixture; a swap or misplaced plane
+        // costs far more), edges included.
+        let data = std::fs::read(&path).unwrap();
+        let mut direct = turbojpeg::Image {
+            pixels: vec![0u8; rgb.len()],
+            width: w as usize,
+            pitch: w as usize * 3,
+            height: h as usize,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        turbojpeg::Decompressor::new()
+            .unwrap()
+            .decompress(&data, direct.as_deref_mut())
+            .unwrap();
+        let row = w as usize * 3;
+        let whole = psnr(&direct.pixels, &rgb);
+        let last_row = psnr(&direct.pixels[rgb.len() - row..], &rgb[rgb.len() - row..]);
+        let last_col: (Vec<u8>, Vec<u8>) = (0..h as usize)
+            .flat_map(|y| (0..3).map(move |c| (y + 1) * row - 3 + c))
+            .map(|i| (direct.pixels[i], rgb[i]))
+            .unzip();
+        let last_col = psnr(&last_col.0, &last_col.1);
+        eprintln!("{rel}: planes->RGB vs direct RGB {whole:.2} dB, last row {last_row:.2}, last column {last_col:.2}");
+        assert!(
+            whole > 33.0 && last_row > 33.0 && last_col > 33.0,
+            "{rel}: {whole:.2} {last_row:.2} {last_col:.2}"
+        );
+        let img = Image {
+            pixels: rgb.clone(),
+            width: w,
+            height: h,
+            channels: 3,
+        };
+        let decoded = |b: Vec<u8>| image::load_from_memory(&b).unwrap().to_rgb8().into_raw();
+        let reference = psnr(&rgb, &decoded(encode_webp(&img, 80.0).unwrap()));
+        let got = psnr(&rgb, &decoded(encode_webp_planes(&planes, 80.0).unwrap()));
+        assert!(
+            got > 30.0 && got > reference - 0.5,
+            "{rel}: {got:.2} vs {reference:.2} dB"
+        );
+    }
+}
