@@ -58,6 +58,9 @@ fn derived(table: &str) -> bool {
         || table == "facet_counts"
         || table == "asset_counts"
         || table == "catalogs"
+        // The full-text word counts and the store's pending maintenance (their recount).
+        || table == "fts_words"
+        || table == "store_tasks"
 }
 
 /// SQLite-only columns: the index scope of a value row (PostgreSQL finds the scope
