@@ -2,7 +2,7 @@
 //! an acknowledged write survives a crash.
 
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
-use super::sqlite_read::{query_rows, query_scalar, Columns, Readers, SqlBuilder};
+use super::sqlite_read::{all, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
 use super::sqlite_search::*;
 use super::sqlite_writer::GroupCommit;
 use super::*;
@@ -331,34 +331,6 @@ fn job_from_row(r: &impl Columns) -> StoreResult<Job> {
         created: r.text("created")?,
         updated: r.text("updated")?,
     })
-}
-
-/// The row a fixed statement finds, if any.
-fn one<T>(
-    c: &rusqlite::Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    map: impl FnOnce(&rusqlite::Row<'_>) -> StoreResult<T>,
-) -> StoreResult<Option<T>> {
-    let mut st = c.prepare_cached(sql)?;
-    let mut rows = st.query(params)?;
-    rows.next()?.map(map).transpose()
-}
-
-/// Every row of a fixed statement.
-fn all<T>(
-    c: &rusqlite::Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    mut map: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
-) -> StoreResult<Vec<T>> {
-    let mut st = c.prepare_cached(sql)?;
-    let mut rows = st.query(params)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(map(r)?);
-    }
-    Ok(out)
 }
 
 fn state_of(scope: Scope) -> &'static str {

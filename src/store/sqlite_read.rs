@@ -135,19 +135,41 @@ fn closed(_: tokio::sync::AcquireError) -> StoreError {
     StoreError::NotCommitted("the store is closed".into())
 }
 
-/// Rows of a statement built with [`SqlBuilder`].
-pub fn query_rows<T>(
-    conn: &Connection,
-    q: &SqlBuilder,
+/// The row a fixed statement finds, if any.
+pub fn one<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut st = c.prepare_cached(sql)?;
+    let mut rows = st.query(params)?;
+    rows.next()?.map(map).transpose()
+}
+
+/// Every row of a fixed statement.
+pub fn all<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
     mut map: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
-    let mut stmt = conn.prepare_cached(&q.sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(q.binds.iter()))?;
+    let mut st = c.prepare_cached(sql)?;
+    let mut rows = st.query(params)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(map(r)?);
     }
     Ok(out)
+}
+
+/// Rows of a statement built with [`SqlBuilder`].
+pub fn query_rows<T>(
+    conn: &Connection,
+    q: &SqlBuilder,
+    map: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    all(conn, &q.sql, rusqlite::params_from_iter(q.binds.iter()), map)
 }
 
 /// The first column of the first row (a `COUNT(*)`, say).
