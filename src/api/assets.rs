@@ -2,9 +2,9 @@
 
 use super::endpoint::Access;
 use super::error::{ApiError, ApiResult};
-use super::render::{asset_json, Names};
+use super::render::{AssetJson, Names};
 use super::session;
-use super::{lenient_json, ok_json, Call};
+use super::{lenient_json, ok_body, ok_json, Call};
 use crate::auth::Permission;
 use crate::domain::asset::{Asset, Original};
 use crate::domain::query;
@@ -24,9 +24,19 @@ use serde_json::{json, Map, Value};
 
 const CREATE: Access = Access::Requires(Permission::CreateData);
 
-async fn render_one(call: &Call, asset: &Asset) -> Value {
+/// `{"response": ..., "data": asset}`, the asset written straight from its fields.
+async fn answer_one(call: &Call, response: Value, asset: &Asset) -> Response {
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        response: Value,
+        data: AssetJson<'a>,
+    }
     let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &[asset]).await;
-    asset_json(asset, &names, &call.services_prefix())
+    let prefix = call.services_prefix();
+    ok_body(&Answer {
+        response,
+        data: AssetJson::new(asset, &names, &prefix),
+    })
 }
 
 /// `POST module/asset/create`: a multipart upload (metadata in `jsonrequest` or an
@@ -121,12 +131,11 @@ async fn create_record(call: &mut Call, original: Option<Original>) -> ApiResult
         crate::ops::remote::remove_source(&path).await;
     }
     call.state.wake.notify_waiters();
-    let data = render_one(call, &created.asset).await;
     let mut response = json!({"status": "ok", "id": created.asset.id});
     if !created.changes.ignored.is_empty() {
         response["ignoredfields"] = json!(created.changes.ignored);
     }
-    Ok(ok_json(json!({"response": response, "data": data})))
+    Ok(answer_one(call, response, &created.asset).await)
 }
 
 /// The multipart reader of a `multipart/form-data` body; a 400 without a usable boundary.
@@ -197,10 +206,7 @@ fn data_id(call: &Call, path_id: &str) -> String {
 pub async fn get(call: &mut Call, path_id: &str) -> ApiResult<Response> {
     let id = data_id(call, path_id);
     let asset = ops_assets::get(&call.ops(), &id).await?;
-    let data = render_one(call, &asset).await;
-    Ok(ok_json(
-        json!({"response": {"status": "ok", "id": asset.id}, "data": data}),
-    ))
+    Ok(answer_one(call, json!({"status": "ok", "id": asset.id}), &asset).await)
 }
 
 pub async fn update(call: &mut Call, path_id: &str) -> ApiResult<Response> {
@@ -215,12 +221,11 @@ pub async fn update(call: &mut Call, path_id: &str) -> ApiResult<Response> {
         ));
     }
     let (asset, changes) = ops_assets::update(&call.ops(), &id, &values).await?;
-    let data = render_one(call, &asset).await;
     let mut response = json!({"status": "ok", "id": asset.id});
     if !changes.ignored.is_empty() {
         response["ignoredfields"] = json!(changes.ignored);
     }
-    Ok(ok_json(json!({"response": response, "data": data})))
+    Ok(answer_one(call, response, &asset).await)
 }
 
 pub fn wants(call: &Call, name: &str) -> bool {
@@ -408,15 +413,14 @@ pub async fn search_in(call: &mut Call, scope: Scope) -> ApiResult<Response> {
     let refs: Vec<&Asset> = page.hits.iter().collect();
     let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &refs).await;
     let prefix = call.services_prefix();
-    let results: Vec<Value> = page.hits.iter().map(|a| asset_json(a, &names, &prefix)).collect();
     let filteroptions = if req.show_filters && scope == Scope::Live {
         Some(filter_options(call, &req).await?)
     } else {
         None
     };
     let pages = page.total.div_ceil(req.hits_per_page as u64);
-    let mut answer = json!({
-        "response": {
+    Ok(ok_body(&HitsAnswer {
+        response: json!({
             "status": "ok",
             "totalhits": page.total,
             "searchtype": "asset",
@@ -425,13 +429,20 @@ pub async fn search_in(call: &mut Call, scope: Scope) -> ApiResult<Response> {
             "pages": pages,
             "hitsessionid": encode_session(&body),
             "query": {"friendly": req.friendly, "terms": req.echo_terms}
-        },
-        "results": results
-    });
-    if let Some(f) = filteroptions {
-        answer["filteroptions"] = f;
-    }
-    Ok(ok_json(answer))
+        }),
+        results: page.hits.iter().map(|a| AssetJson::new(a, &names, &prefix)).collect(),
+        filteroptions,
+    }))
+}
+
+/// A page of asset hits: the response envelope, the hits written straight from their
+/// fields, and the facets when asked for.
+#[derive(serde::Serialize)]
+pub struct HitsAnswer<'a> {
+    pub response: Value,
+    pub results: Vec<AssetJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filteroptions: Option<Value>,
 }
 
 /// The fields `showfilters` counts, as EnterMediaDB's default filters.
@@ -487,7 +498,10 @@ async fn filter_options(call: &Call, req: &query::SearchRequest) -> ApiResult<Va
             let children: Vec<Value> = values
                 .into_iter()
                 .map(|(v, n)| {
-                    let name = table.and_then(|t| names.name(t, &v)).unwrap_or_else(|| v.clone());
+                    let name = table
+                        .and_then(|t| names.name(t, &v))
+                        .map(|n| n.into_owned())
+                        .unwrap_or_else(|| v.clone());
                     json!({"id": v, "name": name, "count": n.to_string()})
                 })
                 .collect();
@@ -580,7 +594,9 @@ pub async fn details(call: &mut Call) -> ApiResult<Response> {
 
 /// One asset in the `assetdetails` shape (also the answer of `clone`).
 pub async fn details_of(call: &Call, asset: &Asset) -> ApiResult<Response> {
-    let full = render_one(call, asset).await;
+    let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &[asset]).await;
+    let full = serde_json::to_value(AssetJson::new(asset, &names, &call.services_prefix()))
+        .map_err(|e| ApiError::Internal(format!("rendering asset {}: {e}", asset.id)))?;
     let data: Map<String, Value> = DETAIL_FIELDS
         .iter()
         .filter_map(|f| full.get(*f).map(|v| (f.to_string(), v.clone())))

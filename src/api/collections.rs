@@ -4,8 +4,8 @@
 
 use super::assets::{asset_ids, search_body};
 use super::error::{ApiError, ApiResult};
-use super::render::{asset_json, Names};
-use super::{ok_json, Call};
+use super::render::{AssetJson, Names};
+use super::{ok_body, ok_json, Call};
 use crate::domain::asset::Asset;
 use crate::domain::query;
 use crate::ops::assets as ops_assets;
@@ -119,18 +119,18 @@ pub async fn search_assets(call: &mut Call) -> ApiResult<Response> {
     let refs: Vec<&Asset> = page.hits.iter().collect();
     let names = Names::for_assets(call.state.store.as_ref(), &call.catalog, &refs).await;
     let prefix = call.services_prefix();
-    let results: Vec<Value> = page.hits.iter().map(|a| asset_json(a, &names, &prefix)).collect();
-    Ok(ok_json(json!({
-        "response": {
+    Ok(ok_body(&super::assets::HitsAnswer {
+        response: json!({
             "status": "ok", "totalhits": page.total, "searchtype": "asset", "collectionid": cid,
             "hitsperpage": req.hits_per_page, "page": req.page,
             "pages": page.total.div_ceil(req.hits_per_page as u64),
             // EnterMediaDB spells it this way in this one answer.
             "hitssessionid": super::assets::encode_session(&body),
             "query": {"friendly": req.friendly, "terms": req.echo_terms}
-        },
-        "results": results
-    })))
+        }),
+        results: page.hits.iter().map(|a| AssetJson::new(a, &names, &prefix)).collect(),
+        filteroptions: None,
+    }))
 }
 
 /// The originals of every live asset within `root_category`, for a ZIP (records

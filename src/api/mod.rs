@@ -138,6 +138,11 @@ pub fn ok_json(v: Value) -> Response {
     (StatusCode::OK, axum::Json(v)).into_response()
 }
 
+/// A 200 with any serializable answer, written without an intermediate `Value`.
+pub fn ok_body<T: serde::Serialize>(v: &T) -> Response {
+    (StatusCode::OK, axum::Json(v)).into_response()
+}
+
 /// The caller of a request, for the request log.
 #[derive(Clone)]
 struct LoggedUser(String);

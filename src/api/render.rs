@@ -6,7 +6,10 @@ use crate::domain::fields::{self, FieldKind, ASSET_FIELDS};
 use crate::domain::filetypes;
 use crate::store::MetaStore;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Characters escaped in a URL path segment (`/` is kept between segments).
@@ -34,7 +37,8 @@ pub fn escape_path(path: &str) -> String {
 /// Display names for the list values a set of assets refers to, looked up once.
 #[derive(Default)]
 pub struct Names {
-    map: HashMap<(String, String), String>,
+    /// Names by list table, then value id.
+    map: HashMap<&'static str, HashMap<String, String>>,
 }
 
 impl Names {
@@ -72,12 +76,12 @@ impl Names {
             if table == "user" {
                 for id in ids {
                     if let Ok(Some(u)) = store.get_user(&id).await {
-                        names.map.insert(("user".into(), id), u.display_name());
+                        names.map.entry("user").or_default().insert(id, u.display_name());
                     }
                 }
             } else if let Ok(found) = store.record_names(catalog, table, &ids).await {
                 for (id, name) in found {
-                    names.map.insert((table.to_string(), id), name);
+                    names.map.entry(table).or_default().insert(id, name);
                 }
             }
         }
@@ -85,20 +89,13 @@ impl Names {
     }
 
     /// The display name of a list value, if it has one.
-    pub fn name(&self, table: &str, id: &str) -> Option<String> {
+    pub fn name(&self, table: &str, id: &str) -> Option<Cow<'_, str>> {
         if table == "fileformat" {
-            return Some(id.to_ascii_uppercase());
+            return Some(Cow::Owned(id.to_ascii_uppercase()));
         }
         fields::list_value_name(table, id)
-            .map(str::to_string)
-            .or_else(|| self.map.get(&(table.to_string(), id.to_string())).cloned())
-    }
-
-    fn list_object(&self, table: &str, id: &str) -> Value {
-        match self.name(table, id) {
-            Some(name) => json!({"id": id, "name": name}),
-            None => json!({"id": id}),
-        }
+            .map(Cow::Borrowed)
+            .or_else(|| self.map.get(table)?.get(id).map(|n| Cow::Borrowed(n.as_str())))
     }
 }
 
@@ -110,77 +107,127 @@ pub fn services_prefix(site: Option<&str>) -> String {
     }
 }
 
-/// The asset as a search hit or `data` object.
-pub fn asset_json(a: &Asset, names: &Names, prefix: &str) -> Value {
-    let mut out = Map::new();
-    out.insert("id".into(), json!(a.id));
-    for def in ASSET_FIELDS {
-        match def.id {
-            "id" => continue,
-            "sourcepath" => {
-                out.insert("sourcepath".into(), json!(a.sourcepath));
-                continue;
+/// The asset as a search hit or `data` object, serialized straight from the stored
+/// fields: a page of hits is written without building a `Value` tree per asset.
+pub struct AssetJson<'a> {
+    asset: &'a Asset,
+    names: &'a Names,
+    prefix: &'a str,
+}
+
+impl<'a> AssetJson<'a> {
+    pub fn new(asset: &'a Asset, names: &'a Names, prefix: &'a str) -> Self {
+        Self { asset, names, prefix }
+    }
+}
+
+impl Serialize for AssetJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (a, names) = (self.asset, self.names);
+        let mut out = s.serialize_map(None)?;
+        out.serialize_entry("id", &a.id)?;
+        for def in ASSET_FIELDS {
+            match def.id {
+                "id" => continue,
+                "sourcepath" => {
+                    out.serialize_entry("sourcepath", &a.sourcepath)?;
+                    continue;
+                }
+                _ => {}
             }
-            _ => {}
+            if let Some(v) = a.fields.get(def.id) {
+                out.serialize_entry(def.id, &Rendered(def.kind, v, names))?;
+            }
         }
-        if let Some(v) = a.fields.get(def.id) {
-            out.insert(def.id.into(), render_value(def.kind, v, names));
+        // Custom fields (settings/datamanager) after the standard ones.
+        for def in fields::custom::all() {
+            if let Some(v) = a.fields.get(def.id) {
+                out.serialize_entry(def.id, &Rendered(def.kind, v, names))?;
+            }
         }
-    }
-    // Custom fields (settings/datamanager) after the standard ones.
-    for def in fields::custom::all() {
-        if let Some(v) = a.fields.get(def.id) {
-            out.insert(def.id.into(), render_value(def.kind, v, names));
-        }
-    }
-    let ext = a.text("fileformat").unwrap_or("");
-    out.insert(
-        "mediarendertype".into(),
-        json!(if a.original.is_some() {
+        let ext = a.text("fileformat").unwrap_or("");
+        let render_type = if a.original.is_some() {
             filetypes::render_type(ext)
         } else {
             "none"
-        }),
-    );
-    if let Some(o) = &a.original {
-        out.insert(
-            "originalurl".into(),
-            json!(escape_path(&format!("{}/{}", a.sourcepath, o.filename))),
-        );
+        };
+        out.serialize_entry("mediarendertype", render_type)?;
+        if let Some(o) = &a.original {
+            out.serialize_entry("originalurl", &escape_path(&format!("{}/{}", a.sourcepath, o.filename)))?;
+        }
+        out.serialize_entry("downloads", &Downloads(self))?;
+        out.end()
     }
-    // `url`: the stored rendition (never generates); `download`: the same with the
-    // export file name, as EnterMediaDB's `generate/` links.
-    let sp = escape_path(&a.sourcepath);
-    let downloads: Vec<Value> = crate::ops::import::renditions_of(a)
-        .iter()
-        .map(|r| {
-            let export = escape_path(&crate::ops::import::export_name(a, &r.preset, &r.file));
-            json!({
-                "name": r.name, "id": r.preset,
-                "url": format!("{prefix}/module/asset/generated/{sp}/{}", r.file),
-                "download": format!("{prefix}/module/asset/generate/{sp}/{}/{export}", r.file),
-            })
-        })
-        .collect();
-    out.insert("downloads".into(), Value::Array(downloads));
-    Value::Object(out)
 }
 
-fn render_value(kind: FieldKind, v: &Value, names: &Names) -> Value {
-    match (kind, v) {
-        (FieldKind::List(table), Value::String(id)) => names.list_object(table, id),
-        (FieldKind::MultiList(table), Value::Array(ids)) => Value::Array(
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(|id| names.list_object(table, id))
-                .collect(),
-        ),
-        (FieldKind::MultiText, Value::Array(ids)) => Value::Array(
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(|id| json!({"id": id}))
-                .collect(),
-        ),
-        (_, other) => other.clone(),
+/// `downloads`: `url` is the stored rendition (never generates); `download` the same
+/// with the export file name, as EnterMediaDB's `generate/` links.
+struct Downloads<'a, 'b>(&'b AssetJson<'a>);
+
+impl Serialize for Downloads<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (a, prefix) = (self.0.asset, self.0.prefix);
+        let renditions = crate::ops::import::renditions_of(a);
+        let sp = escape_path(&a.sourcepath);
+        let mut list = s.serialize_seq(Some(renditions.len()))?;
+        for r in &renditions {
+            let export = escape_path(&crate::ops::import::export_name(a, &r.preset, &r.file));
+            list.serialize_element(&DownloadLink {
+                name: &r.name,
+                id: &r.preset,
+                url: format!("{prefix}/module/asset/generated/{sp}/{}", r.file),
+                download: format!("{prefix}/module/asset/generate/{sp}/{}/{export}", r.file),
+            })?;
+        }
+        list.end()
+    }
+}
+
+#[derive(Serialize)]
+struct DownloadLink<'a> {
+    name: &'a str,
+    id: &'a str,
+    url: String,
+    download: String,
+}
+
+/// One stored value as the wire shows it: list values as `{"id","name"}`, multi-valued
+/// text as `[{"id"}]`, anything else as stored.
+struct Rendered<'a>(FieldKind, &'a Value, &'a Names);
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Rendered(kind, v, names) = *self;
+        match (kind, v) {
+            (FieldKind::List(table), Value::String(id)) => ListValue(table, id, names).serialize(s),
+            (FieldKind::MultiList(table), Value::Array(ids)) => {
+                s.collect_seq(ids.iter().filter_map(Value::as_str).map(|id| ListValue(table, id, names)))
+            }
+            (FieldKind::MultiText, Value::Array(ids)) => {
+                s.collect_seq(ids.iter().filter_map(Value::as_str).map(|id| IdOnly { id }))
+            }
+            (_, other) => other.serialize(s),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct IdOnly<'a> {
+    id: &'a str,
+}
+
+/// `{"id","name"}`, or `{"id"}` when the value has no known name.
+struct ListValue<'a>(&'a str, &'a str, &'a Names);
+
+impl Serialize for ListValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ListValue(table, id, names) = *self;
+        let name = names.name(table, id);
+        let mut m = s.serialize_map(Some(if name.is_some() { 2 } else { 1 }))?;
+        m.serialize_entry("id", id)?;
+        if let Some(name) = name {
+            m.serialize_entry("name", &name)?;
+        }
+        m.end()
     }
 }

@@ -82,8 +82,15 @@ pub struct SqliteStore {
 struct UserCache {
     epoch: i64,
     users: std::collections::HashMap<String, User>,
+    /// Ids known not to be users (asset owners of imported catalogs often are not):
+    /// rendering a page of hits then asks the database nothing. Bounded: a flood of
+    /// unknown ids (failed logins) empties it instead of growing it.
+    missing: std::collections::HashSet<String>,
     permissions: std::collections::HashMap<String, Vec<String>>,
 }
+
+/// At most this many unknown user ids are remembered (see `UserCache::missing`).
+const MISSING_USERS_KEPT: usize = 10_000;
 
 impl SqliteStore {
     pub async fn open(path: &Path) -> StoreResult<Self> {
@@ -638,17 +645,31 @@ impl MetaStore for SqliteStore {
         // Read the epoch before the row: a change committed meanwhile moves it, and what
         // was read is then not kept.
         let epoch = self.epoch();
-        if let Some(u) = self.users().users.get(id) {
-            return Ok(Some(u.clone()));
+        {
+            let c = self.users();
+            if let Some(u) = c.users.get(id) {
+                return Ok(Some(u.clone()));
+            }
+            if c.missing.contains(id) {
+                return Ok(None);
+            }
         }
         let user = self
             .readers
             .read(|c| one(c, "SELECT * FROM users WHERE id = ?", [id], |r| user_from_row(r)))
             .await?;
-        if let Some(u) = &user {
-            let mut c = self.users();
-            if c.epoch == epoch {
-                c.users.insert(id.to_string(), u.clone());
+        let mut c = self.users();
+        if c.epoch == epoch {
+            match &user {
+                Some(u) => {
+                    c.users.insert(id.to_string(), u.clone());
+                }
+                None => {
+                    if c.missing.len() >= MISSING_USERS_KEPT {
+                        c.missing.clear();
+                    }
+                    c.missing.insert(id.to_string());
+                }
             }
         }
         Ok(user)

@@ -412,3 +412,48 @@ async fn every_route_is_public_by_name_or_guarded() {
     }
     s.stop().await;
 }
+
+/// An owner who is not a user renders without a name (and is remembered as no user);
+/// once the user is created, the very next answer names them.
+#[tokio::test]
+async fn an_owner_becomes_named_once_the_user_exists() {
+    let s = TestServer::start().await;
+    let admin = s.login().await;
+    let c = s
+        .post("module/asset/create", &admin, r#"{"id":"own1","sourcepath":"x/own1"}"#)
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+    let u = s
+        .call(
+            Method::PUT,
+            "module/asset/data/own1",
+            Some(&admin),
+            Some(r#"{"owner":"ghost"}"#),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+    for _ in 0..2 {
+        let g = s.get("module/asset/data/own1", Some(&admin)).await;
+        assert_eq!(g.json["data"]["owner"], json!({"id":"ghost"}), "{}", g.text);
+    }
+    let made = s
+        .post(
+            "settings/users/create",
+            &admin,
+            r#"{"id":"ghost","password":"changeme1","firstname":"Casper","lastname":"Ghost"}"#,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+    let g = s.get("module/asset/data/own1", Some(&admin)).await;
+    assert_eq!(g.json["data"]["owner"]["id"], "ghost", "{}", g.text);
+    let name = g.json["data"]["owner"]["name"].as_str().unwrap_or_default();
+    assert!(name.contains("Casper"), "the new user's name: {}", g.text);
+    let hits = s
+        .post(
+            "module/asset/search",
+            &admin,
+            r#"{"query":{"terms":[{"field":"id","operation":"matches","value":"own1"}]}}"#,
+        )
+        .await;
+    assert_eq!(hits.json["results"][0]["owner"], g.json["data"]["owner"], "{}", hits.text);
+}
