@@ -61,6 +61,9 @@ fn derived(table: &str) -> bool {
         // The full-text word counts and the store's pending maintenance (their recount).
         || table == "fts_words"
         || table == "store_tasks"
+        // Each asset's facet values packed for counting (a copy of its value rows).
+        || table == "asset_facets"
+        || table == "facet_values"
 }
 
 /// SQLite-only columns: the index scope of a value row (PostgreSQL finds the scope

@@ -2,7 +2,7 @@
 //! an acknowledged write survives a crash.
 
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
-use super::sqlite_read::{all, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
+use super::sqlite_read::{all, each_row, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
 use super::sqlite_search::*;
 use super::sqlite_writer::GroupCommit;
 use super::*;
@@ -13,6 +13,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -54,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "fts word counts",
         include_str!("../../migrations/sqlite/0011_fts_word_counts.sql"),
     ),
+    (
+        12,
+        "asset facets",
+        include_str!("../../migrations/sqlite/0012_asset_facets.sql"),
+    ),
 ];
 
 /// Reader connections kept open: each keeps its own page cache, and two cores gain
@@ -70,6 +76,8 @@ pub struct SqliteStore {
     /// The hot writes (assets, records, jobs) go through group commit on `writer`.
     commits: GroupCommit,
     codes: CatalogCodes,
+    /// The texts of facet value ids, for counts over packed facet rows.
+    facet_names: index::FacetNames,
     /// Bumped after every change a cached caller depends on (see `auth_epoch`). In
     /// memory: one process owns an embedded database, and all such changes go through it.
     auth_epoch: std::sync::atomic::AtomicI64,
@@ -118,6 +126,7 @@ impl SqliteStore {
             commits: GroupCommit::start(writer.clone()),
             writer,
             codes: CatalogCodes::default(),
+            facet_names: index::FacetNames::default(),
             auth_epoch: std::sync::atomic::AtomicI64::new(0),
             user_cache: Default::default(),
         })
@@ -603,6 +612,7 @@ impl MetaStore for SqliteStore {
             .map_err(|e| StoreError::Corrupt(format!("migration failed: {e}")))?;
         index::build_value_indexes(&self.writer).await?;
         index::finish_fts_words(&self.writer).await?;
+        index::finish_asset_facets(&self.writer).await?;
         // Statistics let the planner pick the selective index for each term. Sampled (as
         // SQLite advises for `optimize` at start-up): a full ANALYZE of a table a bulk load
         // filled would hold the first start back for most of a second at 100,000 assets.
@@ -1233,15 +1243,26 @@ impl MetaStore for SqliteStore {
         if fields.is_empty() {
             return Ok(Vec::new());
         }
-        let (kept, counted): (Vec<&str>, Vec<&str>) = if req.query == Query::All {
-            fields.iter().partition(|f| FACET_FIELDS.contains(f))
+        let (facet_fields, other): (Vec<&str>, Vec<&str>) = fields.iter().partition(|f| FACET_FIELDS.contains(f));
+        // The whole catalog reads the maintained counts; the matches of a query count
+        // their packed facet rows; other fields are counted over the matches' value rows.
+        let (kept, packed, counted) = if req.query == Query::All {
+            (facet_fields, Vec::new(), other)
         } else {
-            (Vec::new(), fields.to_vec())
+            (Vec::new(), facet_fields, other)
         };
         let rows = self
             .readers
             .scan(|c| {
                 let target = Target::assets(code, true, fts_shared(c, catalog)?);
+                let mut rows = if packed.is_empty() {
+                    Vec::new()
+                } else {
+                    count_packed(c, &self.facet_names, catalog, req, &target, &packed, per_field)?
+                };
+                if kept.is_empty() && counted.is_empty() {
+                    return Ok(rows);
+                }
                 let mut qb =
                     SqlBuilder::new("SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn FROM (");
                 let push_fields = |qb: &mut SqlBuilder, list: &[&str]| {
@@ -1266,7 +1287,10 @@ impl MetaStore for SqliteStore {
                 qb.push(" WHERE rn <= ")
                     .push_bind(per_field as i64)
                     .push(" ORDER BY field, n DESC, v");
-                query_rows(c, &qb, |r| Ok((r.text("field")?, r.text("v")?, r.int("n")? as u64)))
+                rows.extend(query_rows(c, &qb, |r| {
+                    Ok((r.text("field")?, r.text("v")?, r.int("n")? as u64))
+                })?);
+                Ok(rows)
             })
             .await?;
         let mut out: Vec<(String, Vec<(String, u64)>)> = fields.iter().map(|f| (f.to_string(), Vec::new())).collect();
@@ -1297,15 +1321,16 @@ impl MetaStore for SqliteStore {
             Err(e) => return Err(e),
         };
         let mut delta = CountDelta::default();
-        let mut pending: Vec<(i64, IndexRow)> = Vec::new();
         let mut words = index::WordDelta::default();
+        let mut rows: Vec<(i64, Vec<IndexRow>)> = Vec::with_capacity(assets.len());
         for ((asset, text), seq) in assets.iter().zip(&texts).zip(&seqs) {
             words.text(text, 1);
-            let rows = index::unique_rows(asset);
-            delta.asset(live, true, &rows, 1);
-            pending.extend(rows.into_iter().map(|r| (*seq, r)));
+            let r = index::unique_rows(asset);
+            delta.asset(live, true, &r, 1);
+            rows.push((*seq, r));
         }
         // New assets have no value rows yet: many assets' rows go in one statement.
+        let pending: Vec<(i64, &IndexRow)> = rows.iter().flat_map(|(seq, r)| r.iter().map(|r| (*seq, r))).collect();
         for chunk in pending.chunks(1000) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
             qb.push_values(chunk, |mut b, (seq, r)| {
@@ -1317,6 +1342,8 @@ impl MetaStore for SqliteStore {
             });
             qb.build().execute(&mut *tx).await?;
         }
+        let facets: Vec<(i64, &[IndexRow])> = rows.iter().map(|(seq, r)| (*seq, r.as_slice())).collect();
+        index::insert_facets(&mut tx, &facets).await?;
         if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
             // The batch's rows are consecutive: one statement indexes all their text.
             sqlx::query(
@@ -1741,15 +1768,7 @@ fn push_counted(
         qb.push("WHERE x.scope = ").push_bind(code);
     } else {
         qb.push("INDEXED BY asset_values_seq WHERE x.seq IN (");
-        match driver(&req.query, target) {
-            Some(d) => push_driver(qb, &d, target, None),
-            None => {
-                qb.push("SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
-                    .push_bind(catalog.to_string())
-                    .push(" AND ");
-                push_query(qb, &req.query, target);
-            }
-        }
+        push_match_seqs(qb, catalog, req, target);
         qb.push(")");
     }
     qb.push(" AND x.v IS NOT NULL AND x.field IN (");
@@ -1758,4 +1777,117 @@ fn push_counted(
         sep.push_bind(f.to_string());
     }
     qb.push(") GROUP BY x.field, x.v))");
+}
+
+/// `SELECT` of the `seq`s of the live assets a (filtered) search matches.
+fn push_match_seqs(qb: &mut SqlBuilder, catalog: &str, req: &SearchRequest, target: &Target) {
+    match driver(&req.query, target) {
+        Some(d) => push_driver(qb, &d, target, None),
+        None => {
+            qb.push("SELECT a.seq FROM assets a WHERE a.state = 'live' AND a.catalog = ")
+                .push_bind(catalog.to_string())
+                .push(" AND ");
+            push_query(qb, &req.query, target);
+        }
+    }
+}
+
+/// The top `per_field` values of `fields` (all in `FACET_FIELDS`) over the live assets a
+/// filtered search matches, as `(field, value, count)`, each field's by count down, value.
+///
+/// One packed row of value ids per matching asset is read and the ids counted in a hash
+/// map; only the counted ids' texts are looked up. Reading each asset's value rows and
+/// sorting them for a `GROUP BY` took 0.5 s for the 55,000 matches of a common keyword
+/// at a million assets.
+fn count_packed(
+    c: &rusqlite::Connection,
+    names: &index::FacetNames,
+    catalog: &str,
+    req: &SearchRequest,
+    target: &Target,
+    fields: &[&str],
+    per_field: u32,
+) -> StoreResult<Vec<(String, String, u64)>> {
+    let mut qb = SqlBuilder::new("");
+    match driver(&req.query, target).filter(|d| !driver_repeats(d)) {
+        // Each match once: joined in the driver's order, without first collecting the
+        // matches into a temporary index as `IN` does.
+        Some(d) => {
+            qb.push("SELECT f.f FROM (");
+            push_driver(&mut qb, &d, target, None);
+            qb.push(") d CROSS JOIN asset_facets f ON f.seq = d.seq");
+        }
+        None => {
+            qb.push("SELECT f.f FROM asset_facets f WHERE f.seq IN (");
+            push_match_seqs(&mut qb, catalog, req, target);
+            qb.push(")");
+        }
+    }
+    // The fields asked for, as bits of their indexes in FACET_FIELDS.
+    let wanted: u32 = FACET_FIELDS
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| fields.contains(f))
+        .map(|(i, _)| 1 << i)
+        .sum();
+    let mut counts: HashMap<u64, u64, IdHash> = HashMap::with_capacity_and_hasher(4096, IdHash);
+    each_row(c, &qb, |r| {
+        let blob = r
+            .get_ref(0)?
+            .as_blob()
+            .map_err(|e| StoreError::Corrupt(format!("asset_facets: {e}")))?;
+        index::unpack_facets(blob, |key| {
+            if wanted & (1 << index::entry_parts(key).1) != 0 {
+                *counts.entry(key).or_default() += 1;
+            }
+        })
+    })?;
+    let ids: Vec<i64> = counts.keys().map(|k| index::entry_parts(*k).0).collect();
+    let texts = names.get(c, &ids)?;
+    let mut per: Vec<Vec<(&str, u64)>> = vec![Vec::new(); FACET_FIELDS.len()];
+    for (key, n) in &counts {
+        let (id, field) = index::entry_parts(*key);
+        if let Some(v) = texts.get(&id) {
+            per[field].push((v.as_str(), *n));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, mut values) in per.into_iter().enumerate() {
+        // As the SQL counts order them: count down, then value in byte order.
+        values.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        values.truncate(per_field as usize);
+        for (v, n) in values {
+            out.push((FACET_FIELDS[i].to_string(), v.to_string(), n));
+        }
+    }
+    Ok(out)
+}
+
+/// A hasher for the counted facet keys: integers the store made, counted half a million
+/// times for a common keyword, so none of SipHash's defence against chosen keys.
+#[derive(Clone, Copy, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: spreads consecutive ids over the high bits hashbrown uses.
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }

@@ -106,7 +106,7 @@ impl CatalogCodes {
 
 pub use super::unique_rows;
 
-/// Replaces an asset's value rows.
+/// Replaces an asset's value rows and its packed facet row.
 pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, rows: &[IndexRow]) -> StoreResult<()> {
     sqlx::query("DELETE FROM asset_values WHERE seq = ?")
         .bind(seq)
@@ -123,6 +123,222 @@ pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, r
         });
         qb.build().execute(&mut *tx).await?;
     }
+    sqlx::query("DELETE FROM asset_facets WHERE seq = ?")
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+    insert_facets(tx, &[(seq, rows)]).await
+}
+
+/// Adds the packed facet rows of assets that have none (new assets, or after a delete);
+/// an asset without facet values gets no row.
+pub async fn insert_facets(tx: &mut SqliteConnection, assets: &[(i64, &[IndexRow])]) -> StoreResult<()> {
+    let ids = facet_ids(tx, assets.iter().flat_map(|(_, rows)| rows.iter())).await?;
+    let packed: Vec<(i64, Vec<u8>)> = assets
+        .iter()
+        .map(|(seq, rows)| (*seq, pack_facets(rows, &ids)))
+        .filter(|(_, f)| !f.is_empty())
+        .collect();
+    for chunk in packed.chunks(400) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_facets (seq, f) ");
+        qb.push_values(chunk, |mut b, (seq, f)| {
+            b.push_bind(*seq).push_bind(f.as_slice());
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Dictionary ids of facet values, per field (indexed as `FACET_FIELDS`), by text.
+pub type FacetIds = Vec<HashMap<String, i64>>;
+
+/// The facet value of an index row, if it is one.
+fn facet_value(r: &IndexRow) -> Option<(usize, &str)> {
+    let i = FACET_FIELDS.iter().position(|f| *f == r.field)?;
+    Some((i, r.v.as_deref()?))
+}
+
+/// The dictionary ids of facet values (`facet_values`), added when new. Read inside the
+/// writing transaction every time: an id handed out by a write that then rolled back
+/// may be given to another value, so ids are never cached on the write side.
+async fn facet_ids<'r>(tx: &mut SqliteConnection, rows: impl Iterator<Item = &'r IndexRow>) -> StoreResult<FacetIds> {
+    let mut wanted: Vec<(usize, &str)> = rows.filter_map(facet_value).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut ids: FacetIds = vec![HashMap::new(); FACET_FIELDS.len()];
+    for chunk in wanted.chunks(400) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO facet_values (field, v) ");
+        qb.push_values(chunk, |mut b, (i, v)| {
+            b.push_bind(FACET_FIELDS[*i]).push_bind(*v);
+        });
+        // DO UPDATE (a no-op) rather than DO NOTHING, so RETURNING names the values
+        // that were already there too.
+        qb.push(" ON CONFLICT (field, v) DO UPDATE SET v = excluded.v RETURNING id, field, v");
+        for r in qb.build().fetch_all(&mut *tx).await? {
+            let field: String = r.try_get("field")?;
+            let i = FACET_FIELDS
+                .iter()
+                .position(|f| *f == field)
+                .ok_or_else(|| super::StoreError::Corrupt(format!("facet value of {field}")))?;
+            ids[i].insert(r.try_get("v")?, r.try_get("id")?);
+        }
+    }
+    Ok(ids)
+}
+
+/// How many fields a packed entry can name (its low bits).
+const FIELD_BITS: u32 = 4;
+const _: () = assert!(FACET_FIELDS.len() <= 1 << FIELD_BITS);
+
+/// An asset's facet values (the rows of `FACET_FIELDS` with a text value) as one small
+/// blob: per value, `id << 4 | field index` as an unsigned LEB128 number, `id` being the
+/// value's row in `facet_values`. Decoded by `unpack_facets`. A few bytes per value keep
+/// the table of a million assets within one connection's page cache.
+pub fn pack_facets(rows: &[IndexRow], ids: &FacetIds) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, v) in rows.iter().filter_map(facet_value) {
+        // `facet_ids` was given these rows: every value has its id.
+        let Some(id) = ids[i].get(v) else {
+            continue;
+        };
+        let mut key = ((*id as u64) << FIELD_BITS) | i as u64;
+        loop {
+            let byte = (key & 0x7f) as u8;
+            key >>= 7;
+            if key == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// A packed entry: the value's id in `facet_values`, and its field's index in `FACET_FIELDS`.
+pub fn entry_parts(key: u64) -> (i64, usize) {
+    ((key >> FIELD_BITS) as i64, (key & ((1 << FIELD_BITS) - 1)) as usize)
+}
+
+/// Calls `each` with every entry of a packed blob (see `entry_parts`).
+pub fn unpack_facets(blob: &[u8], mut each: impl FnMut(u64)) -> StoreResult<()> {
+    let mut key = 0u64;
+    let mut shift = 0;
+    for &byte in blob {
+        if shift > 56 {
+            return Err(super::StoreError::Corrupt("a packed facet row is malformed".into()));
+        }
+        key |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            each(key);
+            key = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 {
+        return Err(super::StoreError::Corrupt("a packed facet row is cut short".into()));
+    }
+    Ok(())
+}
+
+/// The text of facet value ids, as read: a row of `facet_values` never changes and a
+/// committed id is never given to another value, so what a reader saw holds for good.
+#[derive(Default)]
+pub struct FacetNames {
+    known: RwLock<HashMap<i64, String>>,
+}
+
+/// Names kept at most (a catalog with more distinct facet values reads the rest again).
+const FACET_NAMES_KEPT: usize = 200_000;
+
+impl FacetNames {
+    /// The texts of `ids` (ids of committed rows, as a packed row read names them).
+    pub fn get(&self, conn: &rusqlite::Connection, ids: &[i64]) -> StoreResult<HashMap<i64, String>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        {
+            let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+            for id in ids {
+                match known.get(id) {
+                    Some(v) => {
+                        out.insert(*id, v.clone());
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let mut stmt = conn.prepare_cached("SELECT v FROM facet_values WHERE id = ?")?;
+        let mut found = Vec::with_capacity(missing.len());
+        for id in missing {
+            let v: String = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| super::StoreError::Corrupt(format!("facet value {id} is missing")))?;
+            found.push((id, v));
+        }
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() + found.len() > FACET_NAMES_KEPT {
+            known.clear();
+        }
+        for (id, v) in found {
+            known.insert(id, v.clone());
+            out.insert(id, v);
+        }
+        Ok(out)
+    }
+}
+
+/// Packs the facet rows of every stored asset, when a migration asked for it (the
+/// table came after the assets). Read from the value rows, which hold the same values.
+pub async fn finish_asset_facets(pool: &SqlitePool) -> StoreResult<()> {
+    let pending: Option<String> = sqlx::query_scalar("SELECT name FROM store_tasks WHERE name = 'asset_facets'")
+        .fetch_optional(pool)
+        .await?;
+    if pending.is_none() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM asset_facets").execute(&mut *tx).await?;
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM assets")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut from = 0i64;
+    while from < last {
+        let to = from + 5000;
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT seq, field, v FROM asset_values WHERE v IS NOT NULL AND seq > ");
+        qb.push_bind(from)
+            .push(" AND seq <= ")
+            .push_bind(to)
+            .push(" AND field IN ");
+        push_list(&mut qb, FACET_FIELDS);
+        qb.push(" ORDER BY seq");
+        let mut by_seq: Vec<(i64, Vec<IndexRow>)> = Vec::new();
+        for r in qb.build().fetch_all(&mut *tx).await? {
+            let seq: i64 = r.try_get("seq")?;
+            let row = IndexRow {
+                field: r.try_get("field")?,
+                v: r.try_get("v")?,
+                n: None,
+            };
+            match by_seq.last_mut() {
+                Some((s, rows)) if *s == seq => rows.push(row),
+                _ => by_seq.push((seq, vec![row])),
+            }
+        }
+        let assets: Vec<(i64, &[IndexRow])> = by_seq.iter().map(|(seq, rows)| (*seq, rows.as_slice())).collect();
+        insert_facets(&mut tx, &assets).await?;
+        from = to;
+    }
+    sqlx::query("DELETE FROM store_tasks WHERE name = 'asset_facets'")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -417,6 +633,181 @@ mod tests {
         assert_eq!(get("ve"), Some((0, 1)));
         assert_eq!(get("bridge"), Some((0, 1)));
         assert_eq!(get("café"), None, "non-ASCII words are not counted");
+    }
+
+    #[test]
+    fn packed_facets_round_trip() {
+        let rows = vec![
+            IndexRow {
+                field: "keywords".into(),
+                v: Some("harbor".into()),
+                n: None,
+            },
+            IndexRow {
+                field: "name".into(),
+                v: Some(" not a facet ".into()),
+                n: None,
+            },
+            IndexRow {
+                field: "owner".into(),
+                v: Some("é".repeat(200)),
+                n: None,
+            },
+            IndexRow {
+                field: "assettype".into(),
+                v: None,
+                n: Some(1.0),
+            },
+            IndexRow {
+                field: "previewstatus".into(),
+                v: Some("2".into()),
+                n: None,
+            },
+        ];
+        let mut ids: FacetIds = vec![HashMap::new(); FACET_FIELDS.len()];
+        ids[2].insert("harbor".into(), 1);
+        ids[5].insert("é".repeat(200), 300_000_000_000);
+        ids[7].insert("2".into(), 127);
+        let packed = pack_facets(&rows, &ids);
+        let mut got = Vec::new();
+        unpack_facets(&packed, |k| got.push(entry_parts(k))).unwrap();
+        assert_eq!(got, vec![(1, 2), (300_000_000_000, 5), (127, 7)]);
+        assert!(pack_facets(&rows[1..2], &ids).is_empty(), "no facet values, no bytes");
+        // A cut blob is an error, never a wrong count.
+        assert!(unpack_facets(&packed[..packed.len() - 1], |_| {}).is_err());
+        assert!(unpack_facets(&[0xff; 12], |_| {}).is_err());
+    }
+
+    fn facet_asset(i: usize, rng: &mut rand::rngs::StdRng) -> Asset {
+        use rand::Rng;
+        let mut f = Map::new();
+        f.insert("name".into(), json!(format!("asset {i}")));
+        if rng.gen_bool(0.9) {
+            f.insert(
+                "assettype".into(),
+                json!(["photo", "video", "document"][rng.gen_range(0..3)]),
+            );
+        }
+        // Repeated values (one counted once) and values differing in case.
+        let kws: Vec<serde_json::Value> = (0..rng.gen_range(0..5))
+            .map(|_| json!(["kw1", "kw2", "KW2", "kw3", "Ünï"][rng.gen_range(0..5)]))
+            .collect();
+        if !kws.is_empty() {
+            f.insert("keywords".into(), serde_json::Value::Array(kws));
+        }
+        f.insert("owner".into(), json!(format!("user{}", rng.gen_range(0..4))));
+        f.insert("width".into(), json!(rng.gen_range(1..4).to_string()));
+        f.insert(
+            "assetaddeddate".into(),
+            json!(format!("2020-02-{:02}T10:00:00.000Z", rng.gen_range(1..29))),
+        );
+        Asset {
+            id: format!("f{i}"),
+            sourcepath: format!("f/{i}.jpg"),
+            fields: f,
+            original: None,
+        }
+    }
+
+    /// Facets of a filtered search are counted from the packed rows; they must equal a
+    /// recount of the matching live assets' own values after every kind of write.
+    #[tokio::test]
+    async fn packed_facet_counts_match_a_recount() {
+        use rand::SeedableRng;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let assets: Vec<Asset> = (0..120).map(|i| facet_asset(i, &mut rng)).collect();
+        store.insert_assets_bulk("assets", &assets[..80]).await.unwrap();
+        for a in &assets[80..] {
+            store.insert_asset("assets", a, &[]).await.unwrap();
+        }
+        let terms = [
+            json!({"field":"keywords","operation":"matches","value":"kw2"}),
+            json!({"field":"keywords","operation":"orsgroup","values":["kw1","kw3"]}),
+            json!({"field":"assettype","operation":"matches","value":"photo"}),
+            json!({"field":"description","operation":"freeform","value":"asset"}),
+            json!({"field":"assetaddeddate","operation":"betweendates","after":"2020-02-05","before":"2020-02-20"}),
+            json!({"field":"owner","operation":"startswith","value":"user"}),
+        ];
+        let fields = ["keywords", "assettype", "owner", "editstatus", "width"];
+        let check = |stage: &'static str| {
+            let store = &store;
+            let terms = &terms;
+            async move {
+                for term in terms {
+                    // One term alone (an index driver), and with a second (the assets' predicate).
+                    let extra = json!({"field":"owner","operation":"not","value":"user0"});
+                    for body in [
+                        json!({"query": {"terms": [term]}}),
+                        json!({"query": {"terms": [term, extra]}}),
+                    ] {
+                        let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
+                        let mut all = body.clone();
+                        all["hitsperpage"] = json!("1000");
+                        let all = query::parse_search(all.as_object().unwrap(), "asset", &field_info).unwrap();
+                        let hits = store.search_assets("assets", &all, Scope::Live).await.unwrap().hits;
+                        let mut want: HashMap<(String, String), u64> = HashMap::new();
+                        for a in &hits {
+                            for r in unique_rows(a) {
+                                if let (true, Some(v)) = (fields.contains(&r.field.as_str()), r.v) {
+                                    *want.entry((r.field, v)).or_default() += 1;
+                                }
+                            }
+                        }
+                        for per_field in [1000, 2] {
+                            let got = store.facet_counts("assets", &req, &fields, per_field).await.unwrap();
+                            for (field, values) in got {
+                                let mut expect: Vec<(String, u64)> = want
+                                    .iter()
+                                    .filter(|((f, _), _)| *f == field)
+                                    .map(|((_, v), n)| (v.clone(), *n))
+                                    .collect();
+                                expect.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                                expect.truncate(per_field as usize);
+                                assert_eq!(values, expect, "{field} of {body} after {stage} (top {per_field})");
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        check("inserts").await;
+        for id in ["f3", "f85"] {
+            let mut changed = store.get_asset_in("assets", id, Scope::Live).await.unwrap().unwrap();
+            changed.asset.fields.insert("keywords".into(), json!(["kw2", "kw9"]));
+            changed.asset.fields.remove("assettype");
+            store
+                .update_asset("assets", &changed.asset, changed.version, &[])
+                .await
+                .unwrap();
+        }
+        check("updates").await;
+        let gone: Vec<String> = (0..120).step_by(5).map(|i| format!("f{i}")).collect();
+        store.trash_assets("assets", &gone, "admin", &[]).await.unwrap();
+        check("trash").await;
+        store.restore_assets("assets", &gone[..4]).await.unwrap();
+        store.purge_asset("assets", "f10").await.unwrap();
+        store.purge_asset("assets", "f1").await.unwrap();
+        check("restore and purge").await;
+        // A catalog stored before the packed rows existed: the migration asks for them.
+        let pool = SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM asset_facets").execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO store_tasks (name) VALUES ('asset_facets')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM asset_facets")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(rows > 100, "packed again: {rows}");
+        check("a migration's repack").await;
     }
 
     fn asset(i: usize, name: &str) -> Asset {

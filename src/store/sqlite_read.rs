@@ -172,6 +172,21 @@ pub fn query_rows<T>(
     all(conn, &q.sql, rusqlite::params_from_iter(q.binds.iter()), map)
 }
 
+/// Runs a statement built with [`SqlBuilder`], handing each row to `each` without
+/// collecting them (counting over many rows).
+pub fn each_row(
+    conn: &Connection,
+    q: &SqlBuilder,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached(&q.sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(q.binds.iter()))?;
+    while let Some(r) = rows.next()? {
+        each(r)?;
+    }
+    Ok(())
+}
+
 /// The first column of the first row (a `COUNT(*)`, say).
 pub fn query_scalar<T: rusqlite::types::FromSql>(conn: &Connection, q: &SqlBuilder) -> StoreResult<T> {
     let mut stmt = conn.prepare_cached(&q.sql)?;

@@ -590,6 +590,11 @@ pub(super) fn union_count(c: &rusqlite::Connection, d: &Driver<'_>, target: &Tar
     Ok(Some(counts.into_iter().sum()))
 }
 
+/// Whether one asset may be among a driver's rows more than once.
+pub(super) fn driver_repeats(d: &Driver) -> bool {
+    d.repeats
+}
+
 /// Counts the assets a driver matches.
 pub(super) fn push_driver_count(qb: &mut SqlBuilder, d: &Driver, target: &Target) {
     qb.push(if d.repeats {
