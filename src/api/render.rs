@@ -200,9 +200,11 @@ impl Serialize for Rendered<'_> {
         let Rendered(kind, v, names) = *self;
         match (kind, v) {
             (FieldKind::List(table), Value::String(id)) => ListValue(table, id, names).serialize(s),
-            (FieldKind::MultiList(table), Value::Array(ids)) => {
-                s.collect_seq(ids.iter().filter_map(Value::as_str).map(|id| ListValue(table, id, names)))
-            }
+            (FieldKind::MultiList(table), Value::Array(ids)) => s.collect_seq(
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(|id| ListValue(table, id, names)),
+            ),
             (FieldKind::MultiText, Value::Array(ids)) => {
                 s.collect_seq(ids.iter().filter_map(Value::as_str).map(|id| IdOnly { id }))
             }

@@ -455,5 +455,9 @@ async fn an_owner_becomes_named_once_the_user_exists() {
             r#"{"query":{"terms":[{"field":"id","operation":"matches","value":"own1"}]}}"#,
         )
         .await;
-    assert_eq!(hits.json["results"][0]["owner"], g.json["data"]["owner"], "{}", hits.text);
+    assert_eq!(
+        hits.json["results"][0]["owner"], g.json["data"]["owner"],
+        "{}",
+        hits.text
+    );
 }
