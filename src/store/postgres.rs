@@ -203,9 +203,8 @@ impl PostgresStore {
                     unreachable!("matched above")
                 };
                 let (first, end) = whole_days(*min, *max).expect("matched above");
-                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-                    "SELECT COALESCE((SELECT SUM(n) FROM value_days WHERE catalog = ",
-                );
+                let mut qb: QueryBuilder<Postgres> =
+                    QueryBuilder::new("SELECT COALESCE((SELECT SUM(n) FROM value_days WHERE catalog = ");
                 qb.push_bind(t(catalog).into_owned())
                     .push(" AND field = ")
                     .push_bind(t(field).into_owned())
@@ -215,7 +214,9 @@ impl PostgresStore {
                     .push_bind(end)
                     .push("), 0)::bigint + (SELECT COUNT(*) FROM asset_values x WHERE ");
                 push_value_scope(&mut qb, "x", target);
-                qb.push("x.field = ").push_bind(t(field).into_owned()).push(" AND x.n IS NOT NULL");
+                qb.push("x.field = ")
+                    .push_bind(t(field).into_owned())
+                    .push(" AND x.n IS NOT NULL");
                 if let Some(lo) = min {
                     qb.push(" AND x.n >= ").push_bind(*lo);
                 }
@@ -233,7 +234,9 @@ impl PostgresStore {
                 qb.push(")");
                 Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
             }
-            Driver::Values { field, conds, repeats, .. } => {
+            Driver::Values {
+                field, conds, repeats, ..
+            } => {
                 // Each asset holds a value once (`unique_rows`), and a single-valued
                 // field once: then the matching rows are the matching assets.
                 let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(if *repeats {
@@ -247,10 +250,42 @@ impl PostgresStore {
         }
     }
 
-    /// A page (newest first) of a driver's `total` matches: an `orsgroup` as the union of
-    /// each value's newest entries; a common match by walking the newest live assets and
-    /// testing each (about `wanted * live / total` of them); a rare one by collecting its
-    /// matches from the index (values) or the full-text index (a word).
+    /// A page (newest first) of an `orsgroup` driver: the union of each value's newest
+    /// `offset + limit` index entries, merged in asset order.
+    async fn union_page(
+        &self,
+        catalog: &str,
+        req: &SearchRequest,
+        d: &Driver<'_>,
+        target: &Target<'_>,
+    ) -> StoreResult<Vec<PgRow>> {
+        let limit = req.hits_per_page as i64;
+        let offset = (req.page as i64 - 1) * limit;
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE "));
+        push_scope(&mut qb, catalog, Scope::Live);
+        if let Driver::Values { field, conds, .. } = d {
+            qb.push("a.seq IN (SELECT seq FROM (");
+            for (i, c) in conds.iter().enumerate() {
+                qb.push(if i > 0 { " UNION (" } else { "(" });
+                qb.push("SELECT x.seq FROM asset_values x WHERE ");
+                push_driver_rows(&mut qb, field, std::slice::from_ref(c), target);
+                qb.push(" ORDER BY x.seq DESC LIMIT ")
+                    .push_bind(offset + limit)
+                    .push(")");
+            }
+            qb.push(") u ORDER BY seq DESC LIMIT ")
+                .push_bind(limit)
+                .push(" OFFSET ")
+                .push_bind(offset)
+                .push(") ORDER BY a.seq DESC");
+        }
+        Ok(qb.build().fetch_all(&self.pool).await?)
+    }
+
+    /// A page (newest first) of a driver's `total` matches (of `live` assets): a common
+    /// match by walking the newest live assets and testing each (about
+    /// `wanted * live / total` of them); a rare one by collecting its matches from the
+    /// index (values) or the full-text index (a word).
     async fn driver_page(
         &self,
         catalog: &str,
@@ -258,40 +293,20 @@ impl PostgresStore {
         d: &Driver<'_>,
         target: &Target<'_>,
         total: u64,
+        live: u64,
     ) -> StoreResult<Vec<PgRow>> {
         let limit = req.hits_per_page as i64;
         let offset = (req.page as i64 - 1) * limit;
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE "));
         push_scope(&mut qb, catalog, Scope::Live);
-        if let Driver::Values {
-            field,
-            conds,
-            union: true,
-            ..
-        } = d
-        {
-            qb.push("a.seq IN (SELECT seq FROM (");
-            for (i, c) in conds.iter().enumerate() {
-                qb.push(if i > 0 { " UNION (" } else { "(" });
-                qb.push("SELECT x.seq FROM asset_values x WHERE ");
-                push_driver_rows(&mut qb, field, std::slice::from_ref(c), target);
-                qb.push(" ORDER BY x.seq DESC LIMIT ").push_bind(offset + limit).push(")");
-            }
-            qb.push(") u ORDER BY seq DESC LIMIT ")
-                .push_bind(limit)
-                .push(" OFFSET ")
-                .push_bind(offset)
-                .push(") ORDER BY a.seq DESC");
-            return Ok(qb.build().fetch_all(&self.pool).await?);
-        }
-        let live = self.count_assets(catalog, Scope::Live).await?;
         let wanted = (offset + limit) as f64;
         let probe = wanted * (live as f64) < (total as f64) * (total as f64);
         match (d, probe) {
             (Driver::Word(word), true) => {
                 // The LIKE is the test the full-text index stands for (`push_text_test`);
                 // with no index on it, the plan walks `assets_catalog_state` backwards.
-                qb.push("a.fulltext LIKE ").push_bind(format!("% {} %", like_pattern(word)));
+                qb.push("a.fulltext LIKE ")
+                    .push_bind(format!("% {} %", like_pattern(word)));
             }
             (Driver::Word(_), false) => {
                 push_query(&mut qb, &req.query, target);
@@ -1400,7 +1415,12 @@ impl MetaStore for PostgresStore {
             .bind(&seqs)
             .execute(&mut *tx)
             .await?;
-        delta.assets("live", seqs.len() as i64, &stored_counted_rows(&mut tx, &seqs).await?, -1);
+        delta.assets(
+            "live",
+            seqs.len() as i64,
+            &stored_counted_rows(&mut tx, &seqs).await?,
+            -1,
+        );
         delta.assets("trashed", seqs.len() as i64, &[], 1);
         delta.apply(&mut tx, catalog).await?;
         for a in audit_of(audit, &done) {
@@ -1505,54 +1525,77 @@ impl MetaStore for PostgresStore {
     async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>> {
         let target = Target::assets(catalog, scope);
         let driver = driver(&req.query, &target);
-        let total = if req.query == Query::All {
-            // The whole catalog: the maintained total.
-            self.count_assets(catalog, scope).await? as i64
-        } else if let Some(d) = &driver {
-            self.driver_count(catalog, d, &target).await?
-        } else {
-            let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE ");
-            push_scope(&mut count, catalog, scope);
-            push_query(&mut count, &req.query, &target);
-            count.build_query_scalar().fetch_one(&self.pool).await?
+        let count = async {
+            if req.query == Query::All {
+                // The whole catalog: the maintained total.
+                Ok(self.count_assets(catalog, scope).await? as i64)
+            } else if let Some(d) = &driver {
+                self.driver_count(catalog, d, &target).await
+            } else {
+                let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE ");
+                push_scope(&mut count, catalog, scope);
+                push_query(&mut count, &req.query, &target);
+                Ok(count.build_query_scalar().fetch_one(&self.pool).await?)
+            }
         };
-        let rows = match date_like_sort(req, &target) {
-            Some((field, col, descending)) => {
-                self.sorted_page(catalog, scope, req, &target, field, col, descending)
-                    .await?
-            }
-            None if total == 0 => Vec::new(),
-            None if req.sort.is_empty() && driver.as_ref().is_some_and(|d| !d.is_single_equality()) => {
-                let d = driver.as_ref().expect("checked above");
-                self.driver_page(catalog, req, d, &target, total as u64).await?
-            }
-            None if req.sort.is_empty() && equality_driver(&req.query, &target) => {
-                // One equality on a value field, newest first: its index entries are in
-                // seq order, so the page is read backwards from the index and only its
-                // own assets are fetched (each asset holds a value once).
-                let Query::Cond { field, cond } = &req.query else {
-                    unreachable!("equality_driver accepts conditions only")
+        let sort = date_like_sort(req, &target);
+        let (total, rows) = match &driver {
+            // How a driver's page is read depends on its total (probe or collect): the
+            // total first, the live total beside it.
+            Some(d) if sort.is_none() && req.sort.is_empty() && d.pages_by_total() => {
+                let (total, live) = tokio::try_join!(count, self.count_assets(catalog, Scope::Live))?;
+                let rows = if total == 0 {
+                    Vec::new()
+                } else {
+                    self.driver_page(catalog, req, d, &target, total as u64, live).await?
                 };
-                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-                    "SELECT {ASSET_COLUMNS} FROM asset_values x JOIN assets a ON a.seq = x.seq WHERE "
-                ));
-                push_set_test(&mut qb, field, cond, &target);
-                qb.push(" AND ");
-                push_scope(&mut qb, catalog, scope);
-                qb.push("1 = 1 ORDER BY x.seq DESC LIMIT ")
-                    .push_bind(req.hits_per_page as i64)
-                    .push(" OFFSET ")
-                    .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
-                qb.build().fetch_all(&self.pool).await?
+                (total, rows)
             }
-            None => {
-                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
-                push_from(&mut qb, "assets", req, &target);
-                qb.push(" WHERE ");
-                push_scope(&mut qb, catalog, scope);
-                push_query(&mut qb, &req.query, &target);
-                push_order_and_page(&mut qb, req, &target, true);
-                qb.build().fetch_all(&self.pool).await?
+            // Any other page is read beside its count, on another connection: one
+            // round trip of latency instead of two.
+            _ => {
+                let page = async {
+                    Ok::<_, StoreError>(match sort {
+                        Some((field, col, descending)) => {
+                            self.sorted_page(catalog, scope, req, &target, field, col, descending)
+                                .await?
+                        }
+                        None if req.sort.is_empty() && driver.as_ref().is_some_and(Driver::is_union) => {
+                            self.union_page(catalog, req, driver.as_ref().expect("checked above"), &target)
+                                .await?
+                        }
+                        None if req.sort.is_empty() && equality_driver(&req.query, &target) => {
+                            // One equality on a value field, newest first: its index entries
+                            // are in seq order, so the page is read backwards from the index
+                            // and only its own assets are fetched (each asset holds a value
+                            // once).
+                            let Query::Cond { field, cond } = &req.query else {
+                                unreachable!("equality_driver accepts conditions only")
+                            };
+                            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+                                "SELECT {ASSET_COLUMNS} FROM asset_values x JOIN assets a ON a.seq = x.seq WHERE "
+                            ));
+                            push_set_test(&mut qb, field, cond, &target);
+                            qb.push(" AND ");
+                            push_scope(&mut qb, catalog, scope);
+                            qb.push("1 = 1 ORDER BY x.seq DESC LIMIT ")
+                                .push_bind(req.hits_per_page as i64)
+                                .push(" OFFSET ")
+                                .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
+                            qb.build().fetch_all(&self.pool).await?
+                        }
+                        None => {
+                            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
+                            push_from(&mut qb, "assets", req, &target);
+                            qb.push(" WHERE ");
+                            push_scope(&mut qb, catalog, scope);
+                            push_query(&mut qb, &req.query, &target);
+                            push_order_and_page(&mut qb, req, &target, true);
+                            qb.build().fetch_all(&self.pool).await?
+                        }
+                    })
+                };
+                tokio::try_join!(count, page)?
             }
         };
         let hits = rows
@@ -1597,11 +1640,12 @@ impl MetaStore for PostgresStore {
         let mut rows = Vec::new();
         if !kept.is_empty() {
             rows.extend(
+                // Each field's top values read in order from `facet_counts_top` (the
+                // whole keyword list is not sorted per search).
                 sqlx::query(
-                    "SELECT field, v, n FROM (SELECT field, v, n,
-                            ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn
-                        FROM facet_counts WHERE catalog = $1 AND field = ANY($2) AND n > 0) r
-                     WHERE rn <= $3",
+                    "SELECT f.field AS field, c.v AS v, c.n AS n FROM UNNEST($2::text[]) AS f(field),
+                     LATERAL (SELECT v, n FROM facet_counts WHERE catalog = $1 AND field = f.field AND n > 0
+                              ORDER BY n DESC, v LIMIT $3) c",
                 )
                 .bind(t(catalog))
                 .bind(list(&kept))
@@ -2125,9 +2169,16 @@ enum Driver<'q> {
 }
 
 impl Driver<'_> {
-    /// One equality: `search_assets` reads its page backwards from the index already.
-    fn is_single_equality(&self) -> bool {
-        matches!(self, Driver::Values { union: false, eq: true, .. })
+    fn is_union(&self) -> bool {
+        matches!(self, Driver::Values { union: true, .. })
+    }
+    /// Whether its page is read by `driver_page`, whose plan depends on the total (one
+    /// equality is read backwards from its index, a union value by value).
+    fn pages_by_total(&self) -> bool {
+        !matches!(
+            self,
+            Driver::Values { union: true, .. } | Driver::Values { eq: true, .. }
+        )
     }
 }
 
@@ -2663,7 +2714,10 @@ mod planner_agrees {
 
     #[tokio::test]
     async fn shortcuts_match_the_evaluator() {
-        let Some(base) = std::env::var("MEDIADB_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        let Some(base) = std::env::var("MEDIADB_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
             assert_ne!(
                 std::env::var("MEDIADB_REQUIRE_ALL").as_deref(),
                 Ok("1"),
@@ -2697,7 +2751,8 @@ mod planner_agrees {
         // Updates change words and values (the text of every tenth asset).
         for i in (0..400).step_by(10) {
             let mut a = assets[i].clone();
-            a.fields.insert("longcaption".into(), json!(format!("harbor moonrise {i}")));
+            a.fields
+                .insert("longcaption".into(), json!(format!("harbor moonrise {i}")));
             a.fields.insert("keywords".into(), json!(["kw9", "kw1"]));
             store.update_asset("assets", &a, 1, &[]).await.unwrap();
             assets[i] = a;
@@ -2819,7 +2874,9 @@ mod planner_agrees {
             kept.push(counts(sql).await);
         }
         assert!(kept[0].iter().any(|(c, w, _)| c == "assets" && w == "moonrise"));
-        assert!(kept[1].iter().any(|(c, f, _)| c == "assets" && f.starts_with("assetaddeddate:")));
+        assert!(kept[1]
+            .iter()
+            .any(|(c, f, _)| c == "assets" && f.starts_with("assetaddeddate:")));
         store.rebuild_counts().await.unwrap();
         for (sql, kept) in tables.iter().zip(kept) {
             assert_eq!(kept, counts(sql).await, "{sql}");
