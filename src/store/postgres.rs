@@ -235,6 +235,24 @@ impl PostgresStore {
                 Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
             }
             Driver::Values {
+                field,
+                conds,
+                union: false,
+                eq: true,
+                ..
+            } if FACET_FIELDS.contains(field) => {
+                // One value of a facet field: its maintained count is the total (live
+                // assets of the catalog holding it, each once).
+                let n: Option<i64> =
+                    sqlx::query_scalar("SELECT n FROM facet_counts WHERE catalog = $1 AND field = $2 AND v = $3")
+                        .bind(t(catalog))
+                        .bind(t(field))
+                        .bind(equality_key(field, conds[0], target))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(n.unwrap_or(0).max(0))
+            }
+            Driver::Values {
                 field, conds, repeats, ..
             } => {
                 // Each asset holds a value once (`unique_rows`), and a single-valued
@@ -2258,6 +2276,20 @@ fn driver<'q>(q: &'q Query, target: &Target) -> Option<Driver<'q>> {
     }
 }
 
+/// The value an equality compares with, as stored: as `push_text_test` compares it
+/// (list value ids keep their case, other values are lower-cased).
+fn equality_key(field: &str, cond: &Cond, target: &Target) -> String {
+    let Cond::Text { value, .. } = cond else {
+        return String::new();
+    };
+    let v = t(value);
+    if target.kind.as_ref()(field).list_table().is_some() {
+        v.into_owned()
+    } else {
+        v.to_lowercase()
+    }
+}
+
 /// The value rows of a `Values` driver's matches (`x`): its conditions OR-ed; equalities
 /// as one `= ANY` over the index range of the field (an index-only scan, where an OR
 /// of ranges is a bitmap that visits the table).
@@ -2266,17 +2298,9 @@ fn push_driver_rows(qb: &mut QueryBuilder<Postgres>, field: &str, conds: &[&Cond
     if conds.len() > 1 && conds.iter().all(|c| is_equality(c, kind)) {
         let mut keys: Vec<String> = Vec::with_capacity(conds.len());
         for c in conds {
-            if let Cond::Text { value, .. } = c {
-                // As `push_text_test` compares them: list value ids keep their case.
-                let v = t(value);
-                let k = if kind.list_table().is_some() {
-                    v.into_owned()
-                } else {
-                    v.to_lowercase()
-                };
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
+            let k = equality_key(field, c, target);
+            if !keys.contains(&k) {
+                keys.push(k);
             }
         }
         push_value_scope(qb, "x", target);
