@@ -660,66 +660,46 @@ impl CountDelta {
             }
         }
     }
+    /// One statement for every count table (one round trip inside the window in which
+    /// the transaction holds count rows that concurrent writers of the same values
+    /// wait for). PostgreSQL runs the main INSERT first, then the WITH inserts in their
+    /// order, so every writer locks count rows in one order: no deadlock.
     async fn apply(self, tx: &mut PgConnection, catalog: &str) -> StoreResult<()> {
         let facets: Vec<_> = self.facets.into_iter().filter(|(_, d)| *d != 0).collect();
-        if !facets.is_empty() {
-            let fields: Vec<String> = facets.iter().map(|((f, _), _)| t(f).into_owned()).collect();
-            let vs: Vec<String> = facets.iter().map(|((_, v), _)| t(v).into_owned()).collect();
-            let ds: Vec<i64> = facets.iter().map(|(_, d)| *d).collect();
-            sqlx::query(
-                "INSERT INTO facet_counts (catalog, field, v, n)
-                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[])
-                 ON CONFLICT (catalog, field, v) DO UPDATE SET n = facet_counts.n + excluded.n",
-            )
-            .bind(t(catalog))
-            .bind(fields)
-            .bind(vs)
-            .bind(ds)
-            .execute(&mut *tx)
-            .await?;
-        }
         let days: Vec<_> = self.days.into_iter().filter(|(_, d)| *d != 0).collect();
-        if !days.is_empty() {
-            let fields: Vec<String> = days.iter().map(|((f, _), _)| t(f).into_owned()).collect();
-            let ks: Vec<i64> = days.iter().map(|((_, k), _)| *k).collect();
-            let ds: Vec<i64> = days.iter().map(|(_, d)| *d).collect();
-            sqlx::query(
-                "INSERT INTO value_days (catalog, field, day, n)
-                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::bigint[])
-                 ON CONFLICT (catalog, field, day) DO UPDATE SET n = value_days.n + excluded.n",
-            )
-            .bind(t(catalog))
-            .bind(fields)
-            .bind(ks)
-            .bind(ds)
-            .execute(&mut *tx)
-            .await?;
-        }
         let words: Vec<_> = self.words.into_iter().filter(|(_, d)| *d != 0).collect();
-        if !words.is_empty() {
-            let (ws, ds): (Vec<String>, Vec<i64>) = words.into_iter().unzip();
-            sqlx::query(
-                "INSERT INTO word_counts (catalog, word, n)
-                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[])
-                 ON CONFLICT (catalog, word) DO UPDATE SET n = word_counts.n + excluded.n",
-            )
-            .bind(t(catalog))
-            .bind(ws)
-            .bind(ds)
-            .execute(&mut *tx)
-            .await?;
+        let totals: Vec<_> = self.totals.into_iter().filter(|(_, d)| *d != 0).collect();
+        if facets.is_empty() && days.is_empty() && words.is_empty() && totals.is_empty() {
+            return Ok(());
         }
-        for (state, d) in self.totals.into_iter().filter(|(_, d)| *d != 0) {
-            sqlx::query(
-                "INSERT INTO asset_counts (catalog, state, n) VALUES ($1, $2, $3)
-                 ON CONFLICT (catalog, state) DO UPDATE SET n = asset_counts.n + excluded.n",
-            )
-            .bind(t(catalog))
-            .bind(state)
-            .bind(d)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let (words, word_ds): (Vec<String>, Vec<i64>) = words.into_iter().unzip();
+        sqlx::query(
+            "WITH f AS (INSERT INTO facet_counts (catalog, field, v, n)
+                        SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[])
+                        ON CONFLICT (catalog, field, v) DO UPDATE SET n = facet_counts.n + excluded.n),
+                  d AS (INSERT INTO value_days (catalog, field, day, n)
+                        SELECT $1, * FROM UNNEST($5::text[], $6::bigint[], $7::bigint[])
+                        ON CONFLICT (catalog, field, day) DO UPDATE SET n = value_days.n + excluded.n),
+                  w AS (INSERT INTO word_counts (catalog, word, n)
+                        SELECT $1, * FROM UNNEST($8::text[], $9::bigint[])
+                        ON CONFLICT (catalog, word) DO UPDATE SET n = word_counts.n + excluded.n)
+             INSERT INTO asset_counts (catalog, state, n)
+             SELECT $1, * FROM UNNEST($10::text[], $11::bigint[])
+             ON CONFLICT (catalog, state) DO UPDATE SET n = asset_counts.n + excluded.n",
+        )
+        .bind(t(catalog))
+        .bind(facets.iter().map(|((f, _), _)| t(f).into_owned()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|((_, v), _)| t(v).into_owned()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .bind(days.iter().map(|((f, _), _)| t(f).into_owned()).collect::<Vec<_>>())
+        .bind(days.iter().map(|((_, k), _)| *k).collect::<Vec<_>>())
+        .bind(days.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .bind(words)
+        .bind(word_ds)
+        .bind(totals.iter().map(|(s, _)| s.to_string()).collect::<Vec<_>>())
+        .bind(totals.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
         Ok(())
     }
 }
