@@ -66,8 +66,9 @@ fn derived(table: &str) -> bool {
         || table == "facet_values"
 }
 
-/// SQLite-only columns: the index scope of a value row (PostgreSQL finds the scope
-/// through its asset).
+/// Derived columns, not copied: the index scope of a value row (SQLite's and
+/// PostgreSQL's differ in form; `PostgresStore::rebuild_counts` derives PostgreSQL's from
+/// the copied assets, with the maintained counts).
 const DERIVED_COLUMNS: &[(&str, &str)] = &[("asset_values", "scope")];
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters per statement).
@@ -131,7 +132,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         .await?;
     }
     tx.commit().await?;
-    // The maintained counts are derived: rebuilt from what was copied, not copied.
+    // The value scopes and maintained counts are derived: rebuilt from what was copied.
     pg.rebuild_counts().await?;
 
     // Check what landed against the source.

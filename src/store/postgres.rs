@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search index",
         include_str!("../../migrations/postgres/0006_search_index.sql"),
     ),
+    (
+        7,
+        "value scope",
+        include_str!("../../migrations/postgres/0007_value_scope.sql"),
+    ),
 ];
 
 /// The indexes a bulk load drops and builds again at its end (one sort each instead of
@@ -37,16 +42,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// Every start (`migrate`) puts back any that a load interrupted by a crash left missing.
 const BULK_INDEXES: &[(&str, &str)] = &[
     (
-        "asset_values_field_v",
-        "CREATE INDEX IF NOT EXISTS asset_values_field_v ON asset_values(field, v, seq)",
+        "asset_values_scope_v",
+        "CREATE INDEX IF NOT EXISTS asset_values_scope_v ON asset_values(scope, field, v, seq)",
     ),
     (
-        "asset_values_field_n",
-        "CREATE INDEX IF NOT EXISTS asset_values_field_n ON asset_values(field, n, seq) WHERE n IS NOT NULL",
+        "asset_values_scope_n",
+        "CREATE INDEX IF NOT EXISTS asset_values_scope_n ON asset_values(scope, field, n, seq) WHERE n IS NOT NULL",
     ),
     (
-        "asset_values_seq",
-        "CREATE INDEX IF NOT EXISTS asset_values_seq ON asset_values(seq, field)",
+        "asset_values_seq_v",
+        "CREATE INDEX IF NOT EXISTS asset_values_seq_v ON asset_values(seq, field) INCLUDE (v)",
     ),
     (
         "assets_words",
@@ -135,7 +140,9 @@ impl PostgresStore {
         let offset = (req.page as i64 - 1) * limit;
         let dir = if descending { "DESC" } else { "ASC" };
         let with_value = |qb: &mut QueryBuilder<Postgres>| {
-            qb.push(" FROM asset_values s0 JOIN assets a ON a.seq = s0.seq WHERE s0.field = ")
+            qb.push(" FROM asset_values s0 JOIN assets a ON a.seq = s0.seq WHERE ");
+            push_value_scope(qb, "s0", target);
+            qb.push("s0.field = ")
                 .push_bind(t(field).into_owned())
                 .push(format!(" AND s0.{col} IS NOT NULL AND "));
             push_scope(qb, catalog, scope);
@@ -171,10 +178,216 @@ impl PostgresStore {
         Ok(rows)
     }
 
-    /// Recomputes the maintained counts from the assets and their values (after
-    /// `mediadb migrate` copied them in, or to repair).
+    /// The exact number of live assets a driver matches, from its index alone.
+    async fn driver_count(&self, catalog: &str, d: &Driver<'_>, target: &Target<'_>) -> StoreResult<i64> {
+        match d {
+            Driver::Word(word) => {
+                let n: Option<i64> = sqlx::query_scalar("SELECT n FROM word_counts WHERE catalog = $1 AND word = $2")
+                    .bind(t(catalog))
+                    .bind(word)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(n.unwrap_or(0).max(0))
+            }
+            Driver::Values {
+                field,
+                conds,
+                union: false,
+                repeats: false,
+                ..
+            } if matches!(conds.as_slice(), [Cond::Range { min, max }] if whole_days(*min, *max).is_some()) => {
+                // A range over whole days: their maintained counts, and the rows of the
+                // partial days at either end counted from the index (each asset holds
+                // one row of a single-valued field, as the plain count below assumes).
+                let [Cond::Range { min, max }] = conds.as_slice() else {
+                    unreachable!("matched above")
+                };
+                let (first, end) = whole_days(*min, *max).expect("matched above");
+                let mut qb: QueryBuilder<Postgres> =
+                    QueryBuilder::new("SELECT COALESCE((SELECT SUM(n) FROM value_days WHERE catalog = ");
+                qb.push_bind(t(catalog).into_owned())
+                    .push(" AND field = ")
+                    .push_bind(t(field).into_owned())
+                    .push(" AND day >= ")
+                    .push_bind(first)
+                    .push(" AND day < ")
+                    .push_bind(end)
+                    .push("), 0)::bigint + (SELECT COUNT(*) FROM asset_values x WHERE ");
+                push_value_scope(&mut qb, "x", target);
+                qb.push("x.field = ")
+                    .push_bind(t(field).into_owned())
+                    .push(" AND x.n IS NOT NULL");
+                if let Some(lo) = min {
+                    qb.push(" AND x.n >= ").push_bind(*lo);
+                }
+                qb.push(" AND x.n < ")
+                    .push_bind(first as f64 * DAY_MS)
+                    .push(") + (SELECT COUNT(*) FROM asset_values x WHERE ");
+                push_value_scope(&mut qb, "x", target);
+                qb.push("x.field = ")
+                    .push_bind(t(field).into_owned())
+                    .push(" AND x.n IS NOT NULL AND x.n >= ")
+                    .push_bind(end as f64 * DAY_MS);
+                if let Some(hi) = max {
+                    qb.push(" AND x.n <= ").push_bind(*hi);
+                }
+                qb.push(")");
+                Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
+            }
+            Driver::Values {
+                field,
+                conds,
+                union: false,
+                eq: true,
+                ..
+            } if FACET_FIELDS.contains(field) => {
+                // One value of a facet field: its maintained count is the total (live
+                // assets of the catalog holding it, each once).
+                let n: Option<i64> =
+                    sqlx::query_scalar("SELECT n FROM facet_counts WHERE catalog = $1 AND field = $2 AND v = $3")
+                        .bind(t(catalog))
+                        .bind(t(field))
+                        .bind(equality_key(field, conds[0], target))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(n.unwrap_or(0).max(0))
+            }
+            Driver::Values {
+                field, conds, repeats, ..
+            } => {
+                // Each asset holds a value once (`unique_rows`), and a single-valued
+                // field once: then the matching rows are the matching assets.
+                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(if *repeats {
+                    "SELECT COUNT(DISTINCT x.seq) FROM asset_values x WHERE "
+                } else {
+                    "SELECT COUNT(*) FROM asset_values x WHERE "
+                });
+                push_driver_rows(&mut qb, field, conds, target);
+                Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
+            }
+        }
+    }
+
+    /// A page (newest first) of an `orsgroup` driver: the union of each value's newest
+    /// `offset + limit` index entries, merged in asset order.
+    async fn union_page(
+        &self,
+        catalog: &str,
+        req: &SearchRequest,
+        d: &Driver<'_>,
+        target: &Target<'_>,
+    ) -> StoreResult<Vec<PgRow>> {
+        let limit = req.hits_per_page as i64;
+        let offset = (req.page as i64 - 1) * limit;
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE "));
+        push_scope(&mut qb, catalog, Scope::Live);
+        if let Driver::Values { field, conds, .. } = d {
+            qb.push("a.seq IN (SELECT seq FROM (");
+            for (i, c) in conds.iter().enumerate() {
+                qb.push(if i > 0 { " UNION (" } else { "(" });
+                qb.push("SELECT x.seq FROM asset_values x WHERE ");
+                push_driver_rows(&mut qb, field, std::slice::from_ref(c), target);
+                qb.push(" ORDER BY x.seq DESC LIMIT ")
+                    .push_bind(offset + limit)
+                    .push(")");
+            }
+            qb.push(") u ORDER BY seq DESC LIMIT ")
+                .push_bind(limit)
+                .push(" OFFSET ")
+                .push_bind(offset)
+                .push(") ORDER BY a.seq DESC");
+        }
+        Ok(qb.build().fetch_all(&self.pool).await?)
+    }
+
+    /// A page (newest first) of a driver's `total` matches (of `live` assets): a common
+    /// match by walking the newest live assets and testing each (about
+    /// `wanted * live / total` of them); a rare one by collecting its matches from the
+    /// index (values) or the full-text index (a word).
+    async fn driver_page(
+        &self,
+        catalog: &str,
+        req: &SearchRequest,
+        d: &Driver<'_>,
+        target: &Target<'_>,
+        total: u64,
+        live: u64,
+    ) -> StoreResult<Vec<PgRow>> {
+        let limit = req.hits_per_page as i64;
+        let offset = (req.page as i64 - 1) * limit;
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE "));
+        push_scope(&mut qb, catalog, Scope::Live);
+        let wanted = (offset + limit) as f64;
+        let probe = wanted * (live as f64) < (total as f64) * (total as f64);
+        match (d, probe) {
+            (Driver::Word(word), true) => {
+                // The LIKE is the test the full-text index stands for (`push_text_test`);
+                // with no index on it, the plan walks `assets_catalog_state` backwards.
+                qb.push("a.fulltext LIKE ")
+                    .push_bind(format!("% {} %", like_pattern(word)));
+            }
+            (Driver::Word(_), false) => {
+                push_query(&mut qb, &req.query, target);
+            }
+            (Driver::Values { field, conds, .. }, true) => {
+                // OFFSET 0 keeps the probe a per-asset subplan (PostgreSQL does not turn
+                // it into a join that would collect every match first).
+                qb.push("EXISTS (SELECT 1 FROM asset_values x WHERE x.seq = a.seq AND ");
+                push_driver_rows(&mut qb, field, conds, target);
+                qb.push(" OFFSET 0)");
+            }
+            (Driver::Values { field, conds, .. }, false) => {
+                qb.push("a.seq IN (SELECT DISTINCT x.seq FROM asset_values x WHERE ");
+                push_driver_rows(&mut qb, field, conds, target);
+                qb.push(" ORDER BY x.seq DESC LIMIT ")
+                    .push_bind(limit)
+                    .push(" OFFSET ")
+                    .push_bind(offset)
+                    .push(")");
+                qb.push(" ORDER BY a.seq DESC");
+                return Ok(qb.build().fetch_all(&self.pool).await?);
+            }
+        }
+        qb.push(" ORDER BY a.seq DESC LIMIT ")
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
+        Ok(qb.build().fetch_all(&self.pool).await?)
+    }
+
+    /// Recomputes what is derived from the assets and their values: the value rows'
+    /// scope, the maintained counts and word counts (after `mediadb migrate` copied
+    /// them in, or to repair).
     pub async fn rebuild_counts(&self) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE asset_values x SET scope = CASE WHEN a.state = 'live' THEN a.catalog END FROM assets a
+             WHERE a.seq = x.seq AND x.scope IS DISTINCT FROM CASE WHEN a.state = 'live' THEN a.catalog END",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM word_counts").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM value_days").execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO value_days (catalog, field, day, n)
+             SELECT scope, field, floor(floor(n) / $1)::bigint, COUNT(*) FROM asset_values
+             WHERE scope IS NOT NULL AND abs(n) < $2 GROUP BY 1, 2, 3",
+        )
+        .bind(DAY_MS)
+        .bind(BUCKETED)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO word_counts (catalog, word, n)
+             SELECT a.catalog, w.word, COUNT(*) FROM assets a,
+                  LATERAL (SELECT DISTINCT pg_catalog.\"left\"(s, $1) AS word
+                           FROM pg_catalog.unnest(pg_catalog.string_to_array(a.fulltext, ' ')) AS s
+                           WHERE s <> '') w
+             WHERE a.state = 'live' GROUP BY a.catalog, w.word",
+        )
+        .bind(LEXEME_CHARS as i32)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM asset_counts").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM facet_counts").execute(&mut *tx).await?;
         sqlx::query(
@@ -289,9 +502,15 @@ async fn write_index(tx: &mut PgConnection, table: &str, seq: i64, rows: &[Index
     Ok(())
 }
 
-/// Replaces an asset's value rows; returns the facet values it held before.
-async fn write_asset_values(tx: &mut PgConnection, seq: i64, rows: &[IndexRow]) -> StoreResult<Vec<IndexRow>> {
-    let old = sqlx::query("DELETE FROM asset_values WHERE seq = $1 RETURNING field, v")
+/// Replaces a live asset's value rows (in the scope of its catalog); returns the facet
+/// values it held before.
+async fn write_asset_values(
+    tx: &mut PgConnection,
+    catalog: &str,
+    seq: i64,
+    rows: &[IndexRow],
+) -> StoreResult<Vec<IndexRow>> {
+    let old = sqlx::query("DELETE FROM asset_values WHERE seq = $1 RETURNING field, v, n")
         .bind(seq)
         .fetch_all(&mut *tx)
         .await?;
@@ -301,27 +520,28 @@ async fn write_asset_values(tx: &mut PgConnection, seq: i64, rows: &[IndexRow]) 
             Ok(IndexRow {
                 field: r.try_get("field")?,
                 v: r.try_get("v")?,
-                n: None,
+                n: r.try_get("n")?,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let rows: Vec<(i64, &IndexRow)> = rows.iter().map(|r| (seq, r)).collect();
-    insert_values(tx, &rows).await?;
+    insert_values(tx, catalog, &rows).await?;
     Ok(old)
 }
 
-/// Inserts value rows of any number of assets in one statement per 20,000 rows (arrays
-/// bound as four parameters, so the statement does not grow with the rows).
-async fn insert_values(tx: &mut PgConnection, rows: &[(i64, &IndexRow)]) -> StoreResult<()> {
+/// Inserts value rows of any number of live assets of a catalog in one statement per
+/// 20,000 rows (arrays bound as parameters, so the statement does not grow with the rows).
+async fn insert_values(tx: &mut PgConnection, catalog: &str, rows: &[(i64, &IndexRow)]) -> StoreResult<()> {
     for chunk in rows.chunks(20_000) {
         let seqs: Vec<i64> = chunk.iter().map(|(s, _)| *s).collect();
         let fields: Vec<String> = chunk.iter().map(|(_, r)| t(&r.field).into_owned()).collect();
         let vs: Vec<Option<String>> = chunk.iter().map(|(_, r)| to(r.v.as_ref())).collect();
         let ns: Vec<Option<f64>> = chunk.iter().map(|(_, r)| r.n).collect();
         sqlx::query(
-            "INSERT INTO asset_values (seq, field, v, n)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::float8[])",
+            "INSERT INTO asset_values (scope, seq, field, v, n)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::float8[])",
         )
+        .bind(t(catalog))
         .bind(seqs)
         .bind(fields)
         .bind(vs)
@@ -332,36 +552,96 @@ async fn insert_values(tx: &mut PgConnection, rows: &[(i64, &IndexRow)]) -> Stor
     Ok(())
 }
 
-/// The stored facet values of assets (read before they leave or after they enter the
-/// live scope).
-async fn stored_facet_rows(tx: &mut PgConnection, seqs: &[i64]) -> StoreResult<Vec<IndexRow>> {
-    let rows =
-        sqlx::query("SELECT field, v FROM asset_values WHERE seq = ANY($1) AND field = ANY($2) AND v IS NOT NULL")
-            .bind(seqs)
-            .bind(FACET_FIELDS.iter().map(|f| f.to_string()).collect::<Vec<_>>())
-            .fetch_all(&mut *tx)
-            .await?;
+/// The stored value rows of assets that the maintained counts hold (facet values and
+/// numbers), read before they leave or after they enter the live scope.
+async fn stored_counted_rows(tx: &mut PgConnection, seqs: &[i64]) -> StoreResult<Vec<IndexRow>> {
+    let rows = sqlx::query(
+        "SELECT field, v, n FROM asset_values WHERE seq = ANY($1)
+             AND ((field = ANY($2) AND v IS NOT NULL) OR n IS NOT NULL)",
+    )
+    .bind(seqs)
+    .bind(FACET_FIELDS.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(IndexRow {
                 field: r.try_get("field")?,
                 v: r.try_get("v")?,
-                n: None,
+                n: r.try_get("n")?,
             })
         })
         .collect()
 }
 
-/// Changes to the maintained counts (facets of live assets, totals per state), gathered
-/// over a write transaction and applied at its end in key order, so concurrent writers
-/// lock the count rows in the same order and cannot deadlock on them.
+/// The width of a `value_days` bucket: a day in epoch milliseconds (dates are held so).
+const DAY_MS: f64 = 86_400_000.0;
+/// Numbers at least this large (or not finite) are in no bucket: the day of every
+/// bucketed number fits a BIGINT, in Rust and in SQL alike.
+const BUCKETED: f64 = 1e15;
+
+/// The `value_days` bucket of a number (`floor(floor(n) / DAY_MS)`, as migration 0007
+/// computes it): `floor(n)` is an exact integer below 2^53, and an integer's quotient by
+/// the day never rounds across a whole number, so the bucket is exactly the day that
+/// holds n (a bucket and the index ranges beside it never both count a row).
+fn day_of(n: f64) -> Option<i64> {
+    (n.abs() < BUCKETED).then(|| (n.floor() / DAY_MS).floor() as i64)
+}
+
+/// The whole buckets inside `[min, max]` (`None`: unbounded), as `[first, end)`, when
+/// there are any.
+fn whole_days(min: Option<f64>, max: Option<f64>) -> Option<(i64, i64)> {
+    let lo = min.unwrap_or(f64::NEG_INFINITY).max(-BUCKETED);
+    let hi = max.unwrap_or(f64::INFINITY).min(BUCKETED);
+    if lo.is_nan() || hi.is_nan() {
+        return None;
+    }
+    // k * DAY_MS is exact here: the first day starting at or after lo, the last ending
+    // at or before hi.
+    let mut first = (lo / DAY_MS).ceil() as i64;
+    while (first as f64) * DAY_MS < lo {
+        first += 1;
+    }
+    let mut end = (hi / DAY_MS).floor() as i64;
+    while (end as f64) * DAY_MS > hi {
+        end -= 1;
+    }
+    (first < end).then_some((first, end))
+}
+
+/// The words of a stored `fulltext` as the full-text index and `word_counts` hold them:
+/// each once, cut to `LEXEME_CHARS` characters (`mediadb_words` in migrations/postgres/0006).
+fn text_words(fulltext: &str) -> std::collections::BTreeSet<String> {
+    fulltext
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(LEXEME_CHARS).collect())
+        .collect()
+}
+
+/// The `fulltext` column of an asset as stored.
+fn stored_fulltext(asset: &Asset) -> String {
+    t(&fulltext(asset)).into_owned()
+}
+
+/// Changes to the maintained counts (facets and words of live assets, totals per state),
+/// gathered over a write transaction and applied at its end in key order, so concurrent
+/// writers lock the count rows in the same order and cannot deadlock on them.
 #[derive(Default)]
 struct CountDelta {
     facets: std::collections::BTreeMap<(String, String), i64>,
+    days: std::collections::BTreeMap<(String, i64), i64>,
+    words: std::collections::BTreeMap<String, i64>,
     totals: std::collections::BTreeMap<&'static str, i64>,
 }
 
 impl CountDelta {
+    /// A live asset's text enters (`sign` 1) or leaves (-1) the word counts.
+    fn words(&mut self, fulltext: &str, sign: i64) {
+        for w in text_words(fulltext) {
+            *self.words.entry(w).or_default() += sign;
+        }
+    }
     /// Assets enter (`sign` 1) or leave (-1) a state; `rows` are their facet values,
     /// counted only for live assets.
     fn assets(&mut self, state: &'static str, count: i64, rows: &[IndexRow], sign: i64) {
@@ -375,37 +655,51 @@ impl CountDelta {
             if let (true, Some(v)) = (FACET_FIELDS.contains(&r.field.as_str()), &r.v) {
                 *self.facets.entry((r.field.clone(), v.clone())).or_default() += sign;
             }
+            if let Some(day) = r.n.and_then(day_of) {
+                *self.days.entry((r.field.clone(), day)).or_default() += sign;
+            }
         }
     }
+    /// One statement for every count table (one round trip inside the window in which
+    /// the transaction holds count rows that concurrent writers of the same values
+    /// wait for). PostgreSQL runs the main INSERT first, then the WITH inserts in their
+    /// order, so every writer locks count rows in one order: no deadlock.
     async fn apply(self, tx: &mut PgConnection, catalog: &str) -> StoreResult<()> {
         let facets: Vec<_> = self.facets.into_iter().filter(|(_, d)| *d != 0).collect();
-        if !facets.is_empty() {
-            let fields: Vec<String> = facets.iter().map(|((f, _), _)| t(f).into_owned()).collect();
-            let vs: Vec<String> = facets.iter().map(|((_, v), _)| t(v).into_owned()).collect();
-            let ds: Vec<i64> = facets.iter().map(|(_, d)| *d).collect();
-            sqlx::query(
-                "INSERT INTO facet_counts (catalog, field, v, n)
-                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[])
-                 ON CONFLICT (catalog, field, v) DO UPDATE SET n = facet_counts.n + excluded.n",
-            )
-            .bind(t(catalog))
-            .bind(fields)
-            .bind(vs)
-            .bind(ds)
-            .execute(&mut *tx)
-            .await?;
+        let days: Vec<_> = self.days.into_iter().filter(|(_, d)| *d != 0).collect();
+        let words: Vec<_> = self.words.into_iter().filter(|(_, d)| *d != 0).collect();
+        let totals: Vec<_> = self.totals.into_iter().filter(|(_, d)| *d != 0).collect();
+        if facets.is_empty() && days.is_empty() && words.is_empty() && totals.is_empty() {
+            return Ok(());
         }
-        for (state, d) in self.totals.into_iter().filter(|(_, d)| *d != 0) {
-            sqlx::query(
-                "INSERT INTO asset_counts (catalog, state, n) VALUES ($1, $2, $3)
-                 ON CONFLICT (catalog, state) DO UPDATE SET n = asset_counts.n + excluded.n",
-            )
-            .bind(t(catalog))
-            .bind(state)
-            .bind(d)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let (words, word_ds): (Vec<String>, Vec<i64>) = words.into_iter().unzip();
+        sqlx::query(
+            "WITH f AS (INSERT INTO facet_counts (catalog, field, v, n)
+                        SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[])
+                        ON CONFLICT (catalog, field, v) DO UPDATE SET n = facet_counts.n + excluded.n),
+                  d AS (INSERT INTO value_days (catalog, field, day, n)
+                        SELECT $1, * FROM UNNEST($5::text[], $6::bigint[], $7::bigint[])
+                        ON CONFLICT (catalog, field, day) DO UPDATE SET n = value_days.n + excluded.n),
+                  w AS (INSERT INTO word_counts (catalog, word, n)
+                        SELECT $1, * FROM UNNEST($8::text[], $9::bigint[])
+                        ON CONFLICT (catalog, word) DO UPDATE SET n = word_counts.n + excluded.n)
+             INSERT INTO asset_counts (catalog, state, n)
+             SELECT $1, * FROM UNNEST($10::text[], $11::bigint[])
+             ON CONFLICT (catalog, state) DO UPDATE SET n = asset_counts.n + excluded.n",
+        )
+        .bind(t(catalog))
+        .bind(facets.iter().map(|((f, _), _)| t(f).into_owned()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|((_, v), _)| t(v).into_owned()).collect::<Vec<_>>())
+        .bind(facets.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .bind(days.iter().map(|((f, _), _)| t(f).into_owned()).collect::<Vec<_>>())
+        .bind(days.iter().map(|((_, k), _)| *k).collect::<Vec<_>>())
+        .bind(days.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .bind(words)
+        .bind(word_ds)
+        .bind(totals.iter().map(|(s, _)| s.to_string()).collect::<Vec<_>>())
+        .bind(totals.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
         Ok(())
     }
 }
@@ -463,7 +757,7 @@ async fn insert_asset_row(tx: &mut PgConnection, catalog: &str, asset: &Asset, t
     .bind(o.map(|o| o.size as i64))
     .bind(o.map(|o| &o.md5hex))
     .bind(o.map(|o| &o.sha256hex))
-    .bind(t(&fulltext(asset)).into_owned())
+    .bind(stored_fulltext(asset))
     .bind(ts)
     .bind(ts)
     .fetch_one(&mut *tx)
@@ -925,10 +1219,11 @@ impl MetaStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
         let rows = unique_rows(asset);
-        write_asset_values(&mut tx, seq, &rows).await?;
+        write_asset_values(&mut tx, catalog, seq, &rows).await?;
         write_list_items(&mut tx, catalog, items).await?;
         let mut delta = CountDelta::default();
         delta.assets("live", 1, &rows, 1);
+        delta.words(&stored_fulltext(asset), 1);
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
@@ -945,10 +1240,11 @@ impl MetaStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
         let rows = unique_rows(asset);
-        write_asset_values(&mut tx, seq, &rows).await?;
+        write_asset_values(&mut tx, catalog, seq, &rows).await?;
         write_list_items(&mut tx, catalog, items).await?;
         let mut delta = CountDelta::default();
         delta.assets("live", 1, &rows, 1);
+        delta.words(&stored_fulltext(asset), 1);
         delta.apply(&mut tx, catalog).await?;
         let job = insert_job(&mut tx, kind, catalog, payload).await?;
         tx.commit().await?;
@@ -1001,29 +1297,44 @@ impl MetaStore for PostgresStore {
     async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
         let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
+        let text = stored_fulltext(asset);
         let mut tx = self.pool.begin().await?;
         // The state and version guards make a write after a delete, or over a
-        // concurrent write, change nothing (a concurrent writer's UPDATE waits for our
-        // row lock, then re-checks the guards against the committed row).
-        let res = sqlx::query(
-            "UPDATE assets SET version = version + 1, fields = $1, sourcepath = $2, blob_key = $3, filename = $4,
-                    filesize = $5, md5hex = $6, sha256hex = $7, fulltext = $8, modified = $9
-             WHERE catalog = $10 AND id = $11 AND state = 'live' AND version = $12 RETURNING seq",
+        // concurrent write, change nothing (a concurrent writer waits for our row lock,
+        // then re-checks the guards against the committed row). The row is locked
+        // first to read the text it replaces (its words leave the word counts).
+        let old: Option<(i64, String)> = sqlx::query_as(
+            "SELECT seq, fulltext FROM assets WHERE catalog = $1 AND id = $2 AND state = 'live' AND version = $3
+             FOR UPDATE",
         )
-        .bind(fields)
-        .bind(t(&asset.sourcepath))
-        .bind(o.map(|o| &o.blob_key))
-        .bind(to(o.map(|o| &o.filename)))
-        .bind(o.map(|o| o.size as i64))
-        .bind(o.map(|o| &o.md5hex))
-        .bind(o.map(|o| &o.sha256hex))
-        .bind(t(&fulltext(asset)).into_owned())
-        .bind(now())
         .bind(t(catalog))
         .bind(t(&asset.id))
         .bind(version)
         .fetch_optional(&mut *tx)
-        .await;
+        .await?;
+        let res = match &old {
+            None => Ok(None),
+            Some((seq, _)) => {
+                sqlx::query(
+                    "UPDATE assets SET version = version + 1, fields = $1, sourcepath = $2, blob_key = $3,
+                            filename = $4, filesize = $5, md5hex = $6, sha256hex = $7, fulltext = $8, modified = $9
+                     WHERE seq = $10 AND state = 'live' AND version = $11 RETURNING seq",
+                )
+                .bind(fields)
+                .bind(t(&asset.sourcepath))
+                .bind(o.map(|o| &o.blob_key))
+                .bind(to(o.map(|o| &o.filename)))
+                .bind(o.map(|o| o.size as i64))
+                .bind(o.map(|o| &o.md5hex))
+                .bind(o.map(|o| &o.sha256hex))
+                .bind(&text)
+                .bind(now())
+                .bind(seq)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+            }
+        };
         let row = match res {
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict(format!(
@@ -1049,11 +1360,15 @@ impl MetaStore for PostgresStore {
         };
         let seq: i64 = row.try_get("seq")?;
         let rows = unique_rows(asset);
-        let old = write_asset_values(&mut tx, seq, &rows).await?;
+        let old_rows = write_asset_values(&mut tx, catalog, seq, &rows).await?;
         write_list_items(&mut tx, catalog, items).await?;
         let mut delta = CountDelta::default();
-        delta.values(&old, -1);
+        delta.values(&old_rows, -1);
         delta.values(&rows, 1);
+        if let Some((_, old_text)) = &old {
+            delta.words(old_text, -1);
+        }
+        delta.words(&text, 1);
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
@@ -1073,11 +1388,12 @@ impl MetaStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let mut done = Vec::new();
         let mut seqs = Vec::new();
+        let mut delta = CountDelta::default();
         for chunk in ids.chunks(500) {
             let ids: Vec<String> = chunk.iter().map(|i| t(i).into_owned()).collect();
             let rows = sqlx::query(
                 "UPDATE assets SET state = 'trashed', deleted_at = $1, deleted_by = $2, version = version + 1
-                 WHERE catalog = $3 AND state = 'live' AND id = ANY($4) RETURNING id, seq",
+                 WHERE catalog = $3 AND state = 'live' AND id = ANY($4) RETURNING id, seq, fulltext",
             )
             .bind(&ts)
             .bind(t(by))
@@ -1088,11 +1404,21 @@ impl MetaStore for PostgresStore {
             for r in rows {
                 done.push(r.try_get::<String, _>("id")?);
                 seqs.push(r.try_get::<i64, _>("seq")?);
+                delta.words(&r.try_get::<String, _>("fulltext")?, -1);
             }
         }
-        // Out of the live counts in the same transaction: a trashed asset is never counted.
-        let mut delta = CountDelta::default();
-        delta.assets("live", seqs.len() as i64, &stored_facet_rows(&mut tx, &seqs).await?, -1);
+        // Out of the live scope and counts in the same transaction: a trashed asset is
+        // never a hit nor counted.
+        sqlx::query("UPDATE asset_values SET scope = NULL WHERE seq = ANY($1)")
+            .bind(&seqs)
+            .execute(&mut *tx)
+            .await?;
+        delta.assets(
+            "live",
+            seqs.len() as i64,
+            &stored_counted_rows(&mut tx, &seqs).await?,
+            -1,
+        );
         delta.assets("trashed", seqs.len() as i64, &[], 1);
         delta.apply(&mut tx, catalog).await?;
         for a in audit_of(audit, &done) {
@@ -1106,10 +1432,10 @@ impl MetaStore for PostgresStore {
         let mut out = Vec::new();
         for id in ids {
             let mut tx = self.pool.begin().await?;
-            let res = sqlx::query_scalar::<_, i64>(
+            let res = sqlx::query_as::<_, (i64, String)>(
                 "UPDATE assets SET state = 'live', deleted_at = NULL, deleted_by = NULL, version = version + 1,
                         modified = $1
-                 WHERE catalog = $2 AND id = $3 AND state = 'trashed' RETURNING seq",
+                 WHERE catalog = $2 AND id = $3 AND state = 'trashed' RETURNING seq, fulltext",
             )
             .bind(now())
             .bind(t(catalog))
@@ -1117,10 +1443,16 @@ impl MetaStore for PostgresStore {
             .fetch_optional(&mut *tx)
             .await;
             let outcome = match res {
-                Ok(Some(seq)) => {
+                Ok(Some((seq, text))) => {
+                    sqlx::query("UPDATE asset_values SET scope = $1 WHERE seq = $2")
+                        .bind(t(catalog))
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
                     let mut delta = CountDelta::default();
                     delta.assets("trashed", 1, &[], -1);
-                    delta.assets("live", 1, &stored_facet_rows(&mut tx, &[seq]).await?, 1);
+                    delta.assets("live", 1, &stored_counted_rows(&mut tx, &[seq]).await?, 1);
+                    delta.words(&text, 1);
                     delta.apply(&mut tx, catalog).await?;
                     tx.commit().await?;
                     RestoreOutcome::Restored
@@ -1154,12 +1486,12 @@ impl MetaStore for PostgresStore {
             return Err(StoreError::NotFound);
         };
         let facets = if state == "live" {
-            stored_facet_rows(&mut tx, &[seq]).await?
+            stored_counted_rows(&mut tx, &[seq]).await?
         } else {
             Vec::new()
         };
         let row = sqlx::query(&format!(
-            "DELETE FROM assets a WHERE a.seq = $1 RETURNING {ASSET_COLUMNS}"
+            "DELETE FROM assets a WHERE a.seq = $1 RETURNING {ASSET_COLUMNS}, a.fulltext"
         ))
         .bind(seq)
         .fetch_one(&mut *tx)
@@ -1167,6 +1499,9 @@ impl MetaStore for PostgresStore {
         let asset = asset_from_row(&row)?.asset;
         let mut delta = CountDelta::default();
         delta.assets(if state == "live" { "live" } else { "trashed" }, 1, &facets, -1);
+        if state == "live" {
+            delta.words(&row.try_get::<String, _>("fulltext")?, -1);
+        }
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(asset)
@@ -1187,47 +1522,78 @@ impl MetaStore for PostgresStore {
 
     async fn search_assets(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<SearchPage<Asset>> {
         let target = Target::assets(catalog, scope);
-        let total = if req.query == Query::All {
-            // The whole catalog: the maintained total.
-            self.count_assets(catalog, scope).await? as i64
-        } else {
-            let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE ");
-            push_scope(&mut count, catalog, scope);
-            push_query(&mut count, &req.query, &target);
-            count.build_query_scalar().fetch_one(&self.pool).await?
+        let driver = driver(&req.query, &target);
+        let count = async {
+            if req.query == Query::All {
+                // The whole catalog: the maintained total.
+                Ok(self.count_assets(catalog, scope).await? as i64)
+            } else if let Some(d) = &driver {
+                self.driver_count(catalog, d, &target).await
+            } else {
+                let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT COUNT(*) FROM assets a WHERE ");
+                push_scope(&mut count, catalog, scope);
+                push_query(&mut count, &req.query, &target);
+                Ok(count.build_query_scalar().fetch_one(&self.pool).await?)
+            }
         };
-        let rows = match date_like_sort(req, &target) {
-            Some((field, col, descending)) => {
-                self.sorted_page(catalog, scope, req, &target, field, col, descending)
-                    .await?
-            }
-            None if req.sort.is_empty() && equality_driver(&req.query, &target) => {
-                // One equality on a value field, newest first: its index entries are in
-                // seq order, so the page is read backwards from the index and only its
-                // own assets are fetched (each asset holds a value once).
-                let Query::Cond { field, cond } = &req.query else {
-                    unreachable!("equality_driver accepts conditions only")
+        let sort = date_like_sort(req, &target);
+        let (total, rows) = match &driver {
+            // How a driver's page is read depends on its total (probe or collect): the
+            // total first, the live total beside it.
+            Some(d) if sort.is_none() && req.sort.is_empty() && d.pages_by_total() => {
+                let (total, live) = tokio::try_join!(count, self.count_assets(catalog, Scope::Live))?;
+                let rows = if total == 0 {
+                    Vec::new()
+                } else {
+                    self.driver_page(catalog, req, d, &target, total as u64, live).await?
                 };
-                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-                    "SELECT {ASSET_COLUMNS} FROM asset_values x JOIN assets a ON a.seq = x.seq WHERE "
-                ));
-                push_set_test(&mut qb, field, cond, &target);
-                qb.push(" AND ");
-                push_scope(&mut qb, catalog, scope);
-                qb.push("1 = 1 ORDER BY x.seq DESC LIMIT ")
-                    .push_bind(req.hits_per_page as i64)
-                    .push(" OFFSET ")
-                    .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
-                qb.build().fetch_all(&self.pool).await?
+                (total, rows)
             }
-            None => {
-                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
-                push_from(&mut qb, "assets", req, &target);
-                qb.push(" WHERE ");
-                push_scope(&mut qb, catalog, scope);
-                push_query(&mut qb, &req.query, &target);
-                push_order_and_page(&mut qb, req, &target, true);
-                qb.build().fetch_all(&self.pool).await?
+            // Any other page is read beside its count, on another connection: one
+            // round trip of latency instead of two.
+            _ => {
+                let page = async {
+                    Ok::<_, StoreError>(match sort {
+                        Some((field, col, descending)) => {
+                            self.sorted_page(catalog, scope, req, &target, field, col, descending)
+                                .await?
+                        }
+                        None if req.sort.is_empty() && driver.as_ref().is_some_and(Driver::is_union) => {
+                            self.union_page(catalog, req, driver.as_ref().expect("checked above"), &target)
+                                .await?
+                        }
+                        None if req.sort.is_empty() && equality_driver(&req.query, &target) => {
+                            // One equality on a value field, newest first: its index entries
+                            // are in seq order, so the page is read backwards from the index
+                            // and only its own assets are fetched (each asset holds a value
+                            // once).
+                            let Query::Cond { field, cond } = &req.query else {
+                                unreachable!("equality_driver accepts conditions only")
+                            };
+                            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+                                "SELECT {ASSET_COLUMNS} FROM asset_values x JOIN assets a ON a.seq = x.seq WHERE "
+                            ));
+                            push_set_test(&mut qb, field, cond, &target);
+                            qb.push(" AND ");
+                            push_scope(&mut qb, catalog, scope);
+                            qb.push("1 = 1 ORDER BY x.seq DESC LIMIT ")
+                                .push_bind(req.hits_per_page as i64)
+                                .push(" OFFSET ")
+                                .push_bind((req.page as i64 - 1) * req.hits_per_page as i64);
+                            qb.build().fetch_all(&self.pool).await?
+                        }
+                        None => {
+                            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS}"));
+                            push_from(&mut qb, "assets", req, &target);
+                            qb.push(" WHERE ");
+                            push_scope(&mut qb, catalog, scope);
+                            push_query(&mut qb, &req.query, &target);
+                            push_order_and_page(&mut qb, req, &target, true);
+                            qb.build().fetch_all(&self.pool).await?
+                        }
+                    })
+                };
+                tokio::try_join!(count, page)?
             }
         };
         let hits = rows
@@ -1272,11 +1638,12 @@ impl MetaStore for PostgresStore {
         let mut rows = Vec::new();
         if !kept.is_empty() {
             rows.extend(
+                // Each field's top values read in order from `facet_counts_top` (the
+                // whole keyword list is not sorted per search).
                 sqlx::query(
-                    "SELECT field, v, n FROM (SELECT field, v, n,
-                            ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn
-                        FROM facet_counts WHERE catalog = $1 AND field = ANY($2) AND n > 0) r
-                     WHERE rn <= $3",
+                    "SELECT f.field AS field, c.v AS v, c.n AS n FROM UNNEST($2::text[]) AS f(field),
+                     LATERAL (SELECT v, n FROM facet_counts WHERE catalog = $1 AND field = f.field AND n > 0
+                              ORDER BY n DESC, v LIMIT $3) c",
                 )
                 .bind(t(catalog))
                 .bind(list(&kept))
@@ -1288,16 +1655,28 @@ impl MetaStore for PostgresStore {
         if !counted.is_empty() {
             // Counted from the values of the live assets the search selects: each asset
             // holds a value once (unique rows), the same numbers the maintained table keeps.
+            // The value rows come from the index alone (`asset_values_seq_v` covers v).
             let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
                 "SELECT field, v, n FROM (SELECT field, v, n, ROW_NUMBER() OVER (PARTITION BY field ORDER BY n DESC, v) AS rn
-                 FROM (SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x
-                       WHERE x.v IS NOT NULL AND x.field = ANY(",
+                 FROM (SELECT f.field AS field, f.v AS v, COUNT(*) AS n FROM asset_values f
+                       WHERE f.v IS NOT NULL AND f.field = ANY(",
             );
-            qb.push_bind(list(&counted))
-                .push(") AND x.seq IN (SELECT a.seq FROM assets a WHERE ");
-            push_scope(&mut qb, catalog, Scope::Live);
-            push_query(&mut qb, &req.query, &Target::assets(catalog, Scope::Live));
-            qb.push(") GROUP BY x.field, x.v) c) r WHERE n > 0 AND rn <= ")
+            qb.push_bind(list(&counted));
+            let target = Target::assets(catalog, Scope::Live);
+            match driver(&req.query, &target) {
+                // The matches straight from their value index (its scope is the live
+                // assets of the catalog): no probe of `assets` per match.
+                Some(Driver::Values { field, conds, .. }) => {
+                    qb.push(") AND f.seq IN (SELECT x.seq FROM asset_values x WHERE ");
+                    push_driver_rows(&mut qb, field, &conds, &target);
+                }
+                _ => {
+                    qb.push(") AND f.seq IN (SELECT a.seq FROM assets a WHERE ");
+                    push_scope(&mut qb, catalog, Scope::Live);
+                    push_query(&mut qb, &req.query, &target);
+                }
+            }
+            qb.push(") GROUP BY f.field, f.v) c) r WHERE n > 0 AND rn <= ")
                 .push_bind(per_field as i64);
             rows.extend(qb.build().fetch_all(&self.pool).await?);
         }
@@ -1328,13 +1707,14 @@ impl MetaStore for PostgresStore {
             cols.1.push(t(&a.sourcepath).into_owned());
             cols.2
                 .push(serde_json::to_string(&a.fields).map_err(corrupt("asset fields"))?);
-            cols.3.push(t(&fulltext(a)).into_owned());
+            cols.3.push(stored_fulltext(a));
             blobs.0.push(o.map(|o| o.blob_key.clone()));
             blobs.1.push(to(o.map(|o| &o.filename)));
             blobs.2.push(o.map(|o| o.size as i64));
             sums.0.push(o.map(|o| o.md5hex.clone()));
             sums.1.push(o.map(|o| o.sha256hex.clone()));
         }
+        let cols_text = cols.3.clone();
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
             "INSERT INTO assets (catalog, id, sourcepath, fields, fulltext, blob_key, filename, filesize, md5hex,
@@ -1371,6 +1751,9 @@ impl MetaStore for PostgresStore {
             seq_of.insert(r.try_get::<String, _>("id")?, r.try_get::<i64, _>("seq")?);
         }
         let mut delta = CountDelta::default();
+        for text in &cols_text {
+            delta.words(text, 1);
+        }
         let mut rows = Vec::with_capacity(assets.len());
         for a in assets {
             let seq = *seq_of
@@ -1384,7 +1767,7 @@ impl MetaStore for PostgresStore {
             .iter()
             .flat_map(|(seq, r)| r.iter().map(move |r| (*seq, r)))
             .collect();
-        insert_values(&mut tx, &flat).await?;
+        insert_values(&mut tx, catalog, &flat).await?;
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
@@ -1652,8 +2035,21 @@ struct Target<'a> {
     kind: Box<dyn Fn(&str) -> FieldKind + Send + Sync + 'a>,
     assets: bool,
     /// The catalog, when the search is over live assets: their words are in the
-    /// full-text index (`assets_words`).
+    /// full-text index (`assets_words`), their value rows in its scope.
     words: Option<&'a str>,
+    /// Which value rows belong to the searched assets (`asset_values.scope`).
+    scope: ValueScope<'a>,
+}
+
+/// The value rows a search reads: asset value rows carry their live asset's catalog,
+/// NULL in the trash (migrations/postgres/0007), so the value indexes, which lead with
+/// it, hold a live search's matches as one range.
+#[derive(Clone, Copy)]
+enum ValueScope<'a> {
+    /// Record values: no scope column (the records are filtered on their own row).
+    Records,
+    Live(&'a str),
+    Trash,
 }
 
 impl<'a> Target<'a> {
@@ -1663,6 +2059,10 @@ impl<'a> Target<'a> {
             kind: Box::new(|f| field_kind(f).unwrap_or(FieldKind::Keyword)),
             assets: true,
             words: (scope == Scope::Live).then_some(catalog),
+            scope: match scope {
+                Scope::Live => ValueScope::Live(catalog),
+                Scope::Trash => ValueScope::Trash,
+            },
         }
     }
     fn records(searchtype: &'a str) -> Self {
@@ -1674,6 +2074,7 @@ impl<'a> Target<'a> {
             }),
             assets: false,
             words: None,
+            scope: ValueScope::Records,
         }
     }
     /// Fields held in a column of the row itself.
@@ -1694,6 +2095,23 @@ fn push_scope(qb: &mut QueryBuilder<Postgres>, catalog: &str, scope: Scope) {
     qb.push(format!("a.state = '{}' AND a.catalog = ", state_of(scope)))
         .push_bind(t(catalog).into_owned())
         .push(" AND ");
+}
+
+/// `{alias}.scope = $n AND ` (or `IS NULL` in the trash): the searched assets' value rows.
+/// The assets' own state is tested too wherever they are read, so the two agree by
+/// construction (both change in one transaction).
+fn push_value_scope(qb: &mut QueryBuilder<Postgres>, alias: &str, target: &Target) {
+    match target.scope {
+        ValueScope::Records => {}
+        ValueScope::Live(catalog) => {
+            qb.push(format!("{alias}.scope = "))
+                .push_bind(t(catalog).into_owned())
+                .push(" AND ");
+        }
+        ValueScope::Trash => {
+            qb.push(format!("{alias}.scope IS NULL AND "));
+        }
+    }
 }
 
 /// The one sort key a page can be read for in index order: a single-valued field held
@@ -1727,6 +2145,159 @@ fn equality_driver(q: &Query, target: &Target) -> bool {
         }
         _ => false,
     }
+}
+
+/// A query that one index answers alone over the live assets of a catalog: its total
+/// is read or counted from that index without visiting `assets`, and its page read
+/// from it or probed (`PostgresStore::driver_page`).
+#[derive(Debug)]
+enum Driver<'q> {
+    /// One whole word of `description` (normalised): its total is a `word_counts` row.
+    Word(String),
+    /// Tests of one value field: one condition, or an `orsgroup` (`union`) of
+    /// equalities (`eq`: every test is one). `repeats`: an asset may have several
+    /// matching rows.
+    Values {
+        field: &'q str,
+        conds: Vec<&'q Cond>,
+        union: bool,
+        eq: bool,
+        repeats: bool,
+    },
+}
+
+impl Driver<'_> {
+    fn is_union(&self) -> bool {
+        matches!(self, Driver::Values { union: true, .. })
+    }
+    /// Whether its page is read by `driver_page`, whose plan depends on the total (one
+    /// equality is read backwards from its index, a union value by value).
+    fn pages_by_total(&self) -> bool {
+        !matches!(
+            self,
+            Driver::Values { union: true, .. } | Driver::Values { eq: true, .. }
+        )
+    }
+}
+
+/// A text test that is one value row per matching asset: an equality on a value field
+/// whose values are not analysed text (`push_text_test` compiles it to `x.v = $v`).
+fn is_equality(cond: &Cond, kind: FieldKind) -> bool {
+    matches!(cond, Cond::Text { mode: TextMode::Matches | TextMode::Exact, value } if !value.contains('*'))
+        && !matches!(kind, FieldKind::Text | FieldKind::MultiLang)
+}
+
+fn driver<'q>(q: &'q Query, target: &Target) -> Option<Driver<'q>> {
+    let ValueScope::Live(_) = target.scope else {
+        return None;
+    };
+    match q {
+        Query::Cond { field, cond } if field == fields::DESCRIPTION => {
+            let value = match cond {
+                Cond::Freeform(words) if words.len() == 1 => &words[0],
+                Cond::Text {
+                    mode: TextMode::Matches,
+                    value,
+                } => value,
+                _ => return None,
+            };
+            if value.contains('*') {
+                return None;
+            }
+            // Exactly the one-word test `push_text_test` compiles (the tsquery alone).
+            let words = normalize_words(&t(value));
+            let word = words.trim();
+            (!word.is_empty() && !word.contains(' ') && word.chars().count() < LEXEME_CHARS)
+                .then(|| Driver::Word(word.to_string()))
+        }
+        Query::Cond { field, cond } => {
+            if target.direct(field).is_some() {
+                return None;
+            }
+            match cond {
+                Cond::Text { .. } | Cond::Range { .. } | Cond::Exists => {}
+                Cond::Freeform(words) if words.len() == 1 => {}
+                _ => return None,
+            }
+            let kind = target.kind.as_ref()(field);
+            let eq = is_equality(cond, kind);
+            Some(Driver::Values {
+                field,
+                conds: vec![cond],
+                union: false,
+                eq,
+                repeats: !eq && !joinable(kind),
+            })
+        }
+        Query::Or(parts) if parts.len() > 1 => {
+            let mut field: Option<&str> = None;
+            let mut conds = Vec::new();
+            for p in parts {
+                let Query::Cond { field: f, cond } = p else {
+                    return None;
+                };
+                let kind = target.kind.as_ref()(f);
+                if target.direct(f).is_some() || !is_equality(cond, kind) || field.is_some_and(|x| x != f) {
+                    return None;
+                }
+                field = Some(f);
+                conds.push(cond);
+            }
+            let field = field?;
+            Some(Driver::Values {
+                field,
+                conds,
+                union: true,
+                eq: true,
+                repeats: !joinable(target.kind.as_ref()(field)),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The value an equality compares with, as stored: as `push_text_test` compares it
+/// (list value ids keep their case, other values are lower-cased).
+fn equality_key(field: &str, cond: &Cond, target: &Target) -> String {
+    let Cond::Text { value, .. } = cond else {
+        return String::new();
+    };
+    let v = t(value);
+    if target.kind.as_ref()(field).list_table().is_some() {
+        v.into_owned()
+    } else {
+        v.to_lowercase()
+    }
+}
+
+/// The value rows of a `Values` driver's matches (`x`): its conditions OR-ed; equalities
+/// as one `= ANY` over the index range of the field (an index-only scan, where an OR
+/// of ranges is a bitmap that visits the table).
+fn push_driver_rows(qb: &mut QueryBuilder<Postgres>, field: &str, conds: &[&Cond], target: &Target) {
+    let kind = target.kind.as_ref()(field);
+    if conds.len() > 1 && conds.iter().all(|c| is_equality(c, kind)) {
+        let mut keys: Vec<String> = Vec::with_capacity(conds.len());
+        for c in conds {
+            let k = equality_key(field, c, target);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        push_value_scope(qb, "x", target);
+        qb.push("x.field = ")
+            .push_bind(t(field).into_owned())
+            .push(" AND x.v = ANY(")
+            .push_bind(keys)
+            .push(")");
+        return;
+    }
+    qb.push("(");
+    for (i, c) in conds.iter().enumerate() {
+        qb.push(if i > 0 { " OR (" } else { "(" });
+        push_set_test(qb, field, c, target);
+        qb.push(")");
+    }
+    qb.push(")");
 }
 
 /// Words longer than this (in characters) are cut to it in the full-text index
@@ -1989,6 +2560,7 @@ fn push_set_test(qb: &mut QueryBuilder<Postgres>, field: &str, cond: &Cond, targ
     let kind = target.kind.as_ref()(field);
     let analysed = matches!(kind, FieldKind::Text | FieldKind::MultiLang) && field != "id";
     let keep_case = kind.list_table().is_some();
+    push_value_scope(qb, "x", target);
     qb.push("x.field = ").push_bind(t(field).into_owned()).push(" AND ");
     match cond {
         Cond::Text { mode, value } => push_text_test(qb, "x.v", analysed, keep_case, *mode, value, None),
@@ -2087,5 +2659,237 @@ mod tests {
             words_tsquery("it's \\", TextMode::Matches, "a"),
             Some(("'a' & '@it''s \\\\'".to_string(), true))
         );
+    }
+}
+
+/// The drivers' shortcuts (index-only totals, maintained word counts, unions, probes)
+/// must answer exactly what the evaluator does, after every kind of write: a schema of
+/// random assets (bulk and single inserts, updates, trash, restore, purge) is searched
+/// with every driver shape and page read. Needs `MEDIADB_TEST_DATABASE_URL` (skipped
+/// without it, failed under `MEDIADB_REQUIRE_ALL=1`).
+#[cfg(test)]
+mod planner_agrees {
+    use super::PostgresStore;
+    use crate::domain::asset::Asset;
+    use crate::domain::fields::FieldKind;
+    use crate::domain::query::{self, Query};
+    use crate::domain::query_eval;
+    use crate::ops::assets::field_info;
+    use crate::store::{field_kind, MetaStore, Scope};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::{json, Map, Value};
+
+    const CAPTION: &[&str] = &["harbor", "sunset", "river", "bridge", "forest", "night"];
+
+    fn asset(i: usize, rng: &mut StdRng) -> Asset {
+        let mut f = Map::new();
+        let pick = |rng: &mut StdRng| CAPTION[rng.gen_range(0..CAPTION.len())];
+        f.insert("name".into(), json!(format!("{} {}", pick(rng), pick(rng))));
+        f.insert(
+            "longcaption".into(),
+            json!(format!("{} {} {}", pick(rng), pick(rng), pick(rng))),
+        );
+        if rng.gen_bool(0.9) {
+            f.insert(
+                "assettype".into(),
+                json!(["photo", "video", "document"][rng.gen_range(0..3)]),
+            );
+        }
+        let kws: Vec<Value> = (0..rng.gen_range(0..4))
+            .map(|_| json!(format!("kw{}", rng.gen_range(0..8))))
+            .collect();
+        if !kws.is_empty() {
+            f.insert("keywords".into(), Value::Array(kws));
+        }
+        let day = rng.gen_range(1..=28);
+        f.insert(
+            "assetaddeddate".into(),
+            json!(format!("2020-02-{day:02}T10:00:00.000Z")),
+        );
+        f.insert("width".into(), json!(rng.gen_range(100..5000).to_string()));
+        Asset {
+            id: format!("a{i:04}"),
+            sourcepath: format!("t/{i}.jpg"),
+            fields: f,
+            original: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn shortcuts_match_the_evaluator() {
+        let Some(base) = std::env::var("MEDIADB_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert_ne!(
+                std::env::var("MEDIADB_REQUIRE_ALL").as_deref(),
+                Ok("1"),
+                "needs MEDIADB_TEST_DATABASE_URL"
+            );
+            eprintln!("skipped: needs MEDIADB_TEST_DATABASE_URL");
+            return;
+        };
+        let schema = format!("mediadb_unit_{:016x}", rand::random::<u64>());
+        let admin = PostgresStore::open(&base).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let store = PostgresStore::open(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut assets: Vec<Asset> = (0..400).map(|i| asset(i, &mut rng)).collect();
+        store.bulk_load_begin().await.unwrap();
+        store.insert_assets_bulk("assets", &assets[..300]).await.unwrap();
+        store.bulk_load_end().await.unwrap();
+        for a in &assets[300..] {
+            store.insert_asset("assets", a, &[]).await.unwrap();
+        }
+        // Another catalog with the same words and values: never counted here.
+        store.insert_assets_bulk("other", &assets[..50]).await.unwrap();
+        // Updates change words and values (the text of every tenth asset).
+        for i in (0..400).step_by(10) {
+            let mut a = assets[i].clone();
+            a.fields
+                .insert("longcaption".into(), json!(format!("harbor moonrise {i}")));
+            a.fields.insert("keywords".into(), json!(["kw9", "kw1"]));
+            store.update_asset("assets", &a, 1, &[]).await.unwrap();
+            assets[i] = a;
+        }
+        let trashed: Vec<String> = assets.iter().step_by(7).map(|a| a.id.clone()).collect();
+        store.trash_assets("assets", &trashed, "admin", &[]).await.unwrap();
+        store.restore_assets("assets", &trashed[..3]).await.unwrap();
+        // Purged: one live, one from the trash.
+        store.purge_asset("assets", &assets[401 % 400].id).await.unwrap();
+        store.purge_asset("assets", &trashed[5]).await.unwrap();
+        let mut gone: Vec<&String> = trashed[3..].iter().collect();
+        gone.push(&assets[1].id);
+        let kind = |f: &str| field_kind(f).unwrap_or(FieldKind::Keyword);
+
+        let bodies = [
+            json!({"field":"keywords","operation":"matches","value":"kw3"}),
+            json!({"field":"keywords","operation":"orsgroup","values":["kw1","kw2","kw7"]}),
+            json!({"field":"keywords","operation":"orsgroup","values":["kw1","KW1","kw2","nothere","kw1"]}),
+            json!({"field":"keywords","operation":"orsgroup","values":["kw0","kw1","kw2","kw3","kw4","kw5","kw6","kw7","kw9"]}),
+            json!({"field":"assettype","operation":"orsgroup","values":["photo","document","photo"]}),
+            json!({"field":"keywords","operation":"matches","value":"kw4|kw5"}),
+            json!({"field":"keywords","operation":"startswith","value":"kw"}),
+            json!({"field":"keywords","operation":"contains","value":"w5"}),
+            json!({"field":"assettype","operation":"matches","value":"photo"}),
+            json!({"field":"assettype","operation":"exists"}),
+            json!({"field":"assettype","operation":"missing"}),
+            json!({"field":"assetaddeddate","operation":"betweendates","after":"2020-02-02","before":"2020-02-27"}),
+            json!({"field":"assetaddeddate","operation":"afterdate","value":"2020-02-25"}),
+            json!({"field":"width","operation":"greaterthannumber","value":"4900"}),
+            json!({"field":"description","operation":"freeform","value":"harbor"}),
+            json!({"field":"description","operation":"freeform","value":"Moonrise"}),
+            json!({"field":"description","operation":"freeform","value":"nowhere"}),
+            json!({"field":"description","operation":"matches","value":"river"}),
+            json!({"field":"description","operation":"freeform","value":"harbor night"}),
+            json!({"field":"description","operation":"startswith","value":"sun"}),
+            json!({"field":"longcaption","operation":"matches","value":"river"}),
+            json!({"field":"name","operation":"freeform","value":"forest"}),
+        ];
+        for term in bodies {
+            for (page, per) in [(1, 20), (3, 7), (1, 1000), (40, 5)] {
+                let body = json!({"page": page.to_string(), "hitsperpage": per.to_string(), "query": {"terms": [term.clone()]}});
+                let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
+                let got = store.search_assets("assets", &req, Scope::Live).await.unwrap();
+                let mut want: Vec<&Asset> = assets
+                    .iter()
+                    .filter(|a| !gone.contains(&&a.id))
+                    .filter(|a| {
+                        let mut rec = a.fields.clone();
+                        rec.insert("sourcepath".into(), json!(a.sourcepath));
+                        query_eval::matches(&req.query, &rec, &kind)
+                    })
+                    .collect();
+                assert_eq!(got.total, want.len() as u64, "total of {term}");
+                // Newest first (seq order: the order of insertion), then the page.
+                want.reverse();
+                let want_ids: Vec<&str> = want
+                    .iter()
+                    .skip(((page - 1) * per) as usize)
+                    .take(per as usize)
+                    .map(|a| a.id.as_str())
+                    .collect();
+                let got_ids: Vec<&str> = got.hits.iter().map(|a| a.id.as_str()).collect();
+                assert_eq!(got_ids, want_ids, "page {page}x{per} of {term}");
+                if req.query != Query::All {
+                    let facets = store.facet_counts("assets", &req, &["assettype"], 10).await.unwrap();
+                    let photos = want
+                        .iter()
+                        .filter(|a| a.fields.get("assettype") == Some(&json!("photo")))
+                        .count();
+                    let counted = facets[0]
+                        .1
+                        .iter()
+                        .find(|(v, _)| v == "photo")
+                        .map(|(_, n)| *n)
+                        .unwrap_or(0);
+                    assert_eq!(counted, photos as u64, "photo facet of {term}");
+                }
+            }
+            // The trash: its own value rows, never the live ones.
+            let body = json!({"hitsperpage": "1000", "query": {"terms": [term.clone()]}});
+            let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
+            let got = store.search_assets("assets", &req, Scope::Trash).await.unwrap();
+            let want = assets
+                .iter()
+                .filter(|a| gone.contains(&&a.id) && a.id != assets[1].id && a.id != trashed[5])
+                .filter(|a| {
+                    let mut rec = a.fields.clone();
+                    rec.insert("sourcepath".into(), json!(a.sourcepath));
+                    query_eval::matches(&req.query, &rec, &kind)
+                })
+                .count();
+            assert_eq!(got.total, want as u64, "trash total of {term}");
+            assert_eq!(got.hits.len(), want, "trash hits of {term}");
+        }
+        // The value rows' scope follows their asset's state, and the maintained word
+        // counts are what a recount finds.
+        let astray: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM asset_values x JOIN assets a ON a.seq = x.seq
+             WHERE x.scope IS DISTINCT FROM CASE WHEN a.state = 'live' THEN a.catalog END",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(astray, 0);
+        let st = &store;
+        let counts = move |sql: &'static str| async move {
+            sqlx::query_as::<_, (String, String, String)>(sql)
+                .fetch_all(st.pool())
+                .await
+                .unwrap()
+        };
+        let tables = [
+            "SELECT catalog, word, n::text FROM word_counts WHERE n <> 0 ORDER BY 1, 2",
+            "SELECT catalog, field || ':' || day, n::text FROM value_days WHERE n <> 0 ORDER BY 1, 2",
+            "SELECT catalog, field || ':' || v, n::text FROM facet_counts WHERE n <> 0 ORDER BY 1, 2",
+        ];
+        let mut kept = Vec::new();
+        for sql in tables {
+            kept.push(counts(sql).await);
+        }
+        assert!(kept[0].iter().any(|(c, w, _)| c == "assets" && w == "moonrise"));
+        assert!(kept[1]
+            .iter()
+            .any(|(c, f, _)| c == "assets" && f.starts_with("assetaddeddate:")));
+        store.rebuild_counts().await.unwrap();
+        for (sql, kept) in tables.iter().zip(kept) {
+            assert_eq!(kept, counts(sql).await, "{sql}");
+        }
+
+        drop(store);
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
     }
 }
