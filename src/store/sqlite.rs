@@ -1377,6 +1377,13 @@ impl MetaStore for SqliteStore {
         self.analyze().await?;
         sqlx::query("PRAGMA analysis_limit = 0").execute(&self.writer).await?;
         sqlx::query("PRAGMA synchronous = FULL").execute(&self.writer).await?;
+        // What the load wrote under `synchronous = OFF` becomes durable here (the
+        // checkpoint syncs the WAL, then the database), and the next start does not
+        // inherit a WAL of the whole load: its first commit would otherwise run that
+        // checkpoint (measured: 250-340 ms to healthy at 100,000 assets instead of < 100).
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
