@@ -5,6 +5,8 @@
 //! One trait, one implementation per engine (SQLite embedded, PostgreSQL for scale-out).
 //! Engine-independent pieces (how values are indexed) live here.
 
+#[cfg(test)]
+mod planner_check;
 pub mod postgres;
 pub mod sqlite;
 mod sqlite_index;

@@ -2662,59 +2662,15 @@ mod tests {
     }
 }
 
-/// The drivers' shortcuts (index-only totals, maintained word counts, unions, probes)
-/// must answer exactly what the evaluator does, after every kind of write: a schema of
-/// random assets (bulk and single inserts, updates, trash, restore, purge) is searched
-/// with every driver shape and page read. Needs `MEDIADB_TEST_DATABASE_URL` (skipped
-/// without it, failed under `MEDIADB_REQUIRE_ALL=1`).
+/// The drivers' shortcuts must answer what the in-memory evaluator does, after every
+/// kind of write (`store::planner_check`), and the maintained counts must be what a
+/// recount finds. Needs `MEDIADB_TEST_DATABASE_URL` (skipped without it, failed under
+/// `MEDIADB_REQUIRE_ALL=1`).
 #[cfg(test)]
 mod planner_agrees {
     use super::PostgresStore;
-    use crate::domain::asset::Asset;
-    use crate::domain::fields::FieldKind;
-    use crate::domain::query::{self, Query};
-    use crate::domain::query_eval;
-    use crate::ops::assets::field_info;
-    use crate::store::{field_kind, MetaStore, Scope};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-    use serde_json::{json, Map, Value};
-
-    const CAPTION: &[&str] = &["harbor", "sunset", "river", "bridge", "forest", "night"];
-
-    fn asset(i: usize, rng: &mut StdRng) -> Asset {
-        let mut f = Map::new();
-        let pick = |rng: &mut StdRng| CAPTION[rng.gen_range(0..CAPTION.len())];
-        f.insert("name".into(), json!(format!("{} {}", pick(rng), pick(rng))));
-        f.insert(
-            "longcaption".into(),
-            json!(format!("{} {} {}", pick(rng), pick(rng), pick(rng))),
-        );
-        if rng.gen_bool(0.9) {
-            f.insert(
-                "assettype".into(),
-                json!(["photo", "video", "document"][rng.gen_range(0..3)]),
-            );
-        }
-        let kws: Vec<Value> = (0..rng.gen_range(0..4))
-            .map(|_| json!(format!("kw{}", rng.gen_range(0..8))))
-            .collect();
-        if !kws.is_empty() {
-            f.insert("keywords".into(), Value::Array(kws));
-        }
-        let day = rng.gen_range(1..=28);
-        f.insert(
-            "assetaddeddate".into(),
-            json!(format!("2020-02-{day:02}T10:00:00.000Z")),
-        );
-        f.insert("width".into(), json!(rng.gen_range(100..5000).to_string()));
-        Asset {
-            id: format!("a{i:04}"),
-            sourcepath: format!("t/{i}.jpg"),
-            fields: f,
-            original: None,
-        }
-    }
+    use crate::store::planner_check::writes_then_searches;
+    use crate::store::MetaStore;
 
     #[tokio::test]
     async fn shortcuts_match_the_evaluator() {
@@ -2742,115 +2698,7 @@ mod planner_agrees {
             .unwrap();
         store.migrate().await.unwrap();
 
-        let mut rng = StdRng::seed_from_u64(7);
-        let mut assets: Vec<Asset> = (0..400).map(|i| asset(i, &mut rng)).collect();
-        store.bulk_load_begin().await.unwrap();
-        store.insert_assets_bulk("assets", &assets[..300]).await.unwrap();
-        store.bulk_load_end().await.unwrap();
-        for a in &assets[300..] {
-            store.insert_asset("assets", a, &[]).await.unwrap();
-        }
-        // Another catalog with the same words and values: never counted here.
-        store.insert_assets_bulk("other", &assets[..50]).await.unwrap();
-        // Updates change words and values (the text of every tenth asset).
-        for i in (0..400).step_by(10) {
-            let mut a = assets[i].clone();
-            a.fields
-                .insert("longcaption".into(), json!(format!("harbor moonrise {i}")));
-            a.fields.insert("keywords".into(), json!(["kw9", "kw1"]));
-            store.update_asset("assets", &a, 1, &[]).await.unwrap();
-            assets[i] = a;
-        }
-        let trashed: Vec<String> = assets.iter().step_by(7).map(|a| a.id.clone()).collect();
-        store.trash_assets("assets", &trashed, "admin", &[]).await.unwrap();
-        store.restore_assets("assets", &trashed[..3]).await.unwrap();
-        // Purged: one live, one from the trash.
-        store.purge_asset("assets", &assets[401 % 400].id).await.unwrap();
-        store.purge_asset("assets", &trashed[5]).await.unwrap();
-        let mut gone: Vec<&String> = trashed[3..].iter().collect();
-        gone.push(&assets[1].id);
-        let kind = |f: &str| field_kind(f).unwrap_or(FieldKind::Keyword);
-
-        let bodies = [
-            json!({"field":"keywords","operation":"matches","value":"kw3"}),
-            json!({"field":"keywords","operation":"orsgroup","values":["kw1","kw2","kw7"]}),
-            json!({"field":"keywords","operation":"orsgroup","values":["kw1","KW1","kw2","nothere","kw1"]}),
-            json!({"field":"keywords","operation":"orsgroup","values":["kw0","kw1","kw2","kw3","kw4","kw5","kw6","kw7","kw9"]}),
-            json!({"field":"assettype","operation":"orsgroup","values":["photo","document","photo"]}),
-            json!({"field":"keywords","operation":"matches","value":"kw4|kw5"}),
-            json!({"field":"keywords","operation":"startswith","value":"kw"}),
-            json!({"field":"keywords","operation":"contains","value":"w5"}),
-            json!({"field":"assettype","operation":"matches","value":"photo"}),
-            json!({"field":"assettype","operation":"exists"}),
-            json!({"field":"assettype","operation":"missing"}),
-            json!({"field":"assetaddeddate","operation":"betweendates","after":"2020-02-02","before":"2020-02-27"}),
-            json!({"field":"assetaddeddate","operation":"afterdate","value":"2020-02-25"}),
-            json!({"field":"width","operation":"greaterthannumber","value":"4900"}),
-            json!({"field":"description","operation":"freeform","value":"harbor"}),
-            json!({"field":"description","operation":"freeform","value":"Moonrise"}),
-            json!({"field":"description","operation":"freeform","value":"nowhere"}),
-            json!({"field":"description","operation":"matches","value":"river"}),
-            json!({"field":"description","operation":"freeform","value":"harbor night"}),
-            json!({"field":"description","operation":"startswith","value":"sun"}),
-            json!({"field":"longcaption","operation":"matches","value":"river"}),
-            json!({"field":"name","operation":"freeform","value":"forest"}),
-        ];
-        for term in bodies {
-            for (page, per) in [(1, 20), (3, 7), (1, 1000), (40, 5)] {
-                let body = json!({"page": page.to_string(), "hitsperpage": per.to_string(), "query": {"terms": [term.clone()]}});
-                let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
-                let got = store.search_assets("assets", &req, Scope::Live).await.unwrap();
-                let mut want: Vec<&Asset> = assets
-                    .iter()
-                    .filter(|a| !gone.contains(&&a.id))
-                    .filter(|a| {
-                        let mut rec = a.fields.clone();
-                        rec.insert("sourcepath".into(), json!(a.sourcepath));
-                        query_eval::matches(&req.query, &rec, &kind)
-                    })
-                    .collect();
-                assert_eq!(got.total, want.len() as u64, "total of {term}");
-                // Newest first (seq order: the order of insertion), then the page.
-                want.reverse();
-                let want_ids: Vec<&str> = want
-                    .iter()
-                    .skip(((page - 1) * per) as usize)
-                    .take(per as usize)
-                    .map(|a| a.id.as_str())
-                    .collect();
-                let got_ids: Vec<&str> = got.hits.iter().map(|a| a.id.as_str()).collect();
-                assert_eq!(got_ids, want_ids, "page {page}x{per} of {term}");
-                if req.query != Query::All {
-                    let facets = store.facet_counts("assets", &req, &["assettype"], 10).await.unwrap();
-                    let photos = want
-                        .iter()
-                        .filter(|a| a.fields.get("assettype") == Some(&json!("photo")))
-                        .count();
-                    let counted = facets[0]
-                        .1
-                        .iter()
-                        .find(|(v, _)| v == "photo")
-                        .map(|(_, n)| *n)
-                        .unwrap_or(0);
-                    assert_eq!(counted, photos as u64, "photo facet of {term}");
-                }
-            }
-            // The trash: its own value rows, never the live ones.
-            let body = json!({"hitsperpage": "1000", "query": {"terms": [term.clone()]}});
-            let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
-            let got = store.search_assets("assets", &req, Scope::Trash).await.unwrap();
-            let want = assets
-                .iter()
-                .filter(|a| gone.contains(&&a.id) && a.id != assets[1].id && a.id != trashed[5])
-                .filter(|a| {
-                    let mut rec = a.fields.clone();
-                    rec.insert("sourcepath".into(), json!(a.sourcepath));
-                    query_eval::matches(&req.query, &rec, &kind)
-                })
-                .count();
-            assert_eq!(got.total, want as u64, "trash total of {term}");
-            assert_eq!(got.hits.len(), want, "trash hits of {term}");
-        }
+        writes_then_searches(&store, true).await;
         // The value rows' scope follows their asset's state, and the maintained word
         // counts are what a recount finds.
         let astray: i64 = sqlx::query_scalar(

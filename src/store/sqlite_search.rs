@@ -668,158 +668,22 @@ mod tests {
     }
 }
 
-/// The planner's shortcuts must answer exactly what the plain SQL does: a store of
-/// random assets (some in the trash) is searched with every driver shape and page
-/// read, and the answers are compared with the in-memory evaluator.
+/// The planner's shortcuts must answer what the in-memory evaluator does
+/// (`store::planner_check`): once with one catalog (the word-count shortcuts), once with
+/// two (full-text matches joined back to their catalog).
 #[cfg(test)]
 mod planner_agrees {
-    use crate::domain::asset::Asset;
-    use crate::domain::fields::FieldKind;
-    use crate::domain::query::{self, Query};
-    use crate::domain::query_eval;
-    use crate::ops::assets::field_info;
+    use crate::store::planner_check::writes_then_searches;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{field_kind, MetaStore, Scope};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-    use serde_json::{json, Map, Value};
-
-    const CAPTION: &[&str] = &["harbor", "sunset", "river", "bridge", "forest", "night"];
-
-    fn asset(i: usize, rng: &mut StdRng) -> Asset {
-        let mut f = Map::new();
-        let pick = |rng: &mut StdRng| CAPTION[rng.gen_range(0..CAPTION.len())];
-        f.insert("name".into(), json!(format!("{} {}", pick(rng), pick(rng))));
-        f.insert(
-            "longcaption".into(),
-            json!(format!("{} {} {}", pick(rng), pick(rng), pick(rng))),
-        );
-        if rng.gen_bool(0.9) {
-            f.insert(
-                "assettype".into(),
-                json!(["photo", "video", "document"][rng.gen_range(0..3)]),
-            );
-        }
-        let kws: Vec<Value> = (0..rng.gen_range(0..4))
-            .map(|_| json!(format!("kw{}", rng.gen_range(0..8))))
-            .collect();
-        if !kws.is_empty() {
-            f.insert("keywords".into(), Value::Array(kws));
-        }
-        let day = rng.gen_range(1..=28);
-        f.insert(
-            "assetaddeddate".into(),
-            json!(format!("2020-02-{day:02}T10:00:00.000Z")),
-        );
-        f.insert("width".into(), json!(rng.gen_range(100..5000).to_string()));
-        Asset {
-            id: format!("a{i:04}"),
-            sourcepath: format!("t/{i}.jpg"),
-            fields: f,
-            original: None,
-        }
-    }
+    use crate::store::MetaStore;
 
     #[tokio::test]
     async fn shortcuts_match_the_evaluator() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-        store.migrate().await.unwrap();
-        let mut rng = StdRng::seed_from_u64(7);
-        let assets: Vec<Asset> = (0..400).map(|i| asset(i, &mut rng)).collect();
-        store.insert_assets_bulk("assets", &assets[..300]).await.unwrap();
-        for a in &assets[300..] {
-            store.insert_asset("assets", a, &[]).await.unwrap();
+        for other_catalog in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+            store.migrate().await.unwrap();
+            writes_then_searches(&store, other_catalog).await;
         }
-        let trashed: Vec<String> = assets.iter().step_by(7).map(|a| a.id.clone()).collect();
-        store.trash_assets("assets", &trashed, "admin", &[]).await.unwrap();
-        store.restore_assets("assets", &trashed[..3]).await.unwrap();
-        let gone: Vec<&String> = trashed[3..].iter().collect();
-        let kind = |f: &str| field_kind(f).unwrap_or(FieldKind::Keyword);
-
-        let bodies = [
-            json!({"field":"keywords","operation":"matches","value":"kw3"}),
-            json!({"field":"keywords","operation":"orsgroup","values":["kw1","kw2","kw7"]}),
-            // Repeated values (also differing in case), a value no asset has, and a
-            // single-valued field, whose values' assets are disjoint.
-            json!({"field":"keywords","operation":"orsgroup","values":["kw1","KW1","kw2","nothere","kw1"]}),
-            json!({"field":"keywords","operation":"orsgroup","values":["kw0","kw1","kw2","kw3","kw4","kw5","kw6","kw7"]}),
-            json!({"field":"assettype","operation":"orsgroup","values":["photo","document","photo"]}),
-            json!({"field":"keywords","operation":"matches","value":"kw4|kw5"}),
-            json!({"field":"keywords","operation":"startswith","value":"kw"}),
-            json!({"field":"keywords","operation":"contains","value":"w5"}),
-            json!({"field":"assettype","operation":"matches","value":"photo"}),
-            json!({"field":"assettype","operation":"matches","value":"photo|video"}),
-            json!({"field":"assettype","operation":"exists"}),
-            json!({"field":"assettype","operation":"missing"}),
-            json!({"field":"assetaddeddate","operation":"betweendates","after":"2020-02-02","before":"2020-02-27"}),
-            json!({"field":"assetaddeddate","operation":"afterdate","value":"2020-02-25"}),
-            json!({"field":"width","operation":"greaterthannumber","value":"4900"}),
-            json!({"field":"description","operation":"freeform","value":"harbor"}),
-            json!({"field":"description","operation":"freeform","value":"harbor night"}),
-            json!({"field":"description","operation":"startswith","value":"sun"}),
-            json!({"field":"longcaption","operation":"matches","value":"river"}),
-            json!({"field":"name","operation":"freeform","value":"forest"}),
-        ];
-        for term in bodies {
-            for (page, per) in [(1, 20), (3, 7), (1, 1000), (40, 5)] {
-                let body = json!({"page": page.to_string(), "hitsperpage": per.to_string(), "query": {"terms": [term.clone()]}});
-                let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
-                let got = store.search_assets("assets", &req, Scope::Live).await.unwrap();
-                let mut want: Vec<&Asset> = assets
-                    .iter()
-                    .filter(|a| !gone.contains(&&a.id))
-                    .filter(|a| {
-                        let mut rec = a.fields.clone();
-                        rec.insert("sourcepath".into(), json!(a.sourcepath));
-                        query_eval::matches(&req.query, &rec, &kind)
-                    })
-                    .collect();
-                assert_eq!(got.total, want.len() as u64, "total of {term}");
-                // Newest first, then the page.
-                want.reverse();
-                let skip = ((page - 1) * per) as usize;
-                let want_ids: Vec<&str> = want
-                    .iter()
-                    .skip(skip)
-                    .take(per as usize)
-                    .map(|a| a.id.as_str())
-                    .collect();
-                let got_ids: Vec<&str> = got.hits.iter().map(|a| a.id.as_str()).collect();
-                assert_eq!(got_ids, want_ids, "page {page}x{per} of {term}");
-                // Sorted by a field: the driver only counts; the page is read in that order.
-                let sorted = json!({"page": "1", "hitsperpage": "1000", "sortby": "assetaddeddateUp", "query": {"terms": [term.clone()]}});
-                let sreq = query::parse_search(sorted.as_object().unwrap(), "asset", &field_info).unwrap();
-                let sgot = store.search_assets("assets", &sreq, Scope::Live).await.unwrap();
-                assert_eq!(sgot.total, want.len() as u64, "sorted total of {term}");
-                let mut sids: Vec<&str> = sgot.hits.iter().map(|a| a.id.as_str()).collect();
-                let mut all_ids: Vec<&str> = want.iter().map(|a| a.id.as_str()).collect();
-                sids.sort();
-                all_ids.sort();
-                assert_eq!(sids, all_ids, "sorted hits of {term}");
-                if req.query != Query::All {
-                    let facets = store.facet_counts("assets", &req, &["assettype"], 10).await.unwrap();
-                    let photos = want
-                        .iter()
-                        .filter(|a| a.fields.get("assettype") == Some(&json!("photo")))
-                        .count();
-                    let counted = facets[0]
-                        .1
-                        .iter()
-                        .find(|(v, _)| v == "photo")
-                        .map(|(_, n)| *n)
-                        .unwrap_or(0);
-                    assert_eq!(counted, photos as u64, "photo facet of {term}");
-                }
-            }
-        }
-        assert_eq!(
-            store.count_assets("assets", Scope::Live).await.unwrap(),
-            400 - gone.len() as u64
-        );
-        assert_eq!(
-            store.count_assets("assets", Scope::Trash).await.unwrap(),
-            gone.len() as u64
-        );
     }
 }
