@@ -315,6 +315,17 @@ async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[Lis
     Ok(())
 }
 
+/// Runs `ANALYZE` or `PRAGMA optimize` with each index sampled (`analysis_limit` rows)
+/// instead of read whole, then restores the unlimited default.
+async fn sampled_statistics(writer: &SqlitePool, limit: u32, statement: &'static str) -> StoreResult<()> {
+    sqlx::query(&format!("PRAGMA analysis_limit = {limit}"))
+        .execute(writer)
+        .await?;
+    sqlx::query(statement).execute(writer).await?;
+    sqlx::query("PRAGMA analysis_limit = 0").execute(writer).await?;
+    Ok(())
+}
+
 fn user_from_row(r: &impl Columns) -> StoreResult<User> {
     Ok(User {
         id: r.text("id")?,
@@ -616,9 +627,7 @@ impl MetaStore for SqliteStore {
         // Statistics let the planner pick the selective index for each term. Sampled (as
         // SQLite advises for `optimize` at start-up): a full ANALYZE of a table a bulk load
         // filled would hold the first start back for most of a second at 100,000 assets.
-        sqlx::query("PRAGMA analysis_limit = 400").execute(&self.writer).await?;
-        sqlx::query("PRAGMA optimize = 0x10002").execute(&self.writer).await?;
-        sqlx::query("PRAGMA analysis_limit = 0").execute(&self.writer).await?;
+        sampled_statistics(&self.writer, 400, "PRAGMA optimize = 0x10002").await?;
         // One process owns an embedded database: jobs it was running when it stopped
         // were interrupted and go back to the queue.
         sqlx::query("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running'")
@@ -1371,11 +1380,7 @@ impl MetaStore for SqliteStore {
         index::build_value_indexes(&self.writer).await?;
         // Statistics from a sample of each index: a full ANALYZE reads every index
         // again, for estimates the planner needs only roughly.
-        sqlx::query("PRAGMA analysis_limit = 1000")
-            .execute(&self.writer)
-            .await?;
-        self.analyze().await?;
-        sqlx::query("PRAGMA analysis_limit = 0").execute(&self.writer).await?;
+        sampled_statistics(&self.writer, 1000, "ANALYZE").await?;
         sqlx::query("PRAGMA synchronous = FULL").execute(&self.writer).await?;
         // What the load wrote under `synchronous = OFF` becomes durable here (the
         // checkpoint syncs the WAL, then the database), and the next start does not
