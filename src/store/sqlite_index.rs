@@ -343,7 +343,7 @@ pub async fn finish_asset_facets(pool: &SqlitePool) -> StoreResult<()> {
 }
 
 /// `(?, ?, ...)` of the values.
-fn push_list<'a, T>(qb: &mut QueryBuilder<'a, Sqlite>, values: &'a [T])
+pub fn push_list<'a, T>(qb: &mut QueryBuilder<'a, Sqlite>, values: &'a [T])
 where
     T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send + Sync + Copy,
 {

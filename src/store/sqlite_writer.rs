@@ -4,8 +4,15 @@
 //! own savepoint, so a write that fails leaves the others in its batch intact, and no
 //! caller hears "ok" before the batch's COMMIT returned.
 //!
+//! Writes of one kind that queue side by side (a burst of deletes) can go further and
+//! share their statements too ([`Merge`]): one `UPDATE ... IN (...)` and one full-text
+//! delete for all of them instead of a dozen statements each. A merged run that fails is
+//! rolled back and its writes are retried one by one, so one bad write still fails alone.
+//!
 //! The batches run in a task of their own: a caller that goes away (a client that hung
 //! up) cannot cancel other callers' writes half way.
+
+use std::any::{Any, TypeId};
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -24,10 +31,51 @@ impl<T, F> WriteFn<T> for F where
 {
 }
 
+/// A write that can run as one with writes of its kind queued next to it.
+pub trait Merge: Send + Sync + Sized + 'static {
+    type Output: Send + 'static;
+    /// Writes merge only when their keys are equal (say, the same catalog and user).
+    fn key(&self) -> String;
+    /// Runs `all` (at least one, in queue order, equal keys) as one write and answers
+    /// each one's result, in that order, as running them one after the other would. An
+    /// `Err` means the run is undone; each write is then run alone. A write answered
+    /// with an `Err` inside an `Ok` must have changed nothing: the run is kept.
+    fn run_all<'c>(
+        conn: &'c mut SqliteConnection,
+        all: &'c [Self],
+    ) -> BoxFuture<'c, StoreResult<Vec<StoreResult<Self::Output>>>>;
+}
+
 /// Tells a caller its result once the batch's fate is known (`Err` = not committed).
 type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// A type-erased write: whether it succeeded (its savepoint is kept) and its delivery.
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+type OneJob = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+/// Runs a group of merged writes of one type (each a boxed `Pending<M>`), savepoints included.
+type RunGroup = for<'c> fn(&'c mut SqliteConnection, Vec<Box<dyn Any + Send>>) -> BoxFuture<'c, GroupRun>;
+
+enum Job {
+    One(OneJob),
+    Merge {
+        kind: TypeId,
+        key: String,
+        item: Box<dyn Any + Send>,
+        run: RunGroup,
+    },
+}
+
+/// A merged write waiting in the queue, with where its answer goes.
+struct Pending<M: Merge> {
+    write: M,
+    reply: oneshot::Sender<StoreResult<M::Output>>,
+}
+
+/// What a group left: the deliveries of its writes, and why the batch cannot go on (a
+/// savepoint statement failed), if so.
+#[derive(Default)]
+struct GroupRun {
+    delivered: Vec<Deliver>,
+    broken: Option<String>,
+}
 
 /// Writes taken into one transaction at most: bounds a batch's time so the first
 /// caller in it is not kept waiting behind hundreds of others.
@@ -49,25 +97,46 @@ impl GroupCommit {
     /// Runs `f` in the next batch and answers once that batch committed.
     pub async fn write<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |conn| {
+        let job: OneJob = Box::new(move |conn| {
             Box::pin(async move {
                 let result = f(conn).await;
                 let ok = result.is_ok();
-                let deliver: Deliver = Box::new(move |committed| {
-                    let _ = tx.send(match committed {
-                        Ok(()) => result,
-                        Err(why) => Err(StoreError::NotCommitted(why.to_string())),
-                    });
-                });
-                (ok, deliver)
+                (ok, deliver_to(tx, result))
             })
         });
+        self.send(Job::One(job), rx).await
+    }
+
+    /// Runs `write` in the next batch, merged with its kind's neighbours there, and
+    /// answers once that batch committed.
+    pub async fn merge<M: Merge>(&self, write: M) -> StoreResult<M::Output> {
+        let (reply, rx) = oneshot::channel();
+        let job = Job::Merge {
+            kind: TypeId::of::<M>(),
+            key: write.key(),
+            item: Box::new(Pending { write, reply }),
+            run: run_group::<M>,
+        };
+        self.send(job, rx).await
+    }
+
+    async fn send<T>(&self, job: Job, rx: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
         self.jobs
             .send(job)
             .map_err(|_| StoreError::NotCommitted("the store is shutting down".into()))?;
         rx.await
             .unwrap_or_else(|_| Err(StoreError::NotCommitted("the writer stopped before committing".into())))
     }
+}
+
+/// The delivery of `result` once the batch's fate is known.
+fn deliver_to<T: Send + 'static>(tx: oneshot::Sender<StoreResult<T>>, result: StoreResult<T>) -> Deliver {
+    Box::new(move |committed| {
+        let _ = tx.send(match committed {
+            Ok(()) => result,
+            Err(why) => Err(StoreError::NotCommitted(why.to_string())),
+        });
+    })
 }
 
 async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
@@ -99,6 +168,14 @@ fn exec<'c>(conn: &'c mut SqliteConnection, sql: &'static str) -> BoxFuture<'c, 
     })
 }
 
+/// Ends a write's savepoint: kept when it succeeded, undone when it did not.
+async fn end_savepoint(conn: &mut SqliteConnection, ok: bool) -> Result<(), String> {
+    if !ok {
+        exec(conn, "ROLLBACK TO w").await?;
+    }
+    exec(conn, "RELEASE w").await
+}
+
 fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, StoreResult<()>> {
     Box::pin(async move {
         let mut conn = writer.acquire().await?;
@@ -107,31 +184,50 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
             .map_err(StoreError::NotCommitted)?;
         let mut delivered: Vec<Deliver> = Vec::with_capacity(batch.len());
         let mut broken: Option<String> = None;
-        for job in batch {
-            if let Err(e) = exec(&mut conn, "SAVEPOINT w").await {
-                broken = Some(e);
-                break;
-            }
-            // A write that panics is a failed write, not a dead writer task.
-            let ran = std::panic::AssertUnwindSafe(job(&mut conn)).catch_unwind().await;
-            let ok = match ran {
-                Ok((ok, deliver)) => {
-                    delivered.push(deliver);
-                    ok
+        let mut jobs = batch.into_iter().peekable();
+        while let Some(job) = jobs.next() {
+            match job {
+                Job::One(job) => {
+                    if let Err(e) = exec(&mut conn, "SAVEPOINT w").await {
+                        broken = Some(e);
+                        break;
+                    }
+                    // A write that panics is a failed write, not a dead writer task.
+                    let ran = std::panic::AssertUnwindSafe(job(&mut conn)).catch_unwind().await;
+                    let ok = match ran {
+                        Ok((ok, deliver)) => {
+                            delivered.push(deliver);
+                            ok
+                        }
+                        Err(_) => {
+                            tracing::error!("a write panicked; its savepoint is rolled back");
+                            false
+                        }
+                    };
+                    if let Err(e) = end_savepoint(&mut conn, ok).await {
+                        broken = Some(e);
+                        break;
+                    }
                 }
-                Err(_) => {
-                    tracing::error!("a write panicked; its savepoint is rolled back");
-                    false
+                Job::Merge { kind, key, item, run } => {
+                    let mut items = vec![item];
+                    // Only neighbours merge: a write of another kind in between may
+                    // depend on, or change, what the earlier ones did.
+                    while let Some(Job::Merge { kind: k, key: next, .. }) = jobs.peek() {
+                        if *k != kind || *next != key {
+                            break;
+                        }
+                        if let Some(Job::Merge { item, .. }) = jobs.next() {
+                            items.push(item);
+                        }
+                    }
+                    let group = run(&mut conn, items).await;
+                    delivered.extend(group.delivered);
+                    if group.broken.is_some() {
+                        broken = group.broken;
+                        break;
+                    }
                 }
-            };
-            let undone = if ok {
-                Ok(())
-            } else {
-                exec(&mut conn, "ROLLBACK TO w").await
-            };
-            if let Err(e) = undone.and(exec(&mut conn, "RELEASE w").await) {
-                broken = Some(e);
-                break;
             }
         }
         let outcome = match broken {
@@ -147,6 +243,78 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
         }
         Ok(())
     })
+}
+
+/// Runs merged writes of type `M` as one, in a savepoint; when that fails, each alone.
+fn run_group<M: Merge>(conn: &mut SqliteConnection, items: Vec<Box<dyn Any + Send>>) -> BoxFuture<'_, GroupRun> {
+    Box::pin(async move {
+        // Every item is a `Pending<M>`: the queue groups by `TypeId::of::<M>()`.
+        let (writes, replies): (Vec<M>, Vec<_>) = items
+            .into_iter()
+            .filter_map(|i| i.downcast::<Pending<M>>().ok())
+            .map(|p| (p.write, p.reply))
+            .unzip();
+        let mut out = GroupRun::default();
+        if writes.len() > 1 {
+            match attempt(conn, &writes).await {
+                Err(broken) => {
+                    out.broken = Some(broken);
+                    return out;
+                }
+                Ok(Ok(results)) if results.len() == writes.len() => {
+                    out.delivered = replies
+                        .into_iter()
+                        .zip(results)
+                        .map(|(tx, r)| deliver_to(tx, r))
+                        .collect();
+                    return out;
+                }
+                // Undone: each alone, below, so a failure is its own write's.
+                Ok(_) => {}
+            }
+        }
+        for (write, tx) in writes.iter().zip(replies) {
+            match attempt(conn, std::slice::from_ref(write)).await {
+                Err(broken) => {
+                    out.broken = Some(broken);
+                    break;
+                }
+                Ok(result) => {
+                    // One write in, one result out (`attempt` checks the count).
+                    let result = result.and_then(|mut r| {
+                        r.pop()
+                            .unwrap_or_else(|| Err(StoreError::NotCommitted("internal: a write gave no result".into())))
+                    });
+                    out.delivered.push(deliver_to(tx, result));
+                }
+            }
+        }
+        out
+    })
+}
+
+/// One savepoint around `M::run_all`: the outer `Err` is a broken batch, the inner one a
+/// failed (and undone) run.
+async fn attempt<M: Merge>(
+    conn: &mut SqliteConnection,
+    writes: &[M],
+) -> Result<StoreResult<Vec<StoreResult<M::Output>>>, String> {
+    exec(conn, "SAVEPOINT w").await?;
+    let ran = std::panic::AssertUnwindSafe(M::run_all(conn, writes))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("a write panicked; its savepoint is rolled back");
+            Err(StoreError::NotCommitted("the write failed unexpectedly".into()))
+        });
+    let ran = match ran {
+        Ok(r) if r.len() != writes.len() => Err(StoreError::NotCommitted(
+            "internal: a merged write answered for the wrong number of writes".into(),
+        )),
+        other => other,
+    };
+    end_savepoint(conn, ran.is_ok()).await?;
+    Ok(ran)
 }
 
 #[cfg(test)]
@@ -224,5 +392,113 @@ mod tests {
         // The writer task survived the panic.
         let after = commits.write(|_| Box::pin(async { Ok(1) })).await.unwrap();
         assert_eq!(after, 1);
+    }
+
+    /// Inserts `x` and `1000 + x`; merged, all writes' rows go in one statement.
+    struct Insert {
+        x: i64,
+        dup: bool,
+    }
+
+    /// The largest group `Insert::run_all` was given.
+    static LARGEST_GROUP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl Merge for Insert {
+        type Output = i64;
+        fn key(&self) -> String {
+            "t".into()
+        }
+        fn run_all<'c>(
+            conn: &'c mut SqliteConnection,
+            all: &'c [Self],
+        ) -> BoxFuture<'c, StoreResult<Vec<StoreResult<i64>>>> {
+            Box::pin(async move {
+                LARGEST_GROUP.fetch_max(all.len(), std::sync::atomic::Ordering::Relaxed);
+                assert!(all.iter().all(|w| w.x != 13), "a write that panics");
+                let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new("INSERT INTO t (x) ");
+                qb.push_values(all, |mut b, w| {
+                    b.push_bind(1000 + w.x);
+                });
+                qb.build().execute(&mut *conn).await?;
+                let mut qb: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new("INSERT INTO t (x) ");
+                qb.push_values(all, |mut b, w| {
+                    b.push_bind(if w.dup { 7 } else { w.x });
+                });
+                qb.build().execute(&mut *conn).await?;
+                Ok(all.iter().map(|w| Ok(w.x)).collect())
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merged_writes_share_statements_and_still_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let commits = GroupCommit::start(pool.clone());
+        // Holds the writer in a batch until every merged write is queued, so they meet.
+        let (open, gate) = oneshot::channel::<()>();
+        let blocker = {
+            let commits = commits.clone();
+            tokio::spawn(async move {
+                commits
+                    .write(move |_| {
+                        Box::pin(async move {
+                            let _ = gate.await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for i in 0..200i64 {
+            let commits = commits.clone();
+            tasks.push(tokio::spawn(async move {
+                commits.merge(Insert { x: i, dup: i == 150 }).await
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        open.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let mut failed = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(v) => assert_eq!(v, i as i64),
+                Err(_) => failed.push(i),
+            }
+        }
+        // They were merged (up to a batch's worth), and yet only the panic and the
+        // duplicate failed: their groups were undone and run one by one.
+        let largest = LARGEST_GROUP.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(largest > 1, "no writes were merged");
+        assert!(largest <= MAX_BATCH, "{largest}");
+        assert!(failed.contains(&13), "{failed:?}");
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 2 * 198);
+        for gone in [13, 1013] {
+            let k: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE x = ?")
+                .bind(gone)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(k, 0, "{gone} should have been rolled back");
+        }
     }
 }

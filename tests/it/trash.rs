@@ -402,3 +402,92 @@ async fn racing_updates_never_resurrect_a_deleted_asset() {
         );
     }
 }
+
+/// Deletes that arrive together are run as one write by the embedded store; each asset
+/// must still be deleted once, answered to exactly one caller, logged once, and gone
+/// from searches, facets and counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deletes_take_each_asset_once() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let key = s.login().await;
+    for i in 0..30 {
+        let a = s
+            .post(
+                "module/asset/create",
+                &key,
+                &format!(r#"{{"id":"cd{i}","sourcepath":"cd/{i}","keywords":["burst","k{i}"]}}"#),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    }
+    // 90 callers: each asset alone twice, and in overlapping pairs once, plus an unknown id.
+    let mut bodies = Vec::new();
+    for i in 0..30 {
+        bodies.push(format!(r#"{{"assetid": "cd{i}",}}"#));
+        bodies.push(format!(r#"{{"assetid":["cd{i}","cd{}","nosuch{i}"]}}"#, (i + 1) % 30));
+        bodies.push(format!(r#"{{"assetid":"cd{i}"}}"#));
+    }
+    let mut tasks = Vec::new();
+    for body in bodies {
+        let (s, key) = (s.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let a = s.post("module/asset/deleteassets", &key, &body).await;
+            match a.status {
+                StatusCode::OK => a.json["response"]["rowsedited"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+                StatusCode::NOT_FOUND => 0,
+                other => panic!("{other}: {}", a.text),
+            }
+        }));
+    }
+    let mut edited = 0;
+    for t in tasks {
+        edited += t.await.unwrap();
+    }
+    assert_eq!(edited, 30, "every asset answered as deleted to exactly one caller");
+    let found = s
+        .post(
+            "module/asset/search",
+            &key,
+            r#"{"showfilters":"true","query":{"terms":[{"field":"keywords","operation":"matches","value":"burst"}]}}"#,
+        )
+        .await;
+    assert_eq!(found.json["response"]["totalhits"], json!(0), "{}", found.text);
+    let all = s
+        .post(
+            "module/asset/search",
+            &key,
+            r#"{"showfilters":"true","query":{"terms":[{"field":"id","operation":"matches","value":"*"}]}}"#,
+        )
+        .await;
+    assert_eq!(all.json["response"]["totalhits"], json!(0), "{}", all.text);
+    assert!(
+        !all.text.contains("burst"),
+        "a facet still counts deleted assets: {}",
+        all.text
+    );
+    let trash = s
+        .post("module/asset/trash/search", &key, r#"{"hitsperpage":"100"}"#)
+        .await;
+    assert_eq!(trash.json["response"]["totalhits"], json!(30), "{}", trash.text);
+    let log = s
+        .post(
+            "lists/search/auditlog",
+            &key,
+            r#"{"hitsperpage":"100","query":{"terms":[{"field":"action","operation":"exact","value":"delete"}]}}"#,
+        )
+        .await;
+    assert_eq!(log.json["response"]["totalhits"], json!(30), "{}", log.text);
+    let mut logged: Vec<String> = log.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["assetid"].as_str().unwrap().to_string())
+        .collect();
+    logged.sort();
+    logged.dedup();
+    assert_eq!(logged.len(), 30, "one entry per asset: {logged:?}");
+}
