@@ -1,6 +1,7 @@
 //! The embedded metadata store: SQLite in WAL mode with full synchronous commits, so
 //! an acknowledged write survives a crash.
 
+use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
 use super::sqlite_read::{all, each_row, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
 use super::sqlite_search::*;
@@ -68,6 +69,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 const READERS: usize = 4;
 
 pub struct SqliteStore {
+    /// Copies the write-ahead log into the database, beside the writer.
+    _checkpoints: Checkpointer,
     /// Readers, on the caller's thread: WAL lets them run beside the writer.
     readers: Readers,
     /// The one connection every write goes through. SQLite has one writer; several
@@ -112,6 +115,10 @@ impl SqliteStore {
             // 32 MiB of pages per connection (SQLite's default is 2 MiB): at catalog
             // scale the indexes no longer fit the default and every miss is a read.
             .pragma("cache_size", "-32768");
+        // The writer never checkpoints (`sqlite_checkpoint`), and keeps the undo pages of
+        // each write's savepoint in memory rather than in a temporary file it writes
+        // through (SQLite spills them to a file beyond 64 KiB otherwise).
+        let writer_opts = opts.pragma("wal_autocheckpoint", "0").pragma("temp_store", "MEMORY");
         // The writer first: it creates the file and switches it to WAL before readers open it.
         // No liveness ping before each use (sqlx's default): a local file does not drop
         // connections, and the ping is a round trip to the connection's thread per query.
@@ -120,9 +127,10 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts.clone())
+            .connect_with(writer_opts)
             .await?;
         Ok(SqliteStore {
+            _checkpoints: Checkpointer::start(path),
             readers: Readers::new(path, READERS),
             commits: GroupCommit::start(writer.clone()),
             writer,
