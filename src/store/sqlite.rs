@@ -5,7 +5,7 @@ use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
 use super::sqlite_read::{all, each_row, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
 use super::sqlite_search::*;
-use super::sqlite_writer::{GroupCommit, Merge};
+use super::sqlite_writer::{GroupCommit, Idle, Merge};
 use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Query, SearchRequest};
@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "asset facets",
         include_str!("../../migrations/sqlite/0012_asset_facets.sql"),
     ),
+    (
+        13,
+        "trash pending",
+        include_str!("../../migrations/sqlite/0013_trash_pending.sql"),
+    ),
 ];
 
 /// Reader connections kept open: each keeps its own page cache, and two cores gain
@@ -79,6 +84,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// The hot writes (assets, records, jobs) go through group commit on `writer`.
     commits: GroupCommit,
+    /// Trashed assets whose value rows have yet to move to the trash scope.
+    sweeper: std::sync::Arc<index::TrashSweeper>,
     codes: CatalogCodes,
     /// The texts of facet value ids, for counts over packed facet rows.
     facet_names: index::FacetNames,
@@ -129,10 +136,12 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(writer_opts)
             .await?;
+        let sweeper = std::sync::Arc::new(index::TrashSweeper::default());
         Ok(SqliteStore {
             _checkpoints: Checkpointer::start(path),
             readers: Readers::new(path, READERS),
-            commits: GroupCommit::start(writer.clone()),
+            commits: GroupCommit::start(writer.clone(), Some(sweeper.clone() as std::sync::Arc<dyn Idle>)),
+            sweeper,
             writer,
             codes: CatalogCodes::default(),
             facet_names: index::FacetNames::default(),
@@ -153,6 +162,21 @@ impl SqliteStore {
                 Scope::Live => live,
                 Scope::Trash => index::trash_of(live),
             }))
+    }
+
+    /// Whether a search of `scope` must leave out trashed assets whose value rows are
+    /// still in the live scope. A search of the trash needs them moved first: the
+    /// writer finishes its sweep (an administrator's search waits for it).
+    async fn unswept(&self, scope: Scope) -> StoreResult<bool> {
+        match scope {
+            Scope::Live => Ok(self.sweeper.any()),
+            Scope::Trash => {
+                if self.sweeper.any() {
+                    self.commits.finish_idle_work().await?;
+                }
+                Ok(false)
+            }
+        }
     }
 
     fn auth_changed(&self) {
@@ -600,6 +624,7 @@ async fn update_live_asset(
 /// Moves live assets to the trash; answers the ids that were live.
 async fn trash_live_assets(
     tx: &mut SqliteConnection,
+    sweeper: &index::TrashSweeper,
     catalog: &str,
     live: index::ScopeCode,
     ids: &[String],
@@ -630,7 +655,8 @@ async fn trash_live_assets(
     delta.values(&index::stored_facet_rows(tx, &seqs).await?, -1);
     delta.asset(live, false, &[], -(seqs.len() as i64));
     delta.asset(index::trash_of(live), false, &[], seqs.len() as i64);
-    index::move_rows(tx, &seqs, index::trash_of(live)).await?;
+    // The value rows move to the trash scope later, many at a time (`TrashSweeper`).
+    sweeper.list(tx, &seqs).await?;
     index::fts_remove(tx, &seqs).await?;
     delta.apply(tx, catalog).await?;
     Ok(done)
@@ -641,6 +667,7 @@ async fn trash_live_assets(
 /// the statements of one, and one full-text segment instead of 64 (FTS5 writes one per
 /// savepoint).
 struct TrashRequest {
+    sweeper: std::sync::Arc<index::TrashSweeper>,
     catalog: String,
     live: index::ScopeCode,
     ids: Vec<String>,
@@ -671,7 +698,7 @@ impl Merge for TrashRequest {
                 .cloned()
                 .collect();
             let trashed: std::collections::HashSet<String> =
-                trash_live_assets(conn, &first.catalog, first.live, &ids, &first.by)
+                trash_live_assets(conn, &first.sweeper, &first.catalog, first.live, &ids, &first.by)
                     .await?
                     .into_iter()
                     .collect();
@@ -733,6 +760,11 @@ impl MetaStore for SqliteStore {
         index::build_value_indexes(&self.writer).await?;
         index::finish_fts_words(&self.writer).await?;
         index::finish_asset_facets(&self.writer).await?;
+        // Deletes a stop left unswept: searches leave them out until the writer moves them.
+        let unswept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trash_pending")
+            .fetch_one(&self.writer)
+            .await?;
+        self.sweeper.note(unswept);
         // Statistics let the planner pick the selective index for each term. Sampled (as
         // SQLite advises for `optimize` at start-up): a full ANALYZE of a table a bulk load
         // filled would hold the first start back for most of a second at 100,000 assets.
@@ -1222,6 +1254,7 @@ impl MetaStore for SqliteStore {
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
         self.commits
             .merge(TrashRequest {
+                sweeper: self.sweeper.clone(),
                 catalog: catalog.to_string(),
                 live,
                 ids: ids.to_vec(),
@@ -1248,6 +1281,7 @@ impl MetaStore for SqliteStore {
             let outcome = match res {
                 Ok(Some(seq)) => {
                     index::move_rows(&mut tx, &[seq], live).await?;
+                    index::TrashSweeper::unlist(&mut tx, &[seq]).await?;
                     index::fts_add(&mut tx, &[seq]).await?;
                     let mut delta = CountDelta::default();
                     delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, 1);
@@ -1328,16 +1362,21 @@ impl MetaStore for SqliteStore {
                 hits: Vec::new(),
             });
         };
-        self.readers.scan(|c| search_page(c, catalog, code, req, scope)).await
+        let unswept = self.unswept(scope).await?;
+        self.readers
+            .scan(|c| search_page(c, catalog, code, req, scope, unswept))
+            .await
     }
 
     async fn search_asset_ids(&self, catalog: &str, req: &SearchRequest, scope: Scope) -> StoreResult<Vec<String>> {
         let Some(code) = self.scope_code(catalog, scope).await? else {
             return Ok(Vec::new());
         };
+        let unswept = self.unswept(scope).await?;
         self.readers
             .scan(|c| {
-                let target = Target::assets(code, scope == Scope::Live, fts_shared(c, catalog)?);
+                let target =
+                    Target::assets(code, scope == Scope::Live, fts_shared(c, catalog)?).excluding_unswept(unswept);
                 let mut qb = SqlBuilder::new("SELECT a.id");
                 push_scope_search(&mut qb, catalog, scope, req, &target, false);
                 query_rows(c, &qb, |r| r.text("id"))
@@ -1366,10 +1405,11 @@ impl MetaStore for SqliteStore {
         } else {
             (Vec::new(), facet_fields, other)
         };
+        let unswept = self.sweeper.any();
         let rows = self
             .readers
             .scan(|c| {
-                let target = Target::assets(code, true, fts_shared(c, catalog)?);
+                let target = Target::assets(code, true, fts_shared(c, catalog)?).excluding_unswept(unswept);
                 let mut rows = if packed.is_empty() {
                     Vec::new()
                 } else {
@@ -1397,7 +1437,7 @@ impl MetaStore for SqliteStore {
                 } else {
                     qb.push(" UNION ALL ");
                     // Otherwise counted over the matching assets' value rows.
-                    push_counted(&mut qb, catalog, code, req, &target, &counted);
+                    push_counted(&mut qb, catalog, req, &target, &counted);
                 }
                 qb.push(" WHERE rn <= ")
                     .push_bind(per_field as i64)
@@ -1768,8 +1808,9 @@ fn search_page(
     code: index::ScopeCode,
     req: &SearchRequest,
     scope: Scope,
+    unswept: bool,
 ) -> StoreResult<SearchPage<Asset>> {
-    let target = Target::assets(code, scope == Scope::Live, fts_shared(c, catalog)?);
+    let target = Target::assets(code, scope == Scope::Live, fts_shared(c, catalog)?).excluding_unswept(unswept);
     let driver = driver(&req.query, &target);
     let scope_total = index::total(c, code)?;
     let total = if req.query == Query::All {
@@ -1873,17 +1914,12 @@ fn push_scope_search(
 }
 
 /// Counts of `fields` over the value rows of the live assets a search matches.
-fn push_counted(
-    qb: &mut SqlBuilder,
-    catalog: &str,
-    code: index::ScopeCode,
-    req: &SearchRequest,
-    target: &Target,
-    fields: &[&str],
-) {
+fn push_counted(qb: &mut SqlBuilder, catalog: &str, req: &SearchRequest, target: &Target, fields: &[&str]) {
     qb.push("SELECT x.field AS field, x.v AS v, COUNT(*) AS n FROM asset_values x ");
     if req.query == Query::All {
-        qb.push("WHERE x.scope = ").push_bind(code);
+        qb.push("WHERE ");
+        push_scope(qb, target, "x");
+        qb.push("1 = 1");
     } else {
         qb.push("INDEXED BY asset_values_seq WHERE x.seq IN (");
         push_match_seqs(qb, catalog, req, target);

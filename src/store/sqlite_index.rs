@@ -534,6 +534,95 @@ pub async fn move_rows(tx: &mut SqliteConnection, seqs: &[i64], scope: ScopeCode
     Ok(())
 }
 
+/// Trashed assets whose value rows are still in the live scope (`trash_pending`, see
+/// migration 0013), and the writer's idle work that moves them to the trash scope.
+///
+/// `pending` is never less than the number of listed assets: a delete adds to it before
+/// its rows are written, and only the writer task lowers it, right after a sweep
+/// committed. A search of the live scope leaves the listed assets out whenever it is
+/// above zero.
+#[derive(Default)]
+pub struct TrashSweeper {
+    pending: std::sync::atomic::AtomicI64,
+}
+
+/// Assets moved per sweep transaction: about 13 index entries each, so a write that
+/// arrives meanwhile waits for some tens of milliseconds at most.
+const SWEEP_CHUNK: i64 = 1000;
+/// Past this many, sweeps run between batches even while writes keep coming, so that
+/// the searches' exclusion list stays short.
+const SWEEP_PRESSING: i64 = 20_000;
+
+impl TrashSweeper {
+    /// `n` assets may be listed from now on.
+    pub fn note(&self, n: i64) {
+        self.pending.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a search of the live scope must leave listed assets out.
+    pub fn any(&self) -> bool {
+        self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Lists trashed assets (their value rows stay where they are, for now).
+    pub async fn list(&self, tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
+        self.note(seqs.len() as i64);
+        for chunk in seqs.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO trash_pending (seq) ");
+            qb.push_values(chunk, |mut b, seq| {
+                b.push_bind(*seq);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes restored assets off the list: their rows never left the live scope.
+    pub async fn unlist(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
+        for chunk in seqs.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM trash_pending WHERE seq IN ");
+            push_list(&mut qb, chunk);
+            qb.build().execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+}
+
+impl super::sqlite_writer::Idle for TrashSweeper {
+    fn wanted(&self) -> bool {
+        self.any()
+    }
+
+    fn pressing(&self) -> bool {
+        self.pending.load(std::sync::atomic::Ordering::SeqCst) > SWEEP_PRESSING
+    }
+
+    fn run<'c>(&'c self, tx: &'c mut SqliteConnection) -> futures_util::future::BoxFuture<'c, StoreResult<i64>> {
+        Box::pin(async move {
+            let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM trash_pending ORDER BY seq LIMIT ?")
+                .bind(SWEEP_CHUNK)
+                .fetch_all(&mut *tx)
+                .await?;
+            if !seqs.is_empty() {
+                // Live scopes are even, each trash the odd code after it (`trash_of`).
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("UPDATE asset_values SET scope = scope + 1 WHERE seq IN ");
+                push_list(&mut qb, &seqs);
+                qb.push(" AND scope % 2 = 0");
+                qb.build().execute(&mut *tx).await?;
+                Self::unlist(tx, &seqs).await?;
+            }
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM trash_pending")
+                .fetch_one(&mut *tx)
+                .await?)
+        })
+    }
+
+    fn committed(&self, left: i64) {
+        self.pending.store(left, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Changes to the maintained counts, gathered over a transaction and written once.
 #[derive(Default)]
 pub struct CountDelta {

@@ -22,6 +22,9 @@ pub(super) struct Target<'a> {
     /// The catalog, when the full-text index also holds other catalogs' assets: its
     /// matches are then joined to their rows and kept to this one.
     fts_catalog: Option<&'a str>,
+    /// Whether value rows of trashed assets may still be in the scope (`trash_pending`):
+    /// they are then left out row by row.
+    unswept: bool,
 }
 
 impl<'a> Target<'a> {
@@ -35,7 +38,13 @@ impl<'a> Target<'a> {
             assets: true,
             scope: Some(scope),
             fts: live,
+            unswept: false,
         }
+    }
+    /// Leaves out value rows of trashed assets not yet moved out of the live scope.
+    pub(super) fn excluding_unswept(mut self, unswept: bool) -> Self {
+        self.unswept = unswept;
+        self
     }
     pub(super) fn records(searchtype: &'a str) -> Self {
         Target {
@@ -44,6 +53,7 @@ impl<'a> Target<'a> {
             scope: None,
             fts: false,
             fts_catalog: None,
+            unswept: false,
             kind: Box::new(move |f| match f {
                 fields::DESCRIPTION => FieldKind::Text,
                 _ => fields::record_field_kind(searchtype, f),
@@ -147,9 +157,14 @@ pub(super) fn push_order_and_page(qb: &mut SqlBuilder, req: &SearchRequest, targ
 }
 
 /// Restricts value rows to the target's scope (assets), followed by ` AND `.
-fn push_scope(qb: &mut SqlBuilder, target: &Target, alias: &str) {
+pub(super) fn push_scope(qb: &mut SqlBuilder, target: &Target, alias: &str) {
     if let Some(scope) = target.scope {
         qb.push(format!("{alias}.scope = ")).push_bind(scope).push(" AND ");
+        if target.unswept {
+            qb.push(format!(
+                "NOT EXISTS (SELECT 1 FROM trash_pending p WHERE p.seq = {alias}.seq) AND "
+            ));
+        }
     }
 }
 
@@ -685,5 +700,96 @@ mod planner_agrees {
             store.migrate().await.unwrap();
             writes_then_searches(&store, other_catalog).await;
         }
+    }
+}
+
+/// Deletes leave their value rows in the live scope (`trash_pending`) until the writer
+/// idles; searches must not tell the difference, and the sweep must get there.
+#[cfg(test)]
+mod trash_sweep {
+    use crate::domain::asset::Asset;
+    use crate::domain::query;
+    use crate::ops::assets::field_info;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{MetaStore, Scope};
+    use serde_json::json;
+
+    fn search(kw: &str) -> crate::domain::query::SearchRequest {
+        let body = json!({"hitsperpage": "100", "query": {"terms": [{"field": "keywords", "operation": "matches", "value": kw}]}});
+        query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap()
+    }
+
+    fn unswept(db: &std::path::Path) -> (i64, i64) {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let listed = c
+            .query_row("SELECT COUNT(*) FROM trash_pending", [], |r| r.get(0))
+            .unwrap();
+        let live_rows = c
+            .query_row(
+                "SELECT COUNT(*) FROM asset_values v JOIN assets a ON a.seq = v.seq WHERE a.state = 'trashed' AND v.scope % 2 = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (listed, live_rows)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deletes_are_swept_when_the_writer_idles() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let store = SqliteStore::open(&db).await.unwrap();
+        store.migrate().await.unwrap();
+        let assets: Vec<Asset> = (0..50)
+            .map(|i| {
+                let mut fields = serde_json::Map::new();
+                fields.insert("keywords".into(), json!(["all", format!("k{}", i % 5)]));
+                Asset {
+                    id: format!("s{i}"),
+                    sourcepath: format!("s/{i}.jpg"),
+                    fields,
+                    original: None,
+                }
+            })
+            .collect();
+        store.insert_assets_bulk("assets", &assets).await.unwrap();
+        let trashed: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+        let done = store.trash_assets("assets", &trashed, "admin", &[]).await.unwrap();
+        assert_eq!(done.len(), 20);
+        // Listed, rows not moved yet (the writer has not been idle for long), yet gone
+        // from searches and counts.
+        let (listed, _) = unswept(&db);
+        assert_eq!(listed, 20);
+        let page = store
+            .search_assets("assets", &search("all"), Scope::Live)
+            .await
+            .unwrap();
+        assert_eq!((page.total, page.hits.len()), (30, 30));
+        let page = store.search_assets("assets", &search("k0"), Scope::Live).await.unwrap();
+        assert_eq!(page.total, 6);
+        // Restored before the sweep: its rows never left the live scope.
+        store.restore_assets("assets", &["s0".to_string()]).await.unwrap();
+        let page = store.search_assets("assets", &search("k0"), Scope::Live).await.unwrap();
+        assert_eq!(page.total, 7);
+        // The writer idles: everything is moved and the list is empty.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while unswept(&db) != (0, 0) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(unswept(&db), (0, 0));
+        let page = store
+            .search_assets("assets", &search("all"), Scope::Live)
+            .await
+            .unwrap();
+        assert_eq!(page.total, 31);
+        // A search of the trash right after a delete has the sweep finished first.
+        let more: Vec<String> = (20..25).map(|i| format!("s{i}")).collect();
+        store.trash_assets("assets", &more, "admin", &[]).await.unwrap();
+        let page = store
+            .search_assets("assets", &search("all"), Scope::Trash)
+            .await
+            .unwrap();
+        assert_eq!(page.total, 24);
+        assert_eq!(unswept(&db), (0, 0));
     }
 }

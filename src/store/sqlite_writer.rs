@@ -46,6 +46,22 @@ pub trait Merge: Send + Sync + Sized + 'static {
     ) -> BoxFuture<'c, StoreResult<Vec<StoreResult<Self::Output>>>>;
 }
 
+/// Work the writer does when no write has queued for a while, in chunks of a
+/// transaction each, so a write that arrives waits at most for one chunk.
+pub trait Idle: Send + Sync + 'static {
+    /// Whether there is work left (without asking the database).
+    fn wanted(&self) -> bool;
+    /// Whether so much is left that a chunk runs after every batch, idle or not.
+    fn pressing(&self) -> bool;
+    /// One chunk, inside a transaction; its answer goes to `committed`.
+    fn run<'c>(&'c self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<i64>>;
+    /// Called once the chunk committed, before the writer runs anything else.
+    fn committed(&self, answer: i64);
+}
+
+/// How long the queue stays empty before idle work runs.
+const IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Tells a caller its result once the batch's fate is known (`Err` = not committed).
 type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// A type-erased write: whether it succeeded (its savepoint is kept) and its delivery.
@@ -55,6 +71,8 @@ type RunGroup = for<'c> fn(&'c mut SqliteConnection, Vec<Box<dyn Any + Send>>) -
 
 enum Job {
     One(OneJob),
+    /// Runs the idle work to its end now (someone needs it done), then answers.
+    Finish(oneshot::Sender<StoreResult<()>>),
     Merge {
         kind: TypeId,
         key: String,
@@ -87,11 +105,18 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on `writer` (a pool of one connection).
-    pub fn start(writer: SqlitePool) -> Self {
+    /// Starts the writer task on `writer` (a pool of one connection), with the work it
+    /// does when idle.
+    pub fn start(writer: SqlitePool, idle: Option<std::sync::Arc<dyn Idle>>) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_batches(writer, rx));
+        tokio::spawn(run_batches(writer, rx, idle));
         GroupCommit { jobs }
+    }
+
+    /// Runs the idle work to its end, after the writes queued before this call.
+    pub async fn finish_idle_work(&self) -> StoreResult<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Finish(tx), rx).await
     }
 
     /// Runs `f` in the next batch and answers once that batch committed.
@@ -139,8 +164,25 @@ fn deliver_to<T: Send + 'static>(tx: oneshot::Sender<StoreResult<T>>, result: St
     })
 }
 
-async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
+async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, idle: Option<std::sync::Arc<dyn Idle>>) {
+    loop {
+        let waiting = idle.as_ref().filter(|w| w.wanted());
+        let first = match waiting {
+            Some(work) => match tokio::time::timeout(IDLE_AFTER, rx.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
+                    if let Err(e) = idle_chunk(&writer, work.as_ref()).await {
+                        tracing::warn!(error = %e, "the writer's idle work failed; it is retried");
+                    }
+                    continue;
+                }
+            },
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -149,8 +191,64 @@ async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         // Dropping a job unrun drops its sender: its caller hears "not committed".
-        if let Err(e) = run_batch(&writer, batch).await {
-            tracing::error!(error = %e, "a batch of writes could not start");
+        let finish = match run_batch(&writer, batch).await {
+            Ok(finish) => finish,
+            Err(e) => {
+                tracing::error!(error = %e, "a batch of writes could not start");
+                Vec::new()
+            }
+        };
+        let Some(work) = idle.as_ref() else {
+            for tx in finish {
+                let _ = tx.send(Ok(()));
+            }
+            continue;
+        };
+        if !finish.is_empty() {
+            let mut done = Ok(());
+            while work.wanted() && done.is_ok() {
+                done = idle_chunk(&writer, work.as_ref()).await;
+            }
+            for tx in finish {
+                let _ = tx.send(
+                    done.as_ref()
+                        .map(|_| ())
+                        .map_err(|e| StoreError::NotCommitted(e.to_string())),
+                );
+            }
+        } else if work.pressing() {
+            if let Err(e) = idle_chunk(&writer, work.as_ref()).await {
+                tracing::warn!(error = %e, "the writer's idle work failed; it is retried");
+            }
+        }
+    }
+}
+
+/// One chunk of idle work in a transaction of its own.
+async fn idle_chunk(writer: &SqlitePool, work: &dyn Idle) -> StoreResult<()> {
+    let mut conn = writer.acquire().await?;
+    exec(&mut conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(StoreError::NotCommitted)?;
+    let ran = std::panic::AssertUnwindSafe(work.run(&mut conn))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(StoreError::NotCommitted("the writer's idle work panicked".into())));
+    match ran {
+        Ok(answer) => match exec(&mut conn, "COMMIT").await {
+            // Still holding the connection: no other write can run before this.
+            Ok(()) => {
+                work.committed(answer);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = exec(&mut conn, "ROLLBACK").await;
+                Err(StoreError::NotCommitted(e))
+            }
+        },
+        Err(e) => {
+            let _ = exec(&mut conn, "ROLLBACK").await;
+            Err(e)
         }
     }
 }
@@ -176,8 +274,12 @@ async fn end_savepoint(conn: &mut SqliteConnection, ok: bool) -> Result<(), Stri
     exec(conn, "RELEASE w").await
 }
 
-fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, StoreResult<()>> {
+/// Runs a batch; answers the `Finish` requests found in it, for after the batch.
+type Finish = Vec<oneshot::Sender<StoreResult<()>>>;
+
+fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, StoreResult<Finish>> {
     Box::pin(async move {
+        let mut finish = Vec::new();
         let mut conn = writer.acquire().await?;
         exec(&mut conn, "BEGIN IMMEDIATE")
             .await
@@ -187,6 +289,7 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
         let mut jobs = batch.into_iter().peekable();
         while let Some(job) = jobs.next() {
             match job {
+                Job::Finish(tx) => finish.push(tx),
                 Job::One(job) => {
                     if let Err(e) = exec(&mut conn, "SAVEPOINT w").await {
                         broken = Some(e);
@@ -241,7 +344,7 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
         for deliver in delivered {
             deliver(outcome.as_ref().map(|_| ()).map_err(String::as_str));
         }
-        Ok(())
+        Ok(finish)
     })
 }
 
@@ -338,7 +441,7 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let commits = GroupCommit::start(pool.clone());
+        let commits = GroupCommit::start(pool.clone(), None);
         let mut tasks = Vec::new();
         for i in 0..200i64 {
             let commits = commits.clone();
@@ -446,7 +549,7 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let commits = GroupCommit::start(pool.clone());
+        let commits = GroupCommit::start(pool.clone(), None);
         // Holds the writer in a batch until every merged write is queued, so they meet.
         let (open, gate) = oneshot::channel::<()>();
         let blocker = {
