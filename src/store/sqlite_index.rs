@@ -551,7 +551,7 @@ pub struct TrashSweeper {
 const SWEEP_CHUNK: i64 = 1000;
 /// Past this many, sweeps run between batches even while writes keep coming, so that
 /// the searches' exclusion list stays short.
-const SWEEP_PRESSING: i64 = 20_000;
+const SWEEP_PRESSING: i64 = 50_000;
 
 impl TrashSweeper {
     /// `n` assets may be listed from now on.
