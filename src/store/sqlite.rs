@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "trash pending",
         include_str!("../../migrations/sqlite/0013_trash_pending.sql"),
     ),
+    (
+        14,
+        "fts merges by the writer",
+        include_str!("../../migrations/sqlite/0014_fts_manual_merge.sql"),
+    ),
 ];
 
 /// Reader connections kept open: each keeps its own page cache, and two cores gain
@@ -140,7 +145,10 @@ impl SqliteStore {
         Ok(SqliteStore {
             _checkpoints: Checkpointer::start(path),
             readers: Readers::new(path, READERS),
-            commits: GroupCommit::start(writer.clone(), Some(sweeper.clone() as std::sync::Arc<dyn Idle>)),
+            commits: GroupCommit::start(
+                writer.clone(),
+                Some(std::sync::Arc::new(index::IndexUpkeep::new(sweeper.clone())) as std::sync::Arc<dyn Idle>),
+            ),
             sweeper,
             writer,
             codes: CatalogCodes::default(),

@@ -782,6 +782,16 @@ mod trash_sweep {
             .await
             .unwrap();
         assert_eq!(page.total, 31);
+        // Full-text segments are merged by the writer when idle, not at commit.
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let automerge: i64 = c
+            .query_row("SELECT v FROM asset_fts_config WHERE k = 'automerge'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(automerge, 0);
+        let body = json!({"query": {"terms": [{"field": "description", "operation": "freeform", "value": "k1"}]}});
+        let words = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
+        let page = store.search_assets("assets", &words, Scope::Live).await.unwrap();
+        assert_eq!(page.total, 6, "the ten k1 assets less the four trashed");
         // A search of the trash right after a delete has the sweep finished first.
         let more: Vec<String> = (20..25).map(|i| format!("s{i}")).collect();
         store.trash_assets("assets", &more, "admin", &[]).await.unwrap();

@@ -51,13 +51,19 @@ pub trait Merge: Send + Sync + Sized + 'static {
 pub trait Idle: Send + Sync + 'static {
     /// Whether there is work left (without asking the database).
     fn wanted(&self) -> bool;
+    /// Whether work that readers are waiting for is left (see `finish_idle_work`).
+    fn owed(&self) -> bool;
     /// Whether so much is left that a chunk runs after every batch, idle or not.
     fn pressing(&self) -> bool;
-    /// One chunk, inside a transaction; its answer goes to `committed`.
-    fn run<'c>(&'c self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<i64>>;
-    /// Called once the chunk committed, before the writer runs anything else.
-    fn committed(&self, answer: i64);
+    /// A batch of writes committed (they may have made work).
+    fn wrote(&self);
+    /// One chunk, inside a transaction; answers what to do once it committed, which
+    /// runs before the writer runs anything else.
+    fn run<'s: 'c, 'c>(&'s self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<AfterCommit<'s>>>;
 }
+
+/// What an idle chunk does once it committed.
+pub type AfterCommit<'c> = Box<dyn FnOnce() + Send + 'c>;
 
 /// How long the queue stays empty before idle work runs.
 const IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
@@ -71,7 +77,7 @@ type RunGroup = for<'c> fn(&'c mut SqliteConnection, Vec<Box<dyn Any + Send>>) -
 
 enum Job {
     One(OneJob),
-    /// Runs the idle work to its end now (someone needs it done), then answers.
+    /// Runs the idle work readers wait for to its end now, then answers.
     Finish(oneshot::Sender<StoreResult<()>>),
     Merge {
         kind: TypeId,
@@ -113,7 +119,8 @@ impl GroupCommit {
         GroupCommit { jobs }
     }
 
-    /// Runs the idle work to its end, after the writes queued before this call.
+    /// Runs the idle work readers wait for (`Idle::owed`) to its end, after the writes
+    /// queued before this call.
     pub async fn finish_idle_work(&self) -> StoreResult<()> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Finish(tx), rx).await
@@ -198,6 +205,9 @@ async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, i
                 Vec::new()
             }
         };
+        if let Some(work) = idle.as_ref() {
+            work.wrote();
+        }
         let Some(work) = idle.as_ref() else {
             for tx in finish {
                 let _ = tx.send(Ok(()));
@@ -206,7 +216,7 @@ async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, i
         };
         if !finish.is_empty() {
             let mut done = Ok(());
-            while work.wanted() && done.is_ok() {
+            while work.owed() && done.is_ok() {
                 done = idle_chunk(&writer, work.as_ref()).await;
             }
             for tx in finish {
@@ -238,7 +248,7 @@ async fn idle_chunk(writer: &SqlitePool, work: &dyn Idle) -> StoreResult<()> {
         Ok(answer) => match exec(&mut conn, "COMMIT").await {
             // Still holding the connection: no other write can run before this.
             Ok(()) => {
-                work.committed(answer);
+                answer();
                 Ok(())
             }
             Err(e) => {
