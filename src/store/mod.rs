@@ -9,6 +9,7 @@
 mod planner_check;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_bulk;
 mod sqlite_index;
 mod sqlite_read;
 mod sqlite_search;

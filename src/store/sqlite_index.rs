@@ -43,8 +43,13 @@ pub async fn build_value_indexes(pool: &SqlitePool) -> StoreResult<()> {
     Ok(())
 }
 
+/// The value index a bulk load keeps: the load inserts value rows in its order (an
+/// asset's `seq` is the newest), so its entries go at its end, no dearer than a sort.
+const KEPT_BY_LOADS: &str = "asset_values_seq";
+
+/// Drops the value indexes a bulk load builds at its end.
 pub async fn drop_value_indexes(pool: &SqlitePool) -> StoreResult<()> {
-    for (name, _) in VALUE_INDEXES {
+    for (name, _) in VALUE_INDEXES.iter().filter(|(name, _)| *name != KEPT_BY_LOADS) {
         sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
             .execute(pool)
             .await?;
@@ -182,6 +187,32 @@ async fn facet_ids<'r>(tx: &mut SqliteConnection, rows: impl Iterator<Item = &'r
                 .ok_or_else(|| super::StoreError::Corrupt(format!("facet value of {field}")))?;
             ids[i].insert(r.try_get("v")?, r.try_get("id")?);
         }
+    }
+    Ok(ids)
+}
+
+/// The dictionary ids of facet values, added when new: `facet_ids` for a bulk load's
+/// rusqlite connection (one cached lookup per distinct value of the batch). Read inside
+/// the writing transaction, for the reason `facet_ids` gives.
+pub fn facet_ids_sync<'r>(
+    conn: &rusqlite::Connection,
+    rows: impl Iterator<Item = &'r IndexRow>,
+) -> StoreResult<FacetIds> {
+    let mut wanted: Vec<(usize, &str)> = rows.filter_map(facet_value).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut ids: FacetIds = vec![HashMap::new(); FACET_FIELDS.len()];
+    let mut find = conn.prepare_cached("SELECT id FROM facet_values WHERE field = ? AND v = ?")?;
+    let mut add = conn.prepare_cached("INSERT INTO facet_values (field, v) VALUES (?, ?)")?;
+    for (i, v) in wanted {
+        let id = match find.query_row((FACET_FIELDS[i], v), |r| r.get::<_, i64>(0)).optional()? {
+            Some(id) => id,
+            None => {
+                add.execute((FACET_FIELDS[i], v))?;
+                conn.last_insert_rowid()
+            }
+        };
+        ids[i].insert(v.to_string(), id);
     }
     Ok(ids)
 }
@@ -415,6 +446,23 @@ impl WordDelta {
     }
 }
 
+impl WordDelta {
+    /// `apply` on a bulk load's rusqlite connection, inside its transaction. Words in
+    /// order, so the upserts walk the table's pages once.
+    pub fn apply_sync(self, conn: &rusqlite::Connection) -> StoreResult<()> {
+        let mut words: Vec<_> = self.words.into_iter().filter(|(_, d)| *d != (0, 0)).collect();
+        words.sort_unstable();
+        let mut st = conn.prepare_cached(
+            "INSERT INTO fts_words (word, n, unsure) VALUES (?, ?, ?)
+             ON CONFLICT (word) DO UPDATE SET n = n + excluded.n, unsure = unsure + excluded.unsure",
+        )?;
+        for (word, (n, unsure)) in words {
+            st.execute((word, n, unsure))?;
+        }
+        Ok(())
+    }
+}
+
 /// The stored texts of assets, for the word counts.
 async fn texts_of(tx: &mut SqliteConnection, seqs: &[i64], delta: &mut WordDelta, sign: i64) -> StoreResult<()> {
     for chunk in seqs.chunks(500) {
@@ -577,6 +625,28 @@ impl CountDelta {
             .bind(d)
             .execute(&mut *tx)
             .await?;
+        }
+        Ok(())
+    }
+}
+
+impl CountDelta {
+    /// `apply` on a bulk load's rusqlite connection, inside its transaction.
+    pub fn apply_sync(self, conn: &rusqlite::Connection, catalog: &str) -> StoreResult<()> {
+        let mut facets: Vec<_> = self.facets.into_iter().filter(|(_, d)| *d != 0).collect();
+        facets.sort_unstable();
+        let mut st = conn.prepare_cached(
+            "INSERT INTO facet_counts (catalog, field, v, n) VALUES (?, ?, ?, ?)
+             ON CONFLICT (catalog, field, v) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((field, v), d) in facets {
+            st.execute((catalog, field, v, d))?;
+        }
+        let mut st = conn.prepare_cached(
+            "INSERT INTO asset_counts (scope, n) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for (scope, d) in self.totals.into_iter().filter(|(_, d)| *d != 0) {
+            st.execute((scope, d))?;
         }
         Ok(())
     }
