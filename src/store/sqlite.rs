@@ -1295,20 +1295,10 @@ impl MetaStore for SqliteStore {
     }
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
-        // The bulk writer's cache is not needed any more (and a later bulk insert outside
-        // a load syncs its commits again).
+        self.with_bulk(|w| w.finish_load())?;
+        // Its cache is not needed any more (and a later bulk insert outside a load syncs
+        // its commits again).
         self.bulk.lock().unwrap_or_else(|e| e.into_inner()).take();
-        index::build_value_indexes(&self.writer).await?;
-        // Statistics from a sample of each index: a full ANALYZE reads every index
-        // again, for estimates the planner needs only roughly.
-        sampled_statistics(&self.writer, 1000, "ANALYZE").await?;
-        // What the load wrote under `synchronous = OFF` becomes durable here (the
-        // checkpoint syncs the WAL, then the database), and the next start does not
-        // inherit a WAL of the whole load: its first commit would otherwise run that
-        // checkpoint (measured: 250-340 ms to healthy at 100,000 assets instead of < 100).
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await?;
         Ok(())
     }
 

@@ -191,17 +191,21 @@ async fn facet_ids<'r>(tx: &mut SqliteConnection, rows: impl Iterator<Item = &'r
     Ok(ids)
 }
 
-/// The dictionary ids of facet values, added when new: `facet_ids` for a bulk load's
-/// rusqlite connection (one cached lookup per distinct value of the batch). Read inside
-/// the writing transaction, for the reason `facet_ids` gives.
-pub fn facet_ids_sync<'r>(
+/// Adds to `ids` the dictionary ids of facet values it lacks, adding the values that are
+/// new: `facet_ids` for a bulk load's rusqlite connection (a cached lookup per value).
+/// `ids` must hold only ids read or added inside the caller's transaction, for the
+/// reason `facet_ids` gives.
+pub fn add_facet_ids<'r>(
     conn: &rusqlite::Connection,
+    ids: &mut FacetIds,
     rows: impl Iterator<Item = &'r IndexRow>,
-) -> StoreResult<FacetIds> {
-    let mut wanted: Vec<(usize, &str)> = rows.filter_map(facet_value).collect();
+) -> StoreResult<()> {
+    let mut wanted: Vec<(usize, &str)> = rows
+        .filter_map(facet_value)
+        .filter(|(i, v)| !ids[*i].contains_key(*v))
+        .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut ids: FacetIds = vec![HashMap::new(); FACET_FIELDS.len()];
     let mut find = conn.prepare_cached("SELECT id FROM facet_values WHERE field = ? AND v = ?")?;
     let mut add = conn.prepare_cached("INSERT INTO facet_values (field, v) VALUES (?, ?)")?;
     for (i, v) in wanted {
@@ -214,7 +218,12 @@ pub fn facet_ids_sync<'r>(
         };
         ids[i].insert(v.to_string(), id);
     }
-    Ok(ids)
+    Ok(())
+}
+
+/// No ids yet (see `add_facet_ids`).
+pub fn no_facet_ids() -> FacetIds {
+    vec![HashMap::new(); FACET_FIELDS.len()]
 }
 
 /// How many fields a packed entry can name (its low bits).
@@ -403,27 +412,50 @@ pub struct WordDelta {
 
 impl WordDelta {
     /// A text enters (`sign` 1) or leaves (-1) the full-text index.
-    pub fn text(&mut self, text: &str, sign: i64) {
-        let mut seen: std::collections::HashSet<(&str, bool)> = std::collections::HashSet::new();
+    pub fn text<'a>(&mut self, text: &'a str, sign: i64) {
+        // Each (word, sure) once per text. Most texts have a few dozen words: a list beats
+        // hashing them, and a long text switches to a set.
+        let mut seen: Vec<(&str, bool)> = Vec::new();
+        let mut many: std::collections::HashSet<(&str, bool)> = std::collections::HashSet::new();
+        let mut see = |w: (&'a str, bool)| {
+            if seen.len() < 64 {
+                if !seen.contains(&w) {
+                    seen.push(w);
+                }
+            } else {
+                if many.is_empty() {
+                    many.extend(seen.iter().copied());
+                }
+                if many.insert(w) {
+                    seen.push(w);
+                }
+            }
+        };
         for run in text.split(' ').filter(|r| !r.is_empty()) {
             if run.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                seen.insert((run, true));
+                see((run, true));
             } else {
                 for piece in run
                     .split(|c: char| !c.is_ascii_alphanumeric())
                     .filter(|p| !p.is_empty())
                 {
-                    seen.insert((piece, false));
+                    see((piece, false));
                 }
             }
         }
         for (word, sure) in seen {
+            let lower;
             let key = if word.bytes().any(|b| b.is_ascii_uppercase()) {
-                word.to_ascii_lowercase()
+                lower = word.to_ascii_lowercase();
+                lower.as_str()
             } else {
-                word.to_string()
+                word
             };
-            let e = self.words.entry(key).or_default();
+            // A word already counted in this delta is found without a copy of it.
+            if !self.words.contains_key(key) {
+                self.words.insert(key.to_string(), (0, 0));
+            }
+            let Some(e) = self.words.get_mut(key) else { continue };
             if sure {
                 e.0 += sign;
             } else {
@@ -585,7 +617,8 @@ pub async fn move_rows(tx: &mut SqliteConnection, seqs: &[i64], scope: ScopeCode
 /// Changes to the maintained counts, gathered over a transaction and written once.
 #[derive(Default)]
 pub struct CountDelta {
-    facets: HashMap<(String, String), i64>,
+    /// By field, then value: a value already counted is found without copying it.
+    facets: HashMap<String, HashMap<String, i64>>,
     totals: HashMap<ScopeCode, i64>,
 }
 
@@ -602,13 +635,31 @@ impl CountDelta {
     pub fn values(&mut self, rows: &[IndexRow], sign: i64) {
         for r in rows {
             if let (true, Some(v)) = (FACET_FIELDS.contains(&r.field.as_str()), &r.v) {
-                *self.facets.entry((r.field.clone(), v.clone())).or_default() += sign;
+                if !self.facets.contains_key(&r.field) {
+                    self.facets.insert(r.field.clone(), HashMap::new());
+                }
+                let Some(values) = self.facets.get_mut(&r.field) else { continue };
+                match values.get_mut(v) {
+                    Some(n) => *n += sign,
+                    None => {
+                        values.insert(v.clone(), sign);
+                    }
+                }
             }
         }
     }
 
-    pub async fn apply(self, tx: &mut SqliteConnection, catalog: &str) -> StoreResult<()> {
-        let facets: Vec<_> = self.facets.into_iter().filter(|(_, d)| *d != 0).collect();
+    /// The counts that change: ((field, value), by how much).
+    fn changed_facets(&mut self) -> Vec<((String, String), i64)> {
+        std::mem::take(&mut self.facets)
+            .into_iter()
+            .flat_map(|(f, values)| values.into_iter().map(move |(v, d)| ((f.clone(), v), d)))
+            .filter(|(_, d)| *d != 0)
+            .collect()
+    }
+
+    pub async fn apply(mut self, tx: &mut SqliteConnection, catalog: &str) -> StoreResult<()> {
+        let facets = self.changed_facets();
         for chunk in facets.chunks(300) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO facet_counts (catalog, field, v, n) ");
             qb.push_values(chunk, |mut b, ((field, v), d)| {
@@ -632,8 +683,8 @@ impl CountDelta {
 
 impl CountDelta {
     /// `apply` on a bulk load's rusqlite connection, inside its transaction.
-    pub fn apply_sync(self, conn: &rusqlite::Connection, catalog: &str) -> StoreResult<()> {
-        let mut facets: Vec<_> = self.facets.into_iter().filter(|(_, d)| *d != 0).collect();
+    pub fn apply_sync(mut self, conn: &rusqlite::Connection, catalog: &str) -> StoreResult<()> {
+        let mut facets = self.changed_facets();
         facets.sort_unstable();
         let mut st = conn.prepare_cached(
             "INSERT INTO facet_counts (catalog, field, v, n) VALUES (?, ?, ?, ?)
