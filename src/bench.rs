@@ -104,7 +104,11 @@ pub(crate) fn generate(
         let mut batch = Vec::with_capacity(BATCH);
         for i in range {
             batch.push(synthetic(i, &mut rng, start_ms, span_ms));
-            if batch.len() == BATCH && tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            if batch.len() == BATCH
+                && tx
+                    .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .is_err()
+            {
                 return;
             }
         }

@@ -448,7 +448,8 @@ pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
 /// value can be counted without DISTINCT (and the maintained facet counts agree).
 pub fn unique_rows(asset: &Asset) -> Vec<IndexRow> {
     let rows = index_rows(asset);
-    let same = |a: &IndexRow, b: &IndexRow| a.field == b.field && a.v == b.v && a.n.map(f64::to_bits) == b.n.map(f64::to_bits);
+    let same =
+        |a: &IndexRow, b: &IndexRow| a.field == b.field && a.v == b.v && a.n.map(f64::to_bits) == b.n.map(f64::to_bits);
     let mut out: Vec<IndexRow> = Vec::with_capacity(rows.len());
     if rows.len() <= 64 {
         // A few rows (nearly every asset): comparing them is cheaper than hashing copies.

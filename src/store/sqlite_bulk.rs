@@ -62,13 +62,17 @@ impl BulkWriter {
         // caches; merging them is sequential): at a million assets the largest index took
         // 26 s of CPU with SQLite's default 2 MiB, 32 s with 8 MiB, 38 s with 48 MiB (and
         // 128 MiB made the load's peak memory 600 MB).
-        self.conn.execute_batch("PRAGMA threads = 2; PRAGMA cache_size = -2048;")?;
+        self.conn
+            .execute_batch("PRAGMA threads = 2; PRAGMA cache_size = -2048;")?;
         for (name, sql) in index::VALUE_INDEXES {
             step(name, sql)?;
         }
         // Statistics from a sample of each index: a full ANALYZE reads every index again,
         // for estimates the planner needs only roughly.
-        step("statistics", "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysis_limit = 0;")?;
+        step(
+            "statistics",
+            "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysis_limit = 0;",
+        )?;
         // What the load wrote unsynced becomes durable here (the checkpoint syncs the WAL,
         // then the database), and the next start does not inherit a WAL of the whole load:
         // its first commit would otherwise run that checkpoint (measured: 250-340 ms to
@@ -128,7 +132,16 @@ impl BulkWriter {
             while let Ok(chunk) = ready.recv() {
                 let chunk = chunk?;
                 index::add_facet_ids(&tx, &mut ids, chunk.iter().flat_map(|p| p.rows.iter()))?;
-                insert_prepared(&tx, catalog, live, &assets[done..done + chunk.len()], &chunk, last + 1 + done as i64, ts, &ids)?;
+                insert_prepared(
+                    &tx,
+                    catalog,
+                    live,
+                    &assets[done..done + chunk.len()],
+                    &chunk,
+                    last + 1 + done as i64,
+                    ts,
+                    &ids,
+                )?;
                 done += chunk.len();
             }
             let counts = maker
@@ -287,8 +300,12 @@ mod tests {
             md5hex: "00".into(),
             sha256hex: "11".into(),
         });
-        out[4].fields.insert("longcaption".into(), json!("Café naïve x\u{303}bridge ｈａｒｂｏｒ"));
-        out[5].fields.insert("keywords".into(), json!(["kw", "KW", "kw", "Ünï"]));
+        out[4]
+            .fields
+            .insert("longcaption".into(), json!("Café naïve x\u{303}bridge ｈａｒｂｏｒ"));
+        out[5]
+            .fields
+            .insert("keywords".into(), json!(["kw", "KW", "kw", "Ünï"]));
         out[6].fields.retain(|k, _| k == "name");
         out
     }
@@ -324,7 +341,9 @@ mod tests {
         // The packed facet rows, decoded to their values.
         let mut facets = Vec::new();
         for r in rows(&conn, "SELECT seq, f FROM asset_facets ORDER BY seq") {
-            let SqlValue::Blob(f) = &r[1] else { panic!("f is a blob") };
+            let SqlValue::Blob(f) = &r[1] else {
+                panic!("f is a blob")
+            };
             let mut values = Vec::new();
             super::index::unpack_facets(f, |k| {
                 let (id, field) = super::index::entry_parts(k);
@@ -341,7 +360,9 @@ mod tests {
         // The full-text index: which assets each word and each prefix finds.
         let mut fts = Vec::new();
         for w in rows(&conn, "SELECT word FROM fts_words ORDER BY word") {
-            let SqlValue::Text(w) = &w[0] else { panic!("a word is text") };
+            let SqlValue::Text(w) = &w[0] else {
+                panic!("a word is text")
+            };
             for q in [format!("\"{w}\""), format!("\"{}\"*", &w[..1])] {
                 let mut hits = rows(
                     &conn,
@@ -369,17 +390,28 @@ mod tests {
         bulk.insert_assets_bulk("other", &assets[200..]).await.unwrap();
         bulk.bulk_load_end().await.unwrap();
         // After a load, outside one.
-        bulk.insert_assets_bulk("assets", &assets[..20].iter().map(|a| {
-            let mut a = a.clone();
-            a.id.push('x');
-            a.sourcepath.push('x');
-            a
-        }).collect::<Vec<_>>()).await.unwrap();
+        bulk.insert_assets_bulk(
+            "assets",
+            &assets[..20]
+                .iter()
+                .map(|a| {
+                    let mut a = a.clone();
+                    a.id.push('x');
+                    a.sourcepath.push('x');
+                    a
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
 
         let single = SqliteStore::open(&single_path).await.unwrap();
         single.migrate().await.unwrap();
         for (i, a) in assets.iter().enumerate() {
-            single.insert_asset(if i < 200 { "assets" } else { "other" }, a, &[]).await.unwrap();
+            single
+                .insert_asset(if i < 200 { "assets" } else { "other" }, a, &[])
+                .await
+                .unwrap();
         }
         for a in &assets[..20] {
             let mut a = a.clone();
@@ -439,7 +471,10 @@ mod tests {
         taken_path[7].sourcepath = assets[4].sourcepath.clone();
         for (batch, want) in [
             (taken_id, format!("asset id \"{}\" is taken", assets[2].id)),
-            (taken_path, format!("sourcepath \"{}\" is taken by another asset", assets[4].sourcepath)),
+            (
+                taken_path,
+                format!("sourcepath \"{}\" is taken by another asset", assets[4].sourcepath),
+            ),
         ] {
             match store.insert_assets_bulk("assets", &batch).await {
                 Err(StoreError::Conflict(msg)) => assert_eq!(msg, want),

@@ -209,7 +209,10 @@ pub fn add_facet_ids<'r>(
     let mut find = conn.prepare_cached("SELECT id FROM facet_values WHERE field = ? AND v = ?")?;
     let mut add = conn.prepare_cached("INSERT INTO facet_values (field, v) VALUES (?, ?)")?;
     for (i, v) in wanted {
-        let id = match find.query_row((FACET_FIELDS[i], v), |r| r.get::<_, i64>(0)).optional()? {
+        let id = match find
+            .query_row((FACET_FIELDS[i], v), |r| r.get::<_, i64>(0))
+            .optional()?
+        {
             Some(id) => id,
             None => {
                 add.execute((FACET_FIELDS[i], v))?;
@@ -638,7 +641,9 @@ impl CountDelta {
                 if !self.facets.contains_key(&r.field) {
                     self.facets.insert(r.field.clone(), HashMap::new());
                 }
-                let Some(values) = self.facets.get_mut(&r.field) else { continue };
+                let Some(values) = self.facets.get_mut(&r.field) else {
+                    continue;
+                };
                 match values.get_mut(v) {
                     Some(n) => *n += sign,
                     None => {
