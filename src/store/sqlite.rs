@@ -1290,6 +1290,7 @@ impl MetaStore for SqliteStore {
 
     async fn bulk_load_begin(&self) -> StoreResult<()> {
         // Offline: a crash loses the load, never a write that was acknowledged elsewhere.
+        // The bulk writer stays unsynced until `bulk_load_end` (it is the load's writer).
         self.with_bulk(|w| w.set_offline(true))?;
         index::drop_value_indexes(&self.writer).await
     }

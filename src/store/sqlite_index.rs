@@ -18,9 +18,9 @@ pub fn trash_of(live: ScopeCode) -> ScopeCode {
     live + 1
 }
 
-/// The value indexes, as the migrations define them. A bulk load drops them and builds
-/// them again at its end (one sort instead of millions of random inserts); every start
-/// builds any that a load interrupted by a crash left missing.
+/// The value indexes, as the migrations define them. A bulk load drops all but
+/// `KEPT_BY_LOADS` and builds them again at its end (one sort instead of millions of
+/// random inserts); every start builds any that a load interrupted by a crash left missing.
 pub const VALUE_INDEXES: &[(&str, &str)] = &[
     (
         "asset_values_v",
