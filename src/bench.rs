@@ -86,6 +86,39 @@ pub(crate) fn synthetic(i: usize, rng: &mut StdRng, start_ms: i64, span_ms: i64)
     }
 }
 
+/// Assets per `insert_assets_bulk` call (a transaction each): large enough that the
+/// per-transaction work (the full-text segment, count upserts, the commit) is spread
+/// thin, small enough that a batch of assets stays a few tens of MB.
+const BATCH: usize = 20_000;
+
+/// The synthetic assets `range` in batches, made on a thread of their own (one batch
+/// ahead of the consumer) so that making them overlaps the store's writes.
+pub(crate) fn generate(
+    range: std::ops::Range<usize>,
+    start_ms: i64,
+    span_ms: i64,
+) -> tokio::sync::mpsc::Receiver<Vec<Asset>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    std::thread::spawn(move || {
+        let mut rng = StdRng::seed_from_u64(42);
+        let mut batch = Vec::with_capacity(BATCH);
+        for i in range {
+            batch.push(synthetic(i, &mut rng, start_ms, span_ms));
+            if batch.len() == BATCH
+                && tx
+                    .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+    });
+    rx
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -128,7 +161,6 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
     let store = state.store.clone();
     let catalog = "assets";
 
-    let mut rng = StdRng::seed_from_u64(42);
     let now = chrono::Utc::now().timestamp_millis();
     let span = 10 * 365 * 86_400_000i64;
     let start = now - span;
@@ -140,17 +172,10 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
     if loading {
         store.bulk_load_begin().await?;
     }
-    let mut batch = Vec::with_capacity(5000);
     let progress = crate::progress::Progress::on_stderr("loaded", args.assets.saturating_sub(existing) as u64);
-    for i in existing..args.assets {
-        batch.push(synthetic(i, &mut rng, start, span));
-        if batch.len() == 5000 {
-            store.insert_assets_bulk(catalog, &batch).await?;
-            batch.clear();
-            progress.add(5000);
-        }
-    }
-    if !batch.is_empty() {
+    // The next batch is made on a thread of its own while the store writes this one.
+    let mut batches = generate(existing..args.assets, start, span);
+    while let Some(batch) = batches.recv().await {
         store.insert_assets_bulk(catalog, &batch).await?;
         progress.add(batch.len() as u64);
     }
@@ -166,6 +191,8 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
         load_seconds - insert_seconds
     );
 
+    // The queries' own random choices (the load's are made by `generate`).
+    let mut rng = StdRng::seed_from_u64(43);
     let year_ago = dates::format_emdb(chrono::Utc::now() - chrono::Duration::days(365));
     let parse = |body: Value| -> anyhow::Result<SearchRequest> {
         Ok(query::parse_search(

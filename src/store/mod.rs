@@ -9,6 +9,7 @@
 mod planner_check;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_bulk;
 mod sqlite_checkpoint;
 mod sqlite_index;
 mod sqlite_read;
@@ -447,10 +448,26 @@ pub fn index_rows(asset: &Asset) -> Vec<IndexRow> {
 /// Index rows without repeats: a value listed twice counts once, so the rows of one
 /// value can be counted without DISTINCT (and the maintained facet counts agree).
 pub fn unique_rows(asset: &Asset) -> Vec<IndexRow> {
-    let mut rows = index_rows(asset);
-    let mut seen = std::collections::HashSet::new();
-    rows.retain(|r| seen.insert((r.field.clone(), r.v.clone(), r.n.map(f64::to_bits))));
-    rows
+    let rows = index_rows(asset);
+    let same =
+        |a: &IndexRow, b: &IndexRow| a.field == b.field && a.v == b.v && a.n.map(f64::to_bits) == b.n.map(f64::to_bits);
+    let mut out: Vec<IndexRow> = Vec::with_capacity(rows.len());
+    if rows.len() <= 64 {
+        // A few rows (nearly every asset): comparing them is cheaper than hashing copies.
+        for r in rows {
+            if !out.iter().any(|o| same(o, &r)) {
+                out.push(r);
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        for r in rows {
+            if seen.insert((r.field.clone(), r.v.clone(), r.n.map(f64::to_bits))) {
+                out.push(r);
+            }
+        }
+    }
+    out
 }
 
 /// Words of every value whose field `include` accepts, for the composite `description`.

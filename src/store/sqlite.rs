@@ -1,6 +1,7 @@
 //! The embedded metadata store: SQLite in WAL mode with full synchronous commits, so
 //! an acknowledged write survives a crash.
 
+use super::sqlite_bulk::{blocking, BulkWriter};
 use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
 use super::sqlite_read::{all, each_row, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
@@ -100,6 +101,10 @@ pub struct SqliteStore {
     /// Users and their permissions as read under an epoch (every request renders its
     /// owner's name and checks permissions on a cache miss): valid while it stands.
     user_cache: std::sync::Mutex<UserCache>,
+    /// The database file, for the bulk writer's connection.
+    path: std::path::PathBuf,
+    /// The connection of bulk inserts, opened on first need (see `sqlite_bulk`).
+    bulk: std::sync::Mutex<Option<BulkWriter>>,
 }
 
 #[derive(Default)]
@@ -155,6 +160,8 @@ impl SqliteStore {
             facet_names: index::FacetNames::default(),
             auth_epoch: std::sync::atomic::AtomicI64::new(0),
             user_cache: Default::default(),
+            path: path.to_path_buf(),
+            bulk: Default::default(),
         })
     }
 }
@@ -185,6 +192,18 @@ impl SqliteStore {
                 Ok(false)
             }
         }
+    }
+
+    /// Runs `f` with the bulk writer, opening it first if need be.
+    fn with_bulk<R>(&self, f: impl FnOnce(&mut BulkWriter) -> StoreResult<R>) -> StoreResult<R> {
+        blocking(|| {
+            let mut bulk = self.bulk.lock().unwrap_or_else(|e| e.into_inner());
+            let writer = match &mut *bulk {
+                Some(w) => w,
+                None => bulk.insert(BulkWriter::open(&self.path)?),
+            };
+            f(writer)
+        })
     }
 
     fn auth_changed(&self) {
@@ -486,54 +505,6 @@ async fn insert_asset_row(
         })),
         r => Ok(r?),
     }
-}
-
-/// Inserts many assets' rows (not their index) with a statement per hundred, inside the
-/// caller's write transaction; answers their `seq`s. The writer holds the database, so
-/// the new rows take the next `seq`s in order, which are given explicitly.
-async fn insert_asset_rows(
-    tx: &mut SqliteConnection,
-    catalog: &str,
-    assets: &[Asset],
-    texts: &[String],
-    ts: &str,
-) -> StoreResult<Vec<i64>> {
-    let last: i64 = sqlx::query_scalar(
-        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'assets'), 0),
-                    COALESCE((SELECT MAX(seq) FROM assets), 0))",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let seqs: Vec<i64> = (1..=assets.len() as i64).map(|i| last + i).collect();
-    let mut fields = Vec::with_capacity(assets.len());
-    for a in assets {
-        fields.push(serde_json::to_string(&a.fields).map_err(corrupt("asset fields"))?);
-    }
-    let rows: Vec<_> = assets.iter().zip(texts).zip(&fields).zip(&seqs).collect();
-    for chunk in rows.chunks(100) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO assets (seq, catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex,
-                                 sha256hex, fulltext, created, modified) ",
-        );
-        qb.push_values(chunk, |mut b, (((a, text), fields), seq)| {
-            let o = a.original.as_ref();
-            b.push_bind(**seq)
-                .push_bind(catalog)
-                .push_bind(&a.id)
-                .push_bind(&a.sourcepath)
-                .push_bind(fields.as_str())
-                .push_bind(o.map(|o| &o.blob_key))
-                .push_bind(o.map(|o| &o.filename))
-                .push_bind(o.map(|o| o.size as i64))
-                .push_bind(o.map(|o| &o.md5hex))
-                .push_bind(o.map(|o| &o.sha256hex))
-                .push_bind(text.as_str())
-                .push_bind(ts)
-                .push_bind(ts);
-        });
-        qb.build().execute(&mut *tx).await?;
-    }
-    Ok(seqs)
 }
 
 /// Queues a job inside a caller's transaction (or on a plain connection).
@@ -1468,81 +1439,21 @@ impl MetaStore for SqliteStore {
     async fn insert_assets_bulk(&self, catalog: &str, assets: &[Asset]) -> StoreResult<()> {
         let ts = now();
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
-        let texts: Vec<String> = assets.iter().map(fulltext).collect();
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let seqs = match insert_asset_rows(&mut tx, catalog, assets, &texts, &ts).await {
-            Ok(seqs) => seqs,
-            Err(StoreError::Backend(e)) if is_unique_violation(&e) => {
-                // Row by row (rolled back), to name the asset in the way.
-                drop(tx);
-                let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-                for (asset, text) in assets.iter().zip(&texts) {
-                    insert_asset_row(&mut tx, catalog, asset, text, &ts).await?;
-                }
-                return Err(StoreError::Backend(e));
-            }
-            Err(e) => return Err(e),
-        };
-        let mut delta = CountDelta::default();
-        let mut words = index::WordDelta::default();
-        let mut rows: Vec<(i64, Vec<IndexRow>)> = Vec::with_capacity(assets.len());
-        for ((asset, text), seq) in assets.iter().zip(&texts).zip(&seqs) {
-            words.text(text, 1);
-            let r = index::unique_rows(asset);
-            delta.asset(live, true, &r, 1);
-            rows.push((*seq, r));
-        }
-        // New assets have no value rows yet: many assets' rows go in one statement.
-        let pending: Vec<(i64, &IndexRow)> = rows.iter().flat_map(|(seq, r)| r.iter().map(|r| (*seq, r))).collect();
-        for chunk in pending.chunks(1000) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
-            qb.push_values(chunk, |mut b, (seq, r)| {
-                b.push_bind(*seq)
-                    .push_bind(live)
-                    .push_bind(&r.field)
-                    .push_bind(&r.v)
-                    .push_bind(r.n);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        let facets: Vec<(i64, &[IndexRow])> = rows.iter().map(|(seq, r)| (*seq, r.as_slice())).collect();
-        index::insert_facets(&mut tx, &facets).await?;
-        if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
-            // The batch's rows are consecutive: one statement indexes all their text.
-            sqlx::query(
-                "INSERT INTO asset_fts (rowid, body) SELECT seq, fulltext FROM assets WHERE seq BETWEEN ? AND ?",
-            )
-            .bind(first)
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
-        }
-        delta.apply(&mut tx, catalog).await?;
-        words.apply(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.with_bulk(|w| w.insert(catalog, live, assets, &ts))
     }
 
     async fn bulk_load_begin(&self) -> StoreResult<()> {
         // Offline: a crash loses the load, never a write that was acknowledged elsewhere.
-        // The writer is one connection, so the setting holds until `bulk_load_end`.
-        sqlx::query("PRAGMA synchronous = OFF").execute(&self.writer).await?;
+        // The bulk writer stays unsynced until `bulk_load_end` (it is the load's writer).
+        self.with_bulk(|w| w.set_offline(true))?;
         index::drop_value_indexes(&self.writer).await
     }
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
-        index::build_value_indexes(&self.writer).await?;
-        // Statistics from a sample of each index: a full ANALYZE reads every index
-        // again, for estimates the planner needs only roughly.
-        sampled_statistics(&self.writer, 1000, "ANALYZE").await?;
-        sqlx::query("PRAGMA synchronous = FULL").execute(&self.writer).await?;
-        // What the load wrote under `synchronous = OFF` becomes durable here (the
-        // checkpoint syncs the WAL, then the database), and the next start does not
-        // inherit a WAL of the whole load: its first commit would otherwise run that
-        // checkpoint (measured: 250-340 ms to healthy at 100,000 assets instead of < 100).
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await?;
+        self.with_bulk(|w| w.finish_load())?;
+        // Its cache is not needed any more (and a later bulk insert outside a load syncs
+        // its commits again).
+        self.bulk.lock().unwrap_or_else(|e| e.into_inner()).take();
         Ok(())
     }
 

@@ -18,9 +18,9 @@ pub fn trash_of(live: ScopeCode) -> ScopeCode {
     live + 1
 }
 
-/// The value indexes, as the migrations define them. A bulk load drops them and builds
-/// them again at its end (one sort instead of millions of random inserts); every start
-/// builds any that a load interrupted by a crash left missing.
+/// The value indexes, as the migrations define them. A bulk load drops all but
+/// `KEPT_BY_LOADS` and builds them again at its end (one sort instead of millions of
+/// random inserts); every start builds any that a load interrupted by a crash left missing.
 pub const VALUE_INDEXES: &[(&str, &str)] = &[
     (
         "asset_values_v",
@@ -43,8 +43,13 @@ pub async fn build_value_indexes(pool: &SqlitePool) -> StoreResult<()> {
     Ok(())
 }
 
+/// The value index a bulk load keeps: the load inserts value rows in its order (an
+/// asset's `seq` is the newest), so its entries go at its end, no dearer than a sort.
+const KEPT_BY_LOADS: &str = "asset_values_seq";
+
+/// Drops the value indexes a bulk load builds at its end.
 pub async fn drop_value_indexes(pool: &SqlitePool) -> StoreResult<()> {
-    for (name, _) in VALUE_INDEXES {
+    for (name, _) in VALUE_INDEXES.iter().filter(|(name, _)| *name != KEPT_BY_LOADS) {
         sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
             .execute(pool)
             .await?;
@@ -184,6 +189,44 @@ async fn facet_ids<'r>(tx: &mut SqliteConnection, rows: impl Iterator<Item = &'r
         }
     }
     Ok(ids)
+}
+
+/// Adds to `ids` the dictionary ids of facet values it lacks, adding the values that are
+/// new: `facet_ids` for a bulk load's rusqlite connection (a cached lookup per value).
+/// `ids` must hold only ids read or added inside the caller's transaction, for the
+/// reason `facet_ids` gives.
+pub fn add_facet_ids<'r>(
+    conn: &rusqlite::Connection,
+    ids: &mut FacetIds,
+    rows: impl Iterator<Item = &'r IndexRow>,
+) -> StoreResult<()> {
+    let mut wanted: Vec<(usize, &str)> = rows
+        .filter_map(facet_value)
+        .filter(|(i, v)| !ids[*i].contains_key(*v))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut find = conn.prepare_cached("SELECT id FROM facet_values WHERE field = ? AND v = ?")?;
+    let mut add = conn.prepare_cached("INSERT INTO facet_values (field, v) VALUES (?, ?)")?;
+    for (i, v) in wanted {
+        let id = match find
+            .query_row((FACET_FIELDS[i], v), |r| r.get::<_, i64>(0))
+            .optional()?
+        {
+            Some(id) => id,
+            None => {
+                add.execute((FACET_FIELDS[i], v))?;
+                conn.last_insert_rowid()
+            }
+        };
+        ids[i].insert(v.to_string(), id);
+    }
+    Ok(())
+}
+
+/// No ids yet (see `add_facet_ids`).
+pub fn no_facet_ids() -> FacetIds {
+    vec![HashMap::new(); FACET_FIELDS.len()]
 }
 
 /// How many fields a packed entry can name (its low bits).
@@ -372,27 +415,50 @@ pub struct WordDelta {
 
 impl WordDelta {
     /// A text enters (`sign` 1) or leaves (-1) the full-text index.
-    pub fn text(&mut self, text: &str, sign: i64) {
-        let mut seen: std::collections::HashSet<(&str, bool)> = std::collections::HashSet::new();
+    pub fn text<'a>(&mut self, text: &'a str, sign: i64) {
+        // Each (word, sure) once per text. Most texts have a few dozen words: a list beats
+        // hashing them, and a long text switches to a set.
+        let mut seen: Vec<(&str, bool)> = Vec::new();
+        let mut many: std::collections::HashSet<(&str, bool)> = std::collections::HashSet::new();
+        let mut see = |w: (&'a str, bool)| {
+            if seen.len() < 64 {
+                if !seen.contains(&w) {
+                    seen.push(w);
+                }
+            } else {
+                if many.is_empty() {
+                    many.extend(seen.iter().copied());
+                }
+                if many.insert(w) {
+                    seen.push(w);
+                }
+            }
+        };
         for run in text.split(' ').filter(|r| !r.is_empty()) {
             if run.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                seen.insert((run, true));
+                see((run, true));
             } else {
                 for piece in run
                     .split(|c: char| !c.is_ascii_alphanumeric())
                     .filter(|p| !p.is_empty())
                 {
-                    seen.insert((piece, false));
+                    see((piece, false));
                 }
             }
         }
         for (word, sure) in seen {
+            let lower;
             let key = if word.bytes().any(|b| b.is_ascii_uppercase()) {
-                word.to_ascii_lowercase()
+                lower = word.to_ascii_lowercase();
+                lower.as_str()
             } else {
-                word.to_string()
+                word
             };
-            let e = self.words.entry(key).or_default();
+            // A word already counted in this delta is found without a copy of it.
+            if !self.words.contains_key(key) {
+                self.words.insert(key.to_string(), (0, 0));
+            }
+            let Some(e) = self.words.get_mut(key) else { continue };
             if sure {
                 e.0 += sign;
             } else {
@@ -410,6 +476,23 @@ impl WordDelta {
             });
             qb.push(" ON CONFLICT (word) DO UPDATE SET n = n + excluded.n, unsure = unsure + excluded.unsure");
             qb.build().execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+}
+
+impl WordDelta {
+    /// `apply` on a bulk load's rusqlite connection, inside its transaction. Words in
+    /// order, so the upserts walk the table's pages once.
+    pub fn apply_sync(self, conn: &rusqlite::Connection) -> StoreResult<()> {
+        let mut words: Vec<_> = self.words.into_iter().filter(|(_, d)| *d != (0, 0)).collect();
+        words.sort_unstable();
+        let mut st = conn.prepare_cached(
+            "INSERT INTO fts_words (word, n, unsure) VALUES (?, ?, ?)
+             ON CONFLICT (word) DO UPDATE SET n = n + excluded.n, unsure = unsure + excluded.unsure",
+        )?;
+        for (word, (n, unsure)) in words {
+            st.execute((word, n, unsure))?;
         }
         Ok(())
     }
@@ -686,7 +769,8 @@ impl super::sqlite_writer::Idle for IndexUpkeep {
 /// Changes to the maintained counts, gathered over a transaction and written once.
 #[derive(Default)]
 pub struct CountDelta {
-    facets: HashMap<(String, String), i64>,
+    /// By field, then value: a value already counted is found without copying it.
+    facets: HashMap<String, HashMap<String, i64>>,
     totals: HashMap<ScopeCode, i64>,
 }
 
@@ -703,13 +787,33 @@ impl CountDelta {
     pub fn values(&mut self, rows: &[IndexRow], sign: i64) {
         for r in rows {
             if let (true, Some(v)) = (FACET_FIELDS.contains(&r.field.as_str()), &r.v) {
-                *self.facets.entry((r.field.clone(), v.clone())).or_default() += sign;
+                if !self.facets.contains_key(&r.field) {
+                    self.facets.insert(r.field.clone(), HashMap::new());
+                }
+                let Some(values) = self.facets.get_mut(&r.field) else {
+                    continue;
+                };
+                match values.get_mut(v) {
+                    Some(n) => *n += sign,
+                    None => {
+                        values.insert(v.clone(), sign);
+                    }
+                }
             }
         }
     }
 
-    pub async fn apply(self, tx: &mut SqliteConnection, catalog: &str) -> StoreResult<()> {
-        let facets: Vec<_> = self.facets.into_iter().filter(|(_, d)| *d != 0).collect();
+    /// The counts that change: ((field, value), by how much).
+    fn changed_facets(&mut self) -> Vec<((String, String), i64)> {
+        std::mem::take(&mut self.facets)
+            .into_iter()
+            .flat_map(|(f, values)| values.into_iter().map(move |(v, d)| ((f.clone(), v), d)))
+            .filter(|(_, d)| *d != 0)
+            .collect()
+    }
+
+    pub async fn apply(mut self, tx: &mut SqliteConnection, catalog: &str) -> StoreResult<()> {
+        let facets = self.changed_facets();
         for chunk in facets.chunks(300) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO facet_counts (catalog, field, v, n) ");
             qb.push_values(chunk, |mut b, ((field, v), d)| {
@@ -726,6 +830,28 @@ impl CountDelta {
             .bind(d)
             .execute(&mut *tx)
             .await?;
+        }
+        Ok(())
+    }
+}
+
+impl CountDelta {
+    /// `apply` on a bulk load's rusqlite connection, inside its transaction.
+    pub fn apply_sync(mut self, conn: &rusqlite::Connection, catalog: &str) -> StoreResult<()> {
+        let mut facets = self.changed_facets();
+        facets.sort_unstable();
+        let mut st = conn.prepare_cached(
+            "INSERT INTO facet_counts (catalog, field, v, n) VALUES (?, ?, ?, ?)
+             ON CONFLICT (catalog, field, v) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((field, v), d) in facets {
+            st.execute((catalog, field, v, d))?;
+        }
+        let mut st = conn.prepare_cached(
+            "INSERT INTO asset_counts (scope, n) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for (scope, d) in self.totals.into_iter().filter(|(_, d)| *d != 0) {
+            st.execute((scope, d))?;
         }
         Ok(())
     }
