@@ -526,8 +526,12 @@ async fn preload(dir: &std::path::Path, assets: usize, password: &str) -> anyhow
     let now = chrono::Utc::now().timestamp_millis();
     let span = 10 * 365 * 86_400_000i64;
     let mut batch = Vec::with_capacity(5000);
-    // As `bench search` loads: the value indexes are dropped and rebuilt once at the end.
-    store.bulk_load_begin().await?;
+    // As `bench search` loads: the value indexes are dropped and rebuilt once at the end;
+    // a catalog already loaded (a rerun on the same directory) keeps them as they are.
+    let loading = existing < assets;
+    if loading {
+        store.bulk_load_begin().await?;
+    }
     for i in existing..assets {
         batch.push(crate::bench::synthetic(i, &mut rng, now - span, span));
         if batch.len() == 5000 {
@@ -539,7 +543,9 @@ async fn preload(dir: &std::path::Path, assets: usize, password: &str) -> anyhow
     if !batch.is_empty() {
         store.insert_assets_bulk("assets", &batch).await?;
     }
-    store.bulk_load_end().await?;
+    if loading {
+        store.bulk_load_end().await?;
+    }
     // The admin's password may differ from an earlier run on this directory.
     let mut admin = store.get_user("admin").await?.context("no admin user")?;
     let policy = crate::ops::users::KeyPolicy {
