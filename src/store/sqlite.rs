@@ -92,6 +92,8 @@ pub struct SqliteStore {
     commits: GroupCommit,
     /// Trashed assets whose value rows have yet to move to the trash scope.
     sweeper: std::sync::Arc<index::TrashSweeper>,
+    /// The writer's idle work (the sweep, full-text merges), held during bulk loads.
+    upkeep: std::sync::Arc<index::IndexUpkeep>,
     codes: CatalogCodes,
     /// The texts of facet value ids, for counts over packed facet rows.
     facet_names: index::FacetNames,
@@ -147,13 +149,12 @@ impl SqliteStore {
             .connect_with(writer_opts)
             .await?;
         let sweeper = std::sync::Arc::new(index::TrashSweeper::default());
+        let upkeep = std::sync::Arc::new(index::IndexUpkeep::new(sweeper.clone()));
         Ok(SqliteStore {
             _checkpoints: Checkpointer::start(path),
             readers: Readers::new(path, READERS),
-            commits: GroupCommit::start(
-                writer.clone(),
-                Some(std::sync::Arc::new(index::IndexUpkeep::new(sweeper.clone())) as std::sync::Arc<dyn Idle>),
-            ),
+            commits: GroupCommit::start(writer.clone(), Some(upkeep.clone() as std::sync::Arc<dyn Idle>)),
+            upkeep,
             sweeper,
             writer,
             codes: CatalogCodes::default(),
@@ -1445,12 +1446,15 @@ impl MetaStore for SqliteStore {
     async fn bulk_load_begin(&self) -> StoreResult<()> {
         // Offline: a crash loses the load, never a write that was acknowledged elsewhere.
         // The bulk writer stays unsynced until `bulk_load_end` (it is the load's writer).
+        self.upkeep.pause(true);
         self.with_bulk(|w| w.set_offline(true))?;
         index::drop_value_indexes(&self.writer).await
     }
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
-        self.with_bulk(|w| w.finish_load())?;
+        let finished = self.with_bulk(|w| w.finish_load());
+        self.upkeep.pause(false);
+        finished?;
         // Its cache is not needed any more (and a later bulk insert outside a load syncs
         // its commits again).
         self.bulk.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -79,9 +79,18 @@ impl BulkWriter {
         // healthy at 100,000 assets instead of < 100).
         let t = Instant::now();
         self.set_offline(false)?;
-        let busy: i64 = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        // The checkpoint thread (store::sqlite_checkpoint) may hold the checkpoint lock for
+        // a moment, which SQLite answers with "busy" at once rather than waiting: retried.
+        let mut busy: i64 = 1;
+        for _ in 0..200 {
+            busy = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         if busy != 0 {
             return Err(StoreError::NotCommitted(
                 "the end of a bulk load could not checkpoint (is something reading?)".into(),

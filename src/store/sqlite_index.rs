@@ -709,6 +709,9 @@ pub struct IndexUpkeep {
     /// Whether a write may have added full-text segments since the last merge found
     /// nothing to do.
     fts_merge_due: std::sync::atomic::AtomicBool,
+    /// Set during a bulk load, which writes through a connection of its own: merging
+    /// meanwhile would only contend with it for the write lock.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// Pages of full-text segments one merge step writes: a few milliseconds.
@@ -719,13 +722,23 @@ impl IndexUpkeep {
         IndexUpkeep {
             trash,
             fts_merge_due: std::sync::atomic::AtomicBool::new(true),
+            paused: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Holds (or resumes) the idle work, for a bulk load.
+    pub fn pause(&self, paused: bool) {
+        self.paused.store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
 impl super::sqlite_writer::Idle for IndexUpkeep {
     fn wanted(&self) -> bool {
-        self.trash.any() || self.fts_merge_due.load(std::sync::atomic::Ordering::SeqCst)
+        !self.is_paused() && (self.trash.any() || self.fts_merge_due.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn owed(&self) -> bool {
@@ -733,7 +746,7 @@ impl super::sqlite_writer::Idle for IndexUpkeep {
     }
 
     fn pressing(&self) -> bool {
-        self.trash.pending.load(std::sync::atomic::Ordering::SeqCst) > SWEEP_PRESSING
+        !self.is_paused() && self.trash.pending.load(std::sync::atomic::Ordering::SeqCst) > SWEEP_PRESSING
     }
 
     fn wrote(&self) {
