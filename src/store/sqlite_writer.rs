@@ -435,8 +435,8 @@ mod tests {
     use super::*;
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_or_panicking_write_leaves_its_batch_intact() {
+    /// A one-connection pool on a new database holding `t (x UNIQUE)`.
+    async fn table_t() -> (tempfile::TempDir, SqlitePool) {
         let dir = tempfile::tempdir().unwrap();
         let opts = SqliteConnectOptions::new()
             .filename(dir.path().join("t.db"))
@@ -451,6 +451,12 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+        (dir, pool)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_panicking_write_leaves_its_batch_intact() {
+        let (_dir, pool) = table_t().await;
         let commits = GroupCommit::start(pool.clone(), None);
         let mut tasks = Vec::new();
         for i in 0..200i64 {
@@ -545,20 +551,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn merged_writes_share_statements_and_still_fail_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteConnectOptions::new()
-            .filename(dir.path().join("t.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
-            .execute(&pool)
-            .await
-            .unwrap();
+        let (_dir, pool) = table_t().await;
         let commits = GroupCommit::start(pool.clone(), None);
         // Holds the writer in a batch until every merged write is queued, so they meet.
         let (open, gate) = oneshot::channel::<()>();
