@@ -64,6 +64,9 @@ fn derived(table: &str) -> bool {
         // Each asset's facet values packed for counting (a copy of its value rows).
         || table == "asset_facets"
         || table == "facet_values"
+        // Trashed assets whose value rows SQLite has yet to move: PostgreSQL derives each
+        // value row's scope from its asset's state.
+        || table == "trash_pending"
 }
 
 /// Derived columns, not copied: the index scope of a value row (SQLite's and
