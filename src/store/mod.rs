@@ -113,6 +113,18 @@ pub struct AuditRecord {
     pub data: Map<String, Value>,
 }
 
+/// Whether one value condition can drive a search by itself in either backend: its
+/// matches are one or a few ranges of the value index (text, range, existence, one
+/// free-form word).
+pub(crate) fn value_drivable(cond: &crate::domain::query::Cond) -> bool {
+    use crate::domain::query::Cond;
+    match cond {
+        Cond::Text { .. } | Cond::Range { .. } | Cond::Exists => true,
+        Cond::Freeform(words) => words.len() == 1,
+        _ => false,
+    }
+}
+
 /// The audit entries of the assets among `done`.
 pub fn audit_of<'a>(audit: &'a [AuditRecord], done: &'a [String]) -> impl Iterator<Item = &'a AuditRecord> {
     audit.iter().filter(move |a| done.contains(&a.assetid))

@@ -2214,10 +2214,8 @@ fn driver<'q>(q: &'q Query, target: &Target) -> Option<Driver<'q>> {
             if target.direct(field).is_some() {
                 return None;
             }
-            match cond {
-                Cond::Text { .. } | Cond::Range { .. } | Cond::Exists => {}
-                Cond::Freeform(words) if words.len() == 1 => {}
-                _ => return None,
+            if !super::value_drivable(cond) {
+                return None;
             }
             let kind = target.kind.as_ref()(field);
             let eq = is_equality(cond, kind);

@@ -427,10 +427,8 @@ fn single_driver<'q>(field: &'q str, cond: &'q Cond, target: &Target) -> Option<
     if target.direct(field).is_some() {
         return None;
     }
-    match cond {
-        Cond::Text { .. } | Cond::Range { .. } | Cond::Exists => {}
-        Cond::Freeform(words) if words.len() == 1 => {}
-        _ => return None,
+    if !super::value_drivable(cond) {
+        return None;
     }
     let kind = target.kind.as_ref()(field);
     let eq = is_equality(cond, kind, field);
