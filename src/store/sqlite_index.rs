@@ -870,24 +870,43 @@ impl CountDelta {
     }
 }
 
-/// The facet rows an asset has now, read from its value rows.
+/// The facet rows assets have now, read from their packed rows (`asset_facets`): one row
+/// per asset and a dictionary lookup per distinct value, where their value rows were a
+/// seek per asset and facet field (1.4 ms for a burst of 32 deletes, most of its reads).
 pub async fn stored_facet_rows(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<Vec<IndexRow>> {
-    let mut out = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
     for chunk in seqs.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT field, v FROM asset_values WHERE v IS NOT NULL AND seq IN ");
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT f FROM asset_facets WHERE seq IN ");
         push_list(&mut qb, chunk);
-        qb.push(" AND field IN ");
-        push_list(&mut qb, FACET_FIELDS);
         for r in qb.build().fetch_all(&mut *tx).await? {
-            out.push(IndexRow {
-                field: r.try_get("field")?,
-                v: r.try_get("v")?,
-                n: None,
-            });
+            let f: Vec<u8> = r.try_get("f")?;
+            unpack_facets(&f, |k| ids.push(entry_parts(k).0))?;
         }
     }
-    Ok(out)
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // Read in the writer's transaction: the ids may be this batch's own new values.
+    let mut values: HashMap<i64, (String, String)> = HashMap::with_capacity(distinct.len());
+    for chunk in distinct.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, field, v FROM facet_values WHERE id IN ");
+        push_list(&mut qb, chunk);
+        for r in qb.build().fetch_all(&mut *tx).await? {
+            values.insert(r.try_get("id")?, (r.try_get("field")?, r.try_get("v")?));
+        }
+    }
+    ids.iter()
+        .map(|id| {
+            let (field, v) = values
+                .get(id)
+                .ok_or_else(|| super::StoreError::Corrupt(format!("facet value {id} is missing")))?;
+            Ok(IndexRow {
+                field: field.clone(),
+                v: Some(v.clone()),
+                n: None,
+            })
+        })
+        .collect()
 }
 
 /// How many assets a scope holds, as kept.
