@@ -1,7 +1,7 @@
 //! Asset use cases: create (with or without an original), read, update, delete, search.
 
 use super::{Ctx, OpsError, OpsResult};
-use crate::domain::asset::{apply_values, Asset, Changes, Original};
+use crate::domain::asset::{apply_values, Asset, Changes, ListItem, Original};
 use crate::domain::fields::{asset_field, FieldDef};
 use crate::domain::query::{self, FieldInfo, SearchRequest};
 use crate::domain::{dates, filetypes, sourcepath, Invalid};
@@ -145,28 +145,12 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
         fields,
         original: req.original,
     };
-    // A default path that is taken gets a numbered twin (`photo-2.jpg`); an explicit
-    // one is the client's choice and a clash is reported.
+    // A default path that is taken gets a numbered twin (`photo-2.jpg`, the lowest number
+    // free); an explicit one is the client's choice and a clash is reported.
     let base = asset.sourcepath.clone();
-    for attempt in 2..=1000 {
-        // With an original, the import job is queued in the row's transaction: a crash
-        // cannot leave an acknowledged upload that never gets its metadata and renditions.
-        let inserted = if asset.original.is_some() {
-            let payload = super::import::payload(&asset.id);
-            ctx.store
-                .insert_asset_with_job(
-                    ctx.catalog,
-                    &asset,
-                    &changes.list_items,
-                    super::import::IMPORT,
-                    &payload,
-                )
-                .await
-                .map(|_| ())
-        } else {
-            ctx.store.insert_asset(ctx.catalog, &asset, &changes.list_items).await
-        };
-        match inserted {
+    let mut numbering = None;
+    for _ in 0..TWIN_ATTEMPTS {
+        match insert_new(ctx, &asset, &changes.list_items).await {
             Ok(()) => {
                 if let Some(o) = &asset.original {
                     ctx.blobs.settle(&o.blob_key);
@@ -175,7 +159,13 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
                 return Ok(Created { asset, changes });
             }
             Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {
-                asset.sourcepath = numbered(&base, attempt);
+                // One upload at a time picks a number (held until its insert is done):
+                // uploads of one name at once would otherwise all pick the same number
+                // and retry in turn. Another server may still take it: then again.
+                if numbering.is_none() {
+                    numbering = Some(NUMBERING.lock().await);
+                }
+                asset.sourcepath = free_twin(ctx, &base).await?;
             }
             Err(StoreError::Conflict(m)) if m.contains("sourcepath") => {
                 let holder = ctx
@@ -192,17 +182,62 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
             Err(e) => return Err(e.into()),
         }
     }
-    Err(OpsError::Conflict(format!("no free sourcepath near \"{base}\"")))
+    Err(OpsError::Conflict(format!(
+        "no free sourcepath near \"{base}\" (other uploads kept taking them)"
+    )))
 }
 
-fn numbered(path: &str, n: u32) -> String {
+/// Inserts a new asset; with an original, its import job is queued in the row's
+/// transaction: a crash cannot leave an acknowledged upload that never gets its
+/// metadata and renditions.
+async fn insert_new(ctx: &Ctx<'_>, asset: &Asset, items: &[ListItem]) -> Result<(), StoreError> {
+    if asset.original.is_some() {
+        let payload = super::import::payload(&asset.id);
+        ctx.store
+            .insert_asset_with_job(ctx.catalog, asset, items, super::import::IMPORT, &payload)
+            .await
+            .map(|_| ())
+    } else {
+        ctx.store.insert_asset(ctx.catalog, asset, items).await
+    }
+}
+
+/// Inserts of a numbered twin tried before giving up (each after another server took
+/// the number picked).
+const TWIN_ATTEMPTS: usize = 10;
+
+/// This process's numbering of twins, one upload at a time.
+static NUMBERING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The lowest-numbered free twin of a taken path, from one read of the twins there are
+/// (trying `-2`, `-3`, ... one insert each made the n-th upload of a name cost n writes).
+async fn free_twin(ctx: &Ctx<'_>, base: &str) -> OpsResult<String> {
+    let (prefix, ext) = twin_parts(base);
+    let taken: std::collections::HashSet<u64> = ctx
+        .store
+        .live_sourcepaths_numbered(ctx.catalog, &prefix)
+        .await?
+        .iter()
+        .filter_map(|p| {
+            p.strip_prefix(prefix.as_str())?
+                .strip_suffix(ext.as_str())?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let n = (2u64..).find(|n| !taken.contains(n)).unwrap_or(2);
+    Ok(format!("{prefix}{n}{ext}"))
+}
+
+/// A path's twins are `{prefix}{n}{ext}`: `a/photo.jpg` gives `("a/photo-", ".jpg")`.
+fn twin_parts(path: &str) -> (String, String) {
     let (dir, leaf) = match path.rsplit_once('/') {
         Some((d, l)) => (format!("{d}/"), l),
         None => (String::new(), path),
     };
     match leaf.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem}-{n}.{ext}"),
-        _ => format!("{dir}{leaf}-{n}"),
+        Some((stem, ext)) if !stem.is_empty() => (format!("{dir}{stem}-"), format!(".{ext}")),
+        _ => (format!("{dir}{leaf}-"), String::new()),
     }
 }
 
@@ -310,7 +345,8 @@ mod tests {
         assert!(validate_id("AXLIZAeT6Khr_XFrhdhk").is_ok());
         assert!(validate_id("../x").is_err());
         assert!(validate_id("a b").is_err());
-        assert_eq!(numbered("a/b/photo.jpg", 2), "a/b/photo-2.jpg");
-        assert_eq!(numbered("noext", 3), "noext-3");
+        assert_eq!(twin_parts("a/b/photo.jpg"), ("a/b/photo-".into(), ".jpg".into()));
+        assert_eq!(twin_parts("noext"), ("noext-".into(), String::new()));
+        assert_eq!(twin_parts("a/.hidden"), ("a/.hidden-".into(), String::new()));
     }
 }

@@ -253,6 +253,9 @@ pub trait MetaStore: Send + Sync {
     /// An asset by id in the given scope.
     async fn get_asset_in(&self, catalog: &str, id: &str, scope: Scope) -> StoreResult<Option<StoredAsset>>;
     async fn get_asset_by_sourcepath(&self, catalog: &str, sourcepath: &str) -> StoreResult<Option<StoredAsset>>;
+    /// The live source paths of a catalog that begin with `prefix`, which must end with
+    /// `-` (the numbered twins of a taken path: `photo-2.jpg`, `photo-3.jpg`, ...).
+    async fn live_sourcepaths_numbered(&self, catalog: &str, prefix: &str) -> StoreResult<Vec<String>>;
     /// Whether any asset, live or trashed, holds this id.
     async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool>;
     /// Replaces a live asset's fields (and original) if it is still at `version`:
@@ -511,6 +514,15 @@ pub fn fulltext(asset: &Asset) -> String {
         &|f| fields::asset_field(f).is_some_and(|d| d.fulltext),
         &asset.sourcepath.replace('/', " "),
     )
+}
+
+/// The bounds of the source paths beginning with `prefix` (which ends with `-`), as
+/// `path >= lower AND path < upper` in byte order: `-` and `.` are neighbours in ASCII.
+pub(crate) fn numbered_bounds(prefix: &str) -> StoreResult<(String, String)> {
+    match prefix.strip_suffix('-') {
+        Some(stem) => Ok((prefix.to_string(), format!("{stem}."))),
+        None => Err(StoreError::Corrupt(format!("not a numbered prefix: {prefix:?}"))),
+    }
 }
 
 #[cfg(test)]

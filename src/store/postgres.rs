@@ -1285,6 +1285,19 @@ impl MetaStore for PostgresStore {
         row.as_ref().map(asset_from_row).transpose()
     }
 
+    async fn live_sourcepaths_numbered(&self, catalog: &str, prefix: &str) -> StoreResult<Vec<String>> {
+        let (lower, upper) = super::numbered_bounds(prefix)?;
+        // sourcepath is COLLATE "C": byte order, as the bounds assume.
+        Ok(sqlx::query_scalar(
+            "SELECT sourcepath FROM assets WHERE catalog = $1 AND state = 'live' AND sourcepath >= $2 AND sourcepath < $3",
+        )
+        .bind(t(catalog))
+        .bind(t(&lower))
+        .bind(t(&upper))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE catalog = $1 AND id = $2")
             .bind(t(catalog))

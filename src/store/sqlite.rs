@@ -1198,6 +1198,19 @@ impl MetaStore for SqliteStore {
         }).await
     }
 
+    async fn live_sourcepaths_numbered(&self, catalog: &str, prefix: &str) -> StoreResult<Vec<String>> {
+        let (lower, upper) = super::numbered_bounds(prefix)?;
+        self.readers
+            .read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT sourcepath FROM assets WHERE catalog = ? AND state = 'live' AND sourcepath >= ? AND sourcepath < ?",
+                )?;
+                let paths = st.query_map([catalog, lower.as_str(), upper.as_str()], |r| r.get(0))?;
+                Ok(paths.collect::<Result<Vec<String>, _>>()?)
+            })
+            .await
+    }
+
     async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool> {
         let n: i64 = self
             .readers

@@ -312,6 +312,53 @@ async fn multipart_variants_and_json_records() {
     s.stop().await;
 }
 
+/// Uploads of one file name without a sourcepath get the default path, then its twins
+/// `-2`, `-3`, ... : each number once, even when the uploads arrive at once, and a number
+/// freed by a delete is taken again first.
+#[tokio::test]
+async fn twins_of_a_default_path_are_numbered_once_each() {
+    let s = TestServer::start().await;
+    let key = s.login().await;
+    let first = s.upload(&key, "media/test-asset-02.jpg", "{}").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let base = first.json["data"]["sourcepath"].as_str().unwrap().to_string();
+    let stem = base.strip_suffix(".jpg").unwrap().to_string();
+    let uploads = (0..12).map(|_| s.upload(&key, "media/test-asset-02.jpg", "{}"));
+    let mut paths: Vec<String> = futures_util::future::join_all(uploads)
+        .await
+        .into_iter()
+        .map(|a| {
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+            a.json["data"]["sourcepath"].as_str().unwrap().to_string()
+        })
+        .collect();
+    paths.sort_by_key(|p| p.len());
+    paths.sort();
+    let mut want: Vec<String> = (2..=13).map(|n| format!("{stem}-{n}.jpg")).collect();
+    want.sort();
+    assert_eq!(paths, want);
+    // -5 is deleted: the next upload of the name takes it again, the one after -14.
+    let r = s
+        .post(
+            "module/asset/search",
+            &key,
+            &json!({"query":{"terms":[{"field":"sourcepath","operation":"exact","value":format!("{stem}-5.jpg")}]}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.json["response"]["totalhits"], json!(1), "{}", r.text);
+    let id = r.json["results"][0]["id"].as_str().unwrap().to_string();
+    let r = s
+        .post("module/asset/deleteassets", &key, &json!({"assetid": id}).to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for want in ["-5.jpg", "-14.jpg"] {
+        let a = s.upload(&key, "media/test-asset-02.jpg", "{}").await;
+        assert_eq!(a.json["data"]["sourcepath"], format!("{stem}{want}"), "{}", a.text);
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn deleteassets_takes_lists_and_names_the_missing() {
     let s = TestServer::start().await;
