@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "fts merges by the writer",
         include_str!("../../migrations/sqlite/0014_fts_manual_merge.sql"),
     ),
+    (
+        15,
+        "record numbers index",
+        include_str!("../../migrations/sqlite/0015_record_numbers_index.sql"),
+    ),
 ];
 
 /// Reader connections kept open: each keeps its own page cache, and two cores gain
@@ -613,6 +618,7 @@ async fn trash_live_assets(
     let ts = now();
     let mut done = Vec::new();
     let mut seqs = Vec::new();
+    let mut texts = Vec::new();
     for chunk in ids.chunks(500) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
         qb.push_bind(&ts)
@@ -625,10 +631,11 @@ async fn trash_live_assets(
         for id in chunk {
             sep.push_bind(id);
         }
-        qb.push(") RETURNING id, seq");
+        qb.push(") RETURNING id, seq, fulltext");
         for r in qb.build().fetch_all(&mut *tx).await? {
             done.push(r.try_get::<String, _>("id")?);
             seqs.push(r.try_get::<i64, _>("seq")?);
+            texts.push(r.try_get::<String, _>("fulltext")?);
         }
     }
     let mut delta = CountDelta::default();
@@ -637,7 +644,7 @@ async fn trash_live_assets(
     delta.asset(index::trash_of(live), false, &[], seqs.len() as i64);
     // The value rows move to the trash scope later, many at a time (`TrashSweeper`).
     sweeper.list(tx, &seqs).await?;
-    index::fts_remove(tx, &seqs).await?;
+    index::fts_remove_texts(tx, &seqs, &texts).await?;
     delta.apply(tx, catalog).await?;
     Ok(done)
 }

@@ -529,6 +529,19 @@ pub async fn fts_add(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()>
 pub async fn fts_remove(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
     let mut words = WordDelta::default();
     texts_of(tx, seqs, &mut words, -1).await?;
+    fts_delete(tx, seqs, words).await
+}
+
+/// `fts_remove` of assets whose stored texts the caller has read already.
+pub async fn fts_remove_texts(tx: &mut SqliteConnection, seqs: &[i64], texts: &[String]) -> StoreResult<()> {
+    let mut words = WordDelta::default();
+    for text in texts {
+        words.text(text, -1);
+    }
+    fts_delete(tx, seqs, words).await
+}
+
+async fn fts_delete(tx: &mut SqliteConnection, seqs: &[i64], words: WordDelta) -> StoreResult<()> {
     for chunk in seqs.chunks(500) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM asset_fts WHERE rowid IN ");
         push_list(&mut qb, chunk);
@@ -835,14 +848,15 @@ impl CountDelta {
             qb.push(" ON CONFLICT (catalog, field, v) DO UPDATE SET n = n + excluded.n");
             qb.build().execute(&mut *tx).await?;
         }
-        for (scope, d) in self.totals.into_iter().filter(|(_, d)| *d != 0) {
-            sqlx::query(
-                "INSERT INTO asset_counts (scope, n) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET n = n + excluded.n",
-            )
-            .bind(scope)
-            .bind(d)
-            .execute(&mut *tx)
-            .await?;
+        // One statement for every scope (a delete moves an asset between two).
+        let totals: Vec<(ScopeCode, i64)> = self.totals.into_iter().filter(|(_, d)| *d != 0).collect();
+        if !totals.is_empty() {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_counts (scope, n) ");
+            qb.push_values(&totals, |mut b, (scope, d)| {
+                b.push_bind(*scope).push_bind(*d);
+            });
+            qb.push(" ON CONFLICT (scope) DO UPDATE SET n = n + excluded.n");
+            qb.build().execute(&mut *tx).await?;
         }
         Ok(())
     }

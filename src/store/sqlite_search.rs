@@ -49,7 +49,7 @@ impl<'a> Target<'a> {
     pub(super) fn records(searchtype: &'a str) -> Self {
         Target {
             values: "record_values",
-            n_index: "record_values_field_n",
+            n_index: "record_values_n",
             scope: None,
             fts: false,
             fts_catalog: None,
