@@ -148,7 +148,8 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
     // A default path that is taken gets a numbered twin (`photo-2.jpg`, the lowest number
     // free); an explicit one is the client's choice and a clash is reported.
     let base = asset.sourcepath.clone();
-    let mut numbering = None;
+    // The number this upload holds while its insert runs (see `free_twin`).
+    let mut held: Option<HeldTwin> = None;
     for _ in 0..TWIN_ATTEMPTS {
         match insert_new(ctx, &asset, &changes.list_items).await {
             Ok(()) => {
@@ -159,13 +160,9 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
                 return Ok(Created { asset, changes });
             }
             Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {
-                // One upload at a time picks a number (held until its insert is done):
-                // uploads of one name at once would otherwise all pick the same number
-                // and retry in turn. Another server may still take it: then again.
-                if numbering.is_none() {
-                    numbering = Some(NUMBERING.lock().await);
-                }
-                asset.sourcepath = free_twin(ctx, &base).await?;
+                let twin = free_twin(ctx, &base).await?;
+                asset.sourcepath = twin.0.clone();
+                held = Some(twin);
             }
             Err(StoreError::Conflict(m)) if m.contains("sourcepath") => {
                 let holder = ctx
@@ -182,6 +179,7 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
             Err(e) => return Err(e.into()),
         }
     }
+    drop(held);
     Err(OpsError::Conflict(format!(
         "no free sourcepath near \"{base}\" (other uploads kept taking them)"
     )))
@@ -206,12 +204,28 @@ async fn insert_new(ctx: &Ctx<'_>, asset: &Asset, items: &[ListItem]) -> Result<
 /// the number picked).
 const TWIN_ATTEMPTS: usize = 10;
 
-/// This process's numbering of twins, one upload at a time.
-static NUMBERING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Twin paths picked by this process's uploads whose inserts have not ended: uploads of
+/// one name at once pick different numbers (instead of all the same one, then retrying
+/// in turn), and still commit together.
+static PICKED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// The lowest-numbered free twin of a taken path, from one read of the twins there are
-/// (trying `-2`, `-3`, ... one insert each made the n-th upload of a name cost n writes).
-async fn free_twin(ctx: &Ctx<'_>, base: &str) -> OpsResult<String> {
+/// A twin path held in `PICKED` until dropped.
+struct HeldTwin(String);
+
+impl Drop for HeldTwin {
+    fn drop(&mut self) {
+        let mut picked = PICKED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = picked.iter().position(|p| *p == self.0) {
+            picked.swap_remove(i);
+        }
+    }
+}
+
+/// The lowest-numbered twin of a taken path that no live asset holds and no upload of
+/// this process is inserting, from one read of the twins there are (trying `-2`, `-3`,
+/// ... one insert each made the n-th upload of a name cost n writes). Another server
+/// may pick the same number: its insert then fails and the upload picks again.
+async fn free_twin(ctx: &Ctx<'_>, base: &str) -> OpsResult<HeldTwin> {
     let (prefix, ext) = twin_parts(base);
     let taken: std::collections::HashSet<u64> = ctx
         .store
@@ -225,8 +239,14 @@ async fn free_twin(ctx: &Ctx<'_>, base: &str) -> OpsResult<String> {
                 .ok()
         })
         .collect();
-    let n = (2u64..).find(|n| !taken.contains(n)).unwrap_or(2);
-    Ok(format!("{prefix}{n}{ext}"))
+    let mut picked = PICKED.lock().unwrap_or_else(|e| e.into_inner());
+    let path = (2u64..)
+        .filter(|n| !taken.contains(n))
+        .map(|n| format!("{prefix}{n}{ext}"))
+        .find(|p| !picked.contains(p))
+        .unwrap_or_default();
+    picked.push(path.clone());
+    Ok(HeldTwin(path))
 }
 
 /// A path's twins are `{prefix}{n}{ext}`: `a/photo.jpg` gives `("a/photo-", ".jpg")`.
