@@ -75,6 +75,13 @@ pub async fn writes_then_searches(store: &dyn MetaStore, other_catalog: bool) {
         store.update_asset("assets", &a, 1, &[]).await.unwrap();
         assets[i] = a;
     }
+    // Updates of a number only: text, facets and other values stay as they were.
+    for i in (13..400).step_by(13).filter(|i| i % 10 != 0) {
+        let mut a = assets[i].clone();
+        a.fields.insert("width".into(), json!("4950"));
+        store.update_asset("assets", &a, 1, &[]).await.unwrap();
+        assets[i] = a;
+    }
     let trashed: Vec<String> = assets.iter().step_by(7).map(|a| a.id.clone()).collect();
     store.trash_assets("assets", &trashed, "admin", &[]).await.unwrap();
     store.restore_assets("assets", &trashed[..3]).await.unwrap();

@@ -598,7 +598,7 @@ async fn update_live_asset(
     let mut delta = CountDelta::default();
     delta.values(&index::stored_facet_rows(tx, &[seq]).await?, -1);
     let rows = index::unique_rows(asset);
-    index::write_rows(tx, seq, live, &rows).await?;
+    index::replace_rows(tx, seq, live, &rows).await?;
     index::fts_replace(tx, seq, old_text.as_deref().unwrap_or_default(), &text).await?;
     delta.values(&rows, 1);
     delta.apply(tx, catalog).await?;
@@ -1607,66 +1607,114 @@ impl MetaStore for SqliteStore {
             .await
     }
 
+    // Job state changes go through the group commit like every other write: run on the
+    // writer connection by themselves, each was a transaction with an fsync of its own
+    // that held the connection from the batches (5.5 ms a claim or finish under uploads).
     async fn claim_job(&self, owner: &str, lease_secs: u64) -> StoreResult<Option<Job>> {
-        // One UPDATE picks and leases the job, so two workers never claim the same one.
-        let ts = now();
-        let row = sqlx::query(
-            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated = ?
-             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1)
-               AND state = 'queued'
-             RETURNING *",
-        )
-        .bind(owner)
-        .bind(later(lease_secs))
-        .bind(&ts)
-        .bind(&ts)
-        .fetch_optional(&self.writer)
-        .await?;
-        row.as_ref().map(job_from_row).transpose()
+        // Idle workers poll: a reader answers "nothing to do" without a write.
+        let due = now();
+        let any: Option<i64> = self
+            .readers
+            .read(|c| {
+                Ok(
+                    c.prepare_cached("SELECT 1 FROM jobs WHERE state = 'queued' AND run_after <= ? LIMIT 1")?
+                        .query_row([due.as_str()], |r| r.get(0))
+                        .optional()?,
+                )
+            })
+            .await?;
+        if any.is_none() {
+            return Ok(None);
+        }
+        let (owner, until) = (owner.to_string(), later(lease_secs));
+        self.commits
+            .write(move |c| {
+                Box::pin(async move {
+                    // One UPDATE picks and leases the job, so two workers never claim the same one.
+                    let ts = now();
+                    let row = sqlx::query(
+                        "UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated = ?
+                         WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1)
+                           AND state = 'queued'
+                         RETURNING *",
+                    )
+                    .bind(&owner)
+                    .bind(&until)
+                    .bind(&ts)
+                    .bind(&ts)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                    row.as_ref().map(job_from_row).transpose()
+                })
+            })
+            .await
     }
 
     async fn job_progress(&self, id: &str, owner: &str, progress: &Value, lease_secs: u64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE jobs SET progress = COALESCE(?, progress), lease_until = ?, updated = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
-        )
-        .bind((!progress.is_null()).then(|| progress.to_string()))
-        .bind(later(lease_secs))
-        .bind(now())
-        .bind(id)
-        .bind(owner)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let (id, owner, until) = (id.to_string(), owner.to_string(), later(lease_secs));
+        let progress = (!progress.is_null()).then(|| progress.to_string());
+        self.commits
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE jobs SET progress = COALESCE(?, progress), lease_until = ?, updated = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                    )
+                    .bind(progress)
+                    .bind(until)
+                    .bind(now())
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn finish_job(&self, id: &str, owner: &str, ok: bool, result: &Value) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE jobs SET state = ?, result = ?, lease_owner = NULL, lease_until = NULL, updated = ?
-             WHERE id = ? AND lease_owner = ?",
-        )
-        .bind(if ok { "done" } else { "failed" })
-        .bind(result.to_string())
-        .bind(now())
-        .bind(id)
-        .bind(owner)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let (id, owner, result) = (id.to_string(), owner.to_string(), result.to_string());
+        self.commits
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE jobs SET state = ?, result = ?, lease_owner = NULL, lease_until = NULL, updated = ?
+                         WHERE id = ? AND lease_owner = ?",
+                    )
+                    .bind(if ok { "done" } else { "failed" })
+                    .bind(result)
+                    .bind(now())
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn retry_job(&self, id: &str, owner: &str, delay_secs: u64, error: &str) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', run_after = ?, lease_owner = NULL, lease_until = NULL, updated = ?,
-                    result = ? WHERE id = ? AND lease_owner = ?",
-        )
-        .bind(later(delay_secs))
-        .bind(now())
-        .bind(serde_json::json!({"lasterror": error}).to_string())
-        .bind(id)
-        .bind(owner)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let (id, owner, after) = (id.to_string(), owner.to_string(), later(delay_secs));
+        let result = serde_json::json!({"lasterror": error}).to_string();
+        self.commits
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'queued', run_after = ?, lease_owner = NULL, lease_until = NULL, updated = ?,
+                                result = ? WHERE id = ? AND lease_owner = ?",
+                    )
+                    .bind(after)
+                    .bind(now())
+                    .bind(result)
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn get_job(&self, id: &str) -> StoreResult<Option<Job>> {
@@ -1723,15 +1771,21 @@ impl MetaStore for SqliteStore {
     }
 
     async fn requeue_expired_jobs(&self) -> StoreResult<u64> {
-        let r = sqlx::query(
-            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated = ?
-             WHERE state = 'running' AND lease_until < ?",
-        )
-        .bind(now())
-        .bind(now())
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected())
+        self.commits
+            .write(|c| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated = ?
+                         WHERE state = 'running' AND lease_until < ?",
+                    )
+                    .bind(now())
+                    .bind(now())
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(r.rows_affected())
+                })
+            })
+            .await
     }
 }
 
