@@ -150,6 +150,19 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
     let base = asset.sourcepath.clone();
     // The number this upload holds while its insert runs (see `free_twin`).
     let mut held: Option<HeldTwin> = None;
+    // A default path already taken (the same file name again) goes to its twin at once,
+    // found by readers, rather than after a failed insert in the writer.
+    if !explicit_path
+        && ctx
+            .store
+            .get_asset_by_sourcepath(ctx.catalog, &asset.sourcepath)
+            .await?
+            .is_some()
+    {
+        let twin = free_twin(ctx, &base).await?;
+        asset.sourcepath = twin.0.clone();
+        held = Some(twin);
+    }
     for _ in 0..TWIN_ATTEMPTS {
         match insert_new(ctx, &asset, &changes.list_items).await {
             Ok(()) => {
