@@ -595,10 +595,10 @@ async fn update_live_asset(
         });
     };
     let seq: i64 = row.try_get("seq")?;
-    let mut delta = CountDelta::default();
-    delta.values(&index::stored_facet_rows(tx, &[seq]).await?, -1);
     let rows = index::unique_rows(asset);
-    index::replace_rows(tx, seq, live, &rows).await?;
+    let old = index::replace_rows(tx, seq, live, &rows).await?;
+    let mut delta = CountDelta::default();
+    delta.values(&old, -1);
     index::fts_replace(tx, seq, old_text.as_deref().unwrap_or_default(), &text).await?;
     delta.values(&rows, 1);
     delta.apply(tx, catalog).await?;

@@ -138,7 +138,13 @@ pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, r
 /// Replaces a live asset's value rows after an edit, touching only the rows that changed:
 /// an edit of one field rewrote all of an asset's ~13 rows, each in three indexes, most of
 /// them on pages of their own. The packed facet row is rewritten only if a facet changed.
-pub async fn replace_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, rows: &[IndexRow]) -> StoreResult<()> {
+/// Answers the rows the asset had.
+pub async fn replace_rows(
+    tx: &mut SqliteConnection,
+    seq: i64,
+    scope: ScopeCode,
+    rows: &[IndexRow],
+) -> StoreResult<Vec<IndexRow>> {
     let old: Vec<(i64, IndexRow)> = sqlx::query("SELECT rowid, field, v, n FROM asset_values WHERE seq = ?")
         .bind(seq)
         .fetch_all(&mut *tx)
@@ -192,7 +198,7 @@ pub async fn replace_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode,
             .await?;
         insert_facets(tx, &[(seq, rows)]).await?;
     }
-    Ok(())
+    Ok(old.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Adds the packed facet rows of assets that have none (new assets, or after a delete);
