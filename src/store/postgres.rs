@@ -67,6 +67,9 @@ const BULK_INDEXES: &[(&str, &str)] = &[
 ];
 const VALUES_FKEY: &str = "asset_values_seq_fkey";
 
+/// How long a pooled connection may sit idle before it is pinged when taken again.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
 pub struct PostgresStore {
     pool: PgPool,
     /// What this process has read of `facet_values` (committed rows only: a row's id
@@ -119,6 +122,14 @@ impl PostgresStore {
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
             .idle_timeout(Duration::from_secs(60))
+            // sqlx pings every connection it takes from the idle queue by default: a
+            // round trip of its own before every statement sent through the pool. Only a
+            // connection that sat idle a while is checked (the server may have closed
+            // it); a dead one is dropped and another taken.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move { Ok(meta.idle_for < IDLE_CHECK || sqlx::Connection::ping(conn).await.is_ok()) })
+            })
             .connect_with(opts)
             .await?;
         Ok(PostgresStore {
