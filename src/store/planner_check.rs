@@ -168,6 +168,25 @@ pub async fn writes_then_searches(store: &dyn MetaStore, other_catalog: bool) {
                     .map(|(_, n)| *n)
                     .unwrap_or(0);
                 assert_eq!(counted, photos as u64, "photo facet of {term}");
+                // A multi-valued field, every value: each matching asset counts each of
+                // its keywords once.
+                let facets = store.facet_counts("assets", &req, &["keywords"], 100).await.unwrap();
+                let mut expected = std::collections::BTreeMap::<String, u64>::new();
+                for a in &want {
+                    let mut kws: Vec<&str> = a
+                        .fields
+                        .get("keywords")
+                        .and_then(Value::as_array)
+                        .map(|k| k.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    kws.sort();
+                    kws.dedup();
+                    for k in kws {
+                        *expected.entry(k.to_string()).or_default() += 1;
+                    }
+                }
+                let got: std::collections::BTreeMap<String, u64> = facets[0].1.iter().cloned().collect();
+                assert_eq!(got, expected, "keyword facets of {term}");
             }
         }
         // The trash: its own value rows, never the live ones.

@@ -10,6 +10,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "value scope",
         include_str!("../../migrations/postgres/0007_value_scope.sql"),
+    ),
+    (
+        8,
+        "asset facets",
+        include_str!("../../migrations/postgres/0008_asset_facets.sql"),
     ),
 ];
 
@@ -61,8 +67,44 @@ const BULK_INDEXES: &[(&str, &str)] = &[
 ];
 const VALUES_FKEY: &str = "asset_values_seq_fkey";
 
+/// How long a pooled connection may sit idle before it is pinged when taken again.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
 pub struct PostgresStore {
     pool: PgPool,
+    /// What this process has read of `facet_values` (committed rows only: a row's id
+    /// never changes and rows are never deleted, so a read entry stays true).
+    dict: std::sync::Mutex<FacetDict>,
+}
+
+/// The facet value dictionary, both ways.
+#[derive(Default)]
+struct FacetDict {
+    ids: HashMap<(String, String), i32>,
+    names: HashMap<i32, (String, String)>,
+}
+
+/// Entries past which the dictionary cache starts again empty (a catalog with millions of
+/// distinct keywords must not grow the process without bound; misses are one query).
+const DICT_CACHE: usize = 200_000;
+
+impl FacetDict {
+    fn add(&mut self, id: i32, field: String, v: String) {
+        if self.names.len() >= DICT_CACHE {
+            self.ids.clear();
+            self.names.clear();
+        }
+        self.ids.insert((field.clone(), v.clone()), id);
+        self.names.insert(id, (field, v));
+    }
+}
+
+/// An asset's facet values (`FACET_FIELDS`) as stored in value rows and the dictionary.
+fn facet_pairs(rows: &[IndexRow]) -> impl Iterator<Item = (String, String)> + '_ {
+    rows.iter().filter_map(|r| match &r.v {
+        Some(v) if FACET_FIELDS.contains(&r.field.as_str()) => Some((t(&r.field).into_owned(), t(v).into_owned())),
+        _ => None,
+    })
 }
 
 impl PostgresStore {
@@ -80,9 +122,126 @@ impl PostgresStore {
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
             .idle_timeout(Duration::from_secs(60))
+            // sqlx pings every connection it takes from the idle queue by default: a
+            // round trip of its own before every statement sent through the pool. Only a
+            // connection that sat idle a while is checked (the server may have closed
+            // it); a dead one is dropped and another taken.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move { Ok(meta.idle_for < IDLE_CHECK || sqlx::Connection::ping(conn).await.is_ok()) })
+            })
             .connect_with(opts)
             .await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            dict: Default::default(),
+        })
+    }
+
+    /// The dictionary ids of facet values, added when new. New values are inserted in
+    /// their own committed statement (in key order, so concurrent writers cannot
+    /// deadlock on them), never inside a write transaction: an id read here is never
+    /// rolled back, whatever becomes of the write that asked. Call before beginning the
+    /// write's transaction (it takes a connection of the pool).
+    async fn facet_ids(
+        &self,
+        pairs: std::collections::BTreeSet<(String, String)>,
+    ) -> StoreResult<HashMap<(String, String), i32>> {
+        let mut out = HashMap::with_capacity(pairs.len());
+        let mut missing: (Vec<String>, Vec<String>) = Default::default();
+        {
+            let dict = self.dict.lock().unwrap_or_else(|e| e.into_inner());
+            for p in pairs {
+                match dict.ids.get(&p) {
+                    Some(id) => {
+                        out.insert(p, *id);
+                    }
+                    None => {
+                        missing.0.push(p.0);
+                        missing.1.push(p.1);
+                    }
+                }
+            }
+        }
+        if missing.0.is_empty() {
+            return Ok(out);
+        }
+        sqlx::query(
+            "INSERT INTO facet_values (field, v) SELECT * FROM UNNEST($1::text[], $2::text[])
+             ON CONFLICT (field, v) DO NOTHING",
+        )
+        .bind(&missing.0)
+        .bind(&missing.1)
+        .execute(&self.pool)
+        .await?;
+        let rows: Vec<(i32, String, String)> = sqlx::query_as(
+            "SELECT d.id, d.field, d.v FROM facet_values d
+             JOIN UNNEST($1::text[], $2::text[]) AS u(field, v) ON d.field = u.field AND d.v = u.v",
+        )
+        .bind(&missing.0)
+        .bind(&missing.1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut dict = self.dict.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, field, v) in rows {
+            out.insert((field.clone(), v.clone()), id);
+            dict.add(id, field, v);
+        }
+        Ok(out)
+    }
+
+    /// Each asset's `asset_facets.f`, as an array literal, from its value rows.
+    async fn pack_facets(&self, assets: &[&[IndexRow]]) -> StoreResult<Vec<String>> {
+        let ids = self
+            .facet_ids(assets.iter().flat_map(|rows| facet_pairs(rows)).collect())
+            .await?;
+        assets
+            .iter()
+            .map(|rows| {
+                let mut f = facet_pairs(rows)
+                    .map(|p| {
+                        ids.get(&p)
+                            .copied()
+                            .ok_or_else(|| StoreError::Corrupt(format!("facet value {p:?} has no id")))
+                    })
+                    .collect::<StoreResult<Vec<i32>>>()?;
+                f.sort_unstable();
+                f.dedup();
+                let items: Vec<String> = f.iter().map(i32::to_string).collect();
+                Ok(format!("{{{}}}", items.join(",")))
+            })
+            .collect()
+    }
+
+    /// The (field, value) of dictionary ids.
+    async fn facet_names(&self, ids: impl Iterator<Item = i32>) -> StoreResult<HashMap<i32, (String, String)>> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let dict = self.dict.lock().unwrap_or_else(|e| e.into_inner());
+            for id in ids {
+                match dict.names.get(&id) {
+                    Some(name) => {
+                        out.insert(id, name.clone());
+                    }
+                    None => missing.push(id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<(i32, String, String)> =
+            sqlx::query_as("SELECT id, field, v FROM facet_values WHERE id = ANY($1)")
+                .bind(&missing)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut dict = self.dict.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, field, v) in rows {
+            out.insert(id, (field.clone(), v.clone()));
+            dict.add(id, field, v);
+        }
+        Ok(out)
     }
 
     /// Builds whatever a bulk load set aside (nothing when every index is there; only
@@ -355,6 +514,64 @@ impl PostgresStore {
         Ok(qb.build().fetch_all(&self.pool).await?)
     }
 
+    /// Facets (`FACET_FIELDS` only) of the live assets a filtered search selects, from
+    /// their packed rows: each match's row read once, its ids counted in a hash map here
+    /// (no sort of ~9 value rows per match), then the ids named from the dictionary.
+    async fn packed_facet_counts(
+        &self,
+        catalog: &str,
+        req: &SearchRequest,
+        fields: &[&str],
+    ) -> StoreResult<Vec<(String, Vec<(String, u64)>)>> {
+        use futures_util::TryStreamExt;
+        let target = Target::assets(catalog, Scope::Live);
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT p.f FROM asset_facets p ");
+        match driver(&req.query, &target) {
+            // The matches straight from their value index, in seq order (the probes of
+            // `asset_facets` walk its key forwards); one row per asset.
+            Some(Driver::Values {
+                field,
+                conds,
+                repeats: false,
+                ..
+            }) => {
+                qb.push("JOIN asset_values x ON x.seq = p.seq WHERE ");
+                push_driver_rows(&mut qb, field, &conds, &target);
+            }
+            Some(Driver::Values { field, conds, .. }) => {
+                qb.push("WHERE p.seq IN (SELECT x.seq FROM asset_values x WHERE ");
+                push_driver_rows(&mut qb, field, &conds, &target);
+                qb.push(")");
+            }
+            _ => {
+                qb.push("WHERE p.seq IN (SELECT a.seq FROM assets a WHERE ");
+                push_scope(&mut qb, catalog, Scope::Live);
+                push_query(&mut qb, &req.query, &target);
+                qb.push(")");
+            }
+        }
+        let mut counts: HashMap<i32, u64> = HashMap::new();
+        {
+            let mut stream = qb.build_query_scalar::<Vec<i32>>().fetch(&self.pool);
+            while let Some(ids) = stream.try_next().await? {
+                for id in ids {
+                    *counts.entry(id).or_default() += 1;
+                }
+            }
+        }
+        let names = self.facet_names(counts.keys().copied()).await?;
+        let mut out: Vec<(String, Vec<(String, u64)>)> = fields.iter().map(|f| (f.to_string(), Vec::new())).collect();
+        for (id, n) in counts {
+            let (field, v) = names
+                .get(&id)
+                .ok_or_else(|| StoreError::Corrupt(format!("facet value id {id} is not in the dictionary")))?;
+            if let Some(slot) = out.iter_mut().find(|(f, _)| f == field) {
+                slot.1.push((v.clone(), n));
+            }
+        }
+        Ok(out)
+    }
+
     /// Recomputes what is derived from the assets and their values: the value rows'
     /// scope, the maintained counts and word counts (after `mediadb migrate` copied
     /// them in, or to repair).
@@ -386,6 +603,25 @@ impl PostgresStore {
              WHERE a.state = 'live' GROUP BY a.catalog, w.word",
         )
         .bind(LEXEME_CHARS as i32)
+        .execute(&mut *tx)
+        .await?;
+        // The packed facet rows from the value rows (the dictionary only grows: ids that
+        // processes hold stay true).
+        sqlx::query(
+            "INSERT INTO facet_values (field, v) SELECT DISTINCT field, v FROM asset_values
+             WHERE v IS NOT NULL AND field = ANY($1) ORDER BY 1, 2 ON CONFLICT (field, v) DO NOTHING",
+        )
+        .bind(FACET_FIELDS.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM asset_facets").execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO asset_facets (seq, f)
+             SELECT a.seq, COALESCE(p.f, '{}') FROM assets a
+             LEFT JOIN (SELECT x.seq, array_agg(DISTINCT d.id ORDER BY d.id) AS f
+                        FROM asset_values x JOIN facet_values d ON d.field = x.field AND d.v = x.v
+                        GROUP BY x.seq) p ON p.seq = a.seq",
+        )
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM asset_counts").execute(&mut *tx).await?;
@@ -546,6 +782,21 @@ async fn insert_values(tx: &mut PgConnection, catalog: &str, rows: &[(i64, &Inde
         .bind(fields)
         .bind(vs)
         .bind(ns)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sets assets' packed facet rows (`pack_facets`), replacing what they held.
+async fn write_facets(tx: &mut PgConnection, seqs: &[i64], packed: &[String]) -> StoreResult<()> {
+    for (seqs, packed) in seqs.chunks(20_000).zip(packed.chunks(20_000)) {
+        sqlx::query(
+            "INSERT INTO asset_facets (seq, f) SELECT s, f::int[] FROM UNNEST($1::bigint[], $2::text[]) AS u(s, f)
+             ON CONFLICT (seq) DO UPDATE SET f = excluded.f",
+        )
+        .bind(seqs)
+        .bind(packed)
         .execute(&mut *tx)
         .await?;
     }
@@ -1216,10 +1467,12 @@ impl MetaStore for PostgresStore {
     }
 
     async fn insert_asset(&self, catalog: &str, asset: &Asset, items: &[ListItem]) -> StoreResult<()> {
+        let rows = unique_rows(asset);
+        let packed = self.pack_facets(&[&rows]).await?;
         let mut tx = self.pool.begin().await?;
         let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
-        let rows = unique_rows(asset);
         write_asset_values(&mut tx, catalog, seq, &rows).await?;
+        write_facets(&mut tx, &[seq], &packed).await?;
         write_list_items(&mut tx, catalog, items).await?;
         let mut delta = CountDelta::default();
         delta.assets("live", 1, &rows, 1);
@@ -1237,10 +1490,12 @@ impl MetaStore for PostgresStore {
         kind: &str,
         payload: &Value,
     ) -> StoreResult<String> {
+        let rows = unique_rows(asset);
+        let packed = self.pack_facets(&[&rows]).await?;
         let mut tx = self.pool.begin().await?;
         let seq = insert_asset_row(&mut tx, catalog, asset, &now()).await?;
-        let rows = unique_rows(asset);
         write_asset_values(&mut tx, catalog, seq, &rows).await?;
+        write_facets(&mut tx, &[seq], &packed).await?;
         write_list_items(&mut tx, catalog, items).await?;
         let mut delta = CountDelta::default();
         delta.assets("live", 1, &rows, 1);
@@ -1311,6 +1566,8 @@ impl MetaStore for PostgresStore {
         let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
         let text = stored_fulltext(asset);
+        let rows = unique_rows(asset);
+        let packed = self.pack_facets(&[&rows]).await?;
         let mut tx = self.pool.begin().await?;
         // The state and version guards make a write after a delete, or over a
         // concurrent write, change nothing (a concurrent writer waits for our row lock,
@@ -1372,8 +1629,8 @@ impl MetaStore for PostgresStore {
             });
         };
         let seq: i64 = row.try_get("seq")?;
-        let rows = unique_rows(asset);
         let old_rows = write_asset_values(&mut tx, catalog, seq, &rows).await?;
+        write_facets(&mut tx, &[seq], &packed).await?;
         write_list_items(&mut tx, catalog, items).await?;
         let mut delta = CountDelta::default();
         delta.values(&old_rows, -1);
@@ -1510,6 +1767,10 @@ impl MetaStore for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let asset = asset_from_row(&row)?.asset;
+        sqlx::query("DELETE FROM asset_facets WHERE seq = $1")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
         let mut delta = CountDelta::default();
         delta.assets(if state == "live" { "live" } else { "trashed" }, 1, &facets, -1);
         if state == "live" {
@@ -1665,6 +1926,16 @@ impl MetaStore for PostgresStore {
                 .await?,
             );
         }
+        // Facet fields: counted from the matches' packed rows (one small row per match,
+        // counted by id here); other fields (custom ones) from their value rows.
+        let (packed, counted): (Vec<&str>, Vec<&str>) = counted.into_iter().partition(|f| FACET_FIELDS.contains(f));
+        if !packed.is_empty() {
+            for (field, values) in self.packed_facet_counts(catalog, req, &packed).await? {
+                if let Some(slot) = out.iter_mut().find(|(f, _)| *f == field) {
+                    slot.1 = values;
+                }
+            }
+        }
         if !counted.is_empty() {
             // Counted from the values of the live assets the search selects: each asset
             // holds a value once (unique rows), the same numbers the maintained table keeps.
@@ -1701,6 +1972,7 @@ impl MetaStore for PostgresStore {
         }
         for (_, values) in &mut out {
             values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            values.truncate(per_field as usize);
         }
         Ok(out)
     }
@@ -1728,6 +2000,10 @@ impl MetaStore for PostgresStore {
             sums.1.push(o.map(|o| o.sha256hex.clone()));
         }
         let cols_text = cols.3.clone();
+        let asset_rows: Vec<Vec<IndexRow>> = assets.iter().map(unique_rows).collect();
+        let packed = self
+            .pack_facets(&asset_rows.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            .await?;
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
             "INSERT INTO assets (catalog, id, sourcepath, fields, fulltext, blob_key, filename, filesize, md5hex,
@@ -1767,20 +2043,21 @@ impl MetaStore for PostgresStore {
         for text in &cols_text {
             delta.words(text, 1);
         }
-        let mut rows = Vec::with_capacity(assets.len());
-        for a in assets {
+        let mut seqs = Vec::with_capacity(assets.len());
+        for (a, r) in assets.iter().zip(&asset_rows) {
             let seq = *seq_of
                 .get(t(&a.id).as_ref())
                 .ok_or_else(|| StoreError::Corrupt(format!("asset {} was not inserted", a.id)))?;
-            let r = unique_rows(a);
-            delta.assets("live", 1, &r, 1);
-            rows.push((seq, r));
+            delta.assets("live", 1, r, 1);
+            seqs.push(seq);
         }
-        let flat: Vec<(i64, &IndexRow)> = rows
+        let flat: Vec<(i64, &IndexRow)> = seqs
             .iter()
+            .zip(&asset_rows)
             .flat_map(|(seq, r)| r.iter().map(move |r| (*seq, r)))
             .collect();
         insert_values(&mut tx, catalog, &flat).await?;
+        write_facets(&mut tx, &seqs, &packed).await?;
         delta.apply(&mut tx, catalog).await?;
         tx.commit().await?;
         Ok(())
@@ -2731,12 +3008,15 @@ mod planner_agrees {
             "SELECT catalog, word, n::text FROM word_counts WHERE n <> 0 ORDER BY 1, 2",
             "SELECT catalog, field || ':' || day, n::text FROM value_days WHERE n <> 0 ORDER BY 1, 2",
             "SELECT catalog, field || ':' || v, n::text FROM facet_counts WHERE n <> 0 ORDER BY 1, 2",
+            // The packed facet rows are what the value rows say (dictionary ids are kept).
+            "SELECT seq::text, f::text, '' FROM asset_facets ORDER BY seq",
         ];
         let mut kept = Vec::new();
         for sql in tables {
             kept.push(counts(sql).await);
         }
         assert!(kept[0].iter().any(|(c, w, _)| c == "assets" && w == "moonrise"));
+        assert!(kept[3].iter().any(|(_, f, _)| f.len() > 2), "packed facet rows written");
         assert!(kept[1]
             .iter()
             .any(|(c, f, _)| c == "assets" && f.starts_with("assetaddeddate:")));
