@@ -23,6 +23,11 @@ pub struct SearchBenchArgs {
     /// How many times each query shape runs.
     #[arg(long, default_value_t = 200)]
     pub runs: usize,
+    /// Unmeasured runs of each shape before its measured ones: connections opened,
+    /// statements prepared and caches warm, as in a server that has been up a while
+    /// (otherwise the first searches on new PostgreSQL connections made the p99).
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
     /// Where to build the catalog (a new temporary directory by default).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -265,6 +270,13 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
     let searching = crate::progress::Progress::on_stderr("searches", (shapes.len() * args.runs) as u64);
     for (name, make, facets) in &shapes {
         searching.message(name);
+        for _ in 0..args.warmup {
+            let req = parse(make(&mut rng))?;
+            store.search_assets(catalog, &req, Scope::Live).await?;
+            if *facets {
+                store.facet_counts(catalog, &req, &facet_fields, 50).await?;
+            }
+        }
         let mut times = Vec::with_capacity(args.runs);
         let mut hits = 0u64;
         for _ in 0..args.runs {
@@ -294,6 +306,7 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
         "load_seconds": (load_seconds * 10.0).round() / 10.0,
         "index_build_seconds": ((load_seconds - insert_seconds) * 10.0).round() / 10.0,
         "runs_per_shape": args.runs,
+        "warmup_runs_per_shape": args.warmup,
         "shapes": results,
         "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
         // What the process holds while answering (the peak includes the load).
