@@ -117,22 +117,34 @@ pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, r
         .bind(seq)
         .execute(&mut *tx)
         .await?;
-    for chunk in rows.chunks(200) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
-        qb.push_values(chunk, |mut b, r| {
-            b.push_bind(seq)
-                .push_bind(scope)
-                .push_bind(&r.field)
-                .push_bind(&r.v)
-                .push_bind(r.n);
-        });
-        qb.build().execute(&mut *tx).await?;
-    }
+    insert_value_rows(tx, seq, scope, rows).await?;
     sqlx::query("DELETE FROM asset_facets WHERE seq = ?")
         .bind(seq)
         .execute(&mut *tx)
         .await?;
     insert_facets(tx, &[(seq, rows)]).await
+}
+
+/// Inserts value rows of one asset, a few hundred per statement.
+async fn insert_value_rows<R: std::borrow::Borrow<IndexRow>>(
+    tx: &mut SqliteConnection,
+    seq: i64,
+    scope: ScopeCode,
+    rows: &[R],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(200) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
+        qb.push_values(chunk, |mut b, r| {
+            let r = r.borrow();
+            b.push_bind(seq)
+                .push_bind(scope)
+                .push_bind(r.field.clone())
+                .push_bind(r.v.clone())
+                .push_bind(r.n);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// Replaces a live asset's value rows after an edit, touching only the rows that changed:
@@ -174,17 +186,7 @@ pub async fn replace_rows(
         push_list(&mut qb, chunk);
         qb.build().execute(&mut *tx).await?;
     }
-    for chunk in added.chunks(200) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
-        qb.push_values(chunk, |mut b, r| {
-            b.push_bind(seq)
-                .push_bind(scope)
-                .push_bind(&r.field)
-                .push_bind(&r.v)
-                .push_bind(r.n);
-        });
-        qb.build().execute(&mut *tx).await?;
-    }
+    insert_value_rows(tx, seq, scope, &added).await?;
     let facet_changed = old
         .iter()
         .filter(|(rowid, _)| gone.contains(rowid))

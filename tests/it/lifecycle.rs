@@ -332,7 +332,6 @@ async fn twins_of_a_default_path_are_numbered_once_each() {
             a.json["data"]["sourcepath"].as_str().unwrap().to_string()
         })
         .collect();
-    paths.sort_by_key(|p| p.len());
     paths.sort();
     let mut want: Vec<String> = (2..=13).map(|n| format!("{stem}-{n}.jpg")).collect();
     want.sort();
