@@ -160,7 +160,7 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
             .is_some()
     {
         let twin = free_twin(ctx, &base).await?;
-        asset.sourcepath = twin.0.clone();
+        asset.sourcepath = twin.path.clone();
         held = Some(twin);
     }
     for _ in 0..TWIN_ATTEMPTS {
@@ -174,7 +174,7 @@ pub async fn create(ctx: &Ctx<'_>, req: CreateRequest<'_>) -> OpsResult<Created>
             }
             Err(StoreError::Conflict(m)) if !explicit_path && m.contains("sourcepath") => {
                 let twin = free_twin(ctx, &base).await?;
-                asset.sourcepath = twin.0.clone();
+                asset.sourcepath = twin.path.clone();
                 held = Some(twin);
             }
             Err(StoreError::Conflict(m)) if m.contains("sourcepath") => {
@@ -222,13 +222,16 @@ const TWIN_ATTEMPTS: usize = 10;
 /// in turn), and still commit together.
 static PICKED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// A twin path held in `PICKED` until dropped.
-struct HeldTwin(String);
+/// A twin path, held in `PICKED` (as `{catalog}\n{path}`) until dropped.
+struct HeldTwin {
+    path: String,
+    key: String,
+}
 
 impl Drop for HeldTwin {
     fn drop(&mut self) {
         let mut picked = PICKED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = picked.iter().position(|p| *p == self.0) {
+        if let Some(i) = picked.iter().position(|p| *p == self.key) {
             picked.swap_remove(i);
         }
     }
@@ -253,13 +256,17 @@ async fn free_twin(ctx: &Ctx<'_>, base: &str) -> OpsResult<HeldTwin> {
         })
         .collect();
     let mut picked = PICKED.lock().unwrap_or_else(|e| e.into_inner());
-    let path = (2u64..)
+    let (path, key) = (2u64..)
         .filter(|n| !taken.contains(n))
-        .map(|n| format!("{prefix}{n}{ext}"))
-        .find(|p| !picked.contains(p))
+        .map(|n| {
+            let path = format!("{prefix}{n}{ext}");
+            let key = format!("{}\n{path}", ctx.catalog);
+            (path, key)
+        })
+        .find(|(_, key)| !picked.contains(key))
         .unwrap_or_default();
-    picked.push(path.clone());
-    Ok(HeldTwin(path))
+    picked.push(key.clone());
+    Ok(HeldTwin { path, key })
 }
 
 /// A path's twins are `{prefix}{n}{ext}`: `a/photo.jpg` gives `("a/photo-", ".jpg")`.
