@@ -6,7 +6,7 @@ use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
 use super::sqlite_read::{all, each_row, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
 use super::sqlite_search::*;
-use super::sqlite_writer::{GroupCommit, Idle, Merge};
+use super::sqlite_writer::{on_handle, GroupCommit, Idle, Merge};
 use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Query, SearchRequest};
@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use rusqlite::OptionalExtension;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
@@ -94,7 +94,7 @@ pub struct SqliteStore {
     /// each, unordered), while a one-connection pool queues writers fairly and without sleeps.
     writer: SqlitePool,
     /// The hot writes (assets, records, jobs) go through group commit on `writer`.
-    commits: GroupCommit,
+    pub(super) commits: GroupCommit,
     /// Trashed assets whose value rows have yet to move to the trash scope.
     sweeper: std::sync::Arc<index::TrashSweeper>,
     /// The writer's idle work (the sweep, full-text merges), held during bulk loads.
@@ -328,20 +328,14 @@ fn asset_from_row(row: &impl Columns) -> StoreResult<StoredAsset> {
 }
 
 /// Replaces the value rows of several records (or assets) at once.
-async fn write_indexes(tx: &mut SqliteConnection, table: &str, all: &[(i64, Vec<IndexRow>)]) -> StoreResult<()> {
-    for chunk in all.chunks(500) {
-        let seqs: Vec<i64> = chunk.iter().map(|(seq, _)| *seq).collect();
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!("DELETE FROM {table} WHERE seq IN "));
-        index::push_list(&mut qb, &seqs);
-        qb.build().execute(&mut *tx).await?;
-    }
-    let rows: Vec<(i64, &IndexRow)> = all.iter().flat_map(|(seq, r)| r.iter().map(|r| (*seq, r))).collect();
-    for chunk in rows.chunks(200) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!("INSERT INTO {table} (seq, field, v, n) "));
-        qb.push_values(chunk, |mut b, (seq, r)| {
-            b.push_bind(*seq).push_bind(&r.field).push_bind(&r.v).push_bind(r.n);
-        });
-        qb.build().execute(&mut *tx).await?;
+fn write_indexes(c: &rusqlite::Connection, table: &str, all: &[(i64, Vec<IndexRow>)]) -> StoreResult<()> {
+    let mut delete = c.prepare_cached(&format!("DELETE FROM {table} WHERE seq = ?"))?;
+    let mut insert = c.prepare_cached(&format!("INSERT INTO {table} (seq, field, v, n) VALUES (?, ?, ?, ?)"))?;
+    for (seq, rows) in all {
+        delete.execute([seq])?;
+        for r in rows {
+            insert.execute((seq, &r.field, &r.v, r.n))?;
+        }
     }
     Ok(())
 }
@@ -357,14 +351,13 @@ async fn upsert_record(
     id: &str,
     data: &Map<String, Value>,
 ) -> StoreResult<()> {
-    upsert_records(tx, catalog, searchtype, &[(id, data)]).await
+    on_handle(tx, |c| upsert_records(c, catalog, searchtype, &[(id, data)])).await
 }
 
-/// Creates or replaces records, several in one statement (a burst of deletes writes
-/// one audit entry each). When an id comes twice, the last data wins, as one upsert
-/// after the other would have it.
-async fn upsert_records(
-    tx: &mut SqliteConnection,
+/// Creates or replaces records (a burst of deletes writes one audit entry each). When an
+/// id comes twice, the last data wins, as one upsert after the other would have it.
+fn upsert_records(
+    c: &rusqlite::Connection,
     catalog: &str,
     searchtype: &str,
     records: &[(&str, &Map<String, Value>)],
@@ -373,47 +366,24 @@ async fn upsert_records(
     for (i, (id, _)) in records.iter().enumerate() {
         last.insert(id, i);
     }
-    let mut rows = Vec::with_capacity(last.len());
-    for (i, (id, data)) in records.iter().enumerate() {
-        if last.get(id) == Some(&i) {
-            let text = serde_json::to_string(data).map_err(corrupt("record"))?;
-            rows.push((*id, text, fulltext_of(data, &|f| f != "id", ""), *data));
-        }
-    }
     let ts = now();
-    let mut indexed = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO records (catalog, searchtype, id, data, fulltext, created, modified) ");
-        qb.push_values(chunk, |mut b, (id, text, full, _)| {
-            b.push_bind(catalog)
-                .push_bind(searchtype)
-                .push_bind(*id)
-                .push_bind(text)
-                .push_bind(full)
-                .push_bind(&ts)
-                .push_bind(&ts);
-        });
-        qb.push(
-            " ON CONFLICT (catalog, searchtype, id) DO UPDATE SET data = excluded.data, fulltext = excluded.fulltext,
-                 modified = excluded.modified
-             RETURNING id, seq",
-        );
-        let seqs: HashMap<String, i64> = qb
-            .build()
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<i64, _>("seq")?)))
-            .collect::<StoreResult<_>>()?;
-        for (id, _, _, data) in chunk {
-            let seq = *seqs
-                .get(*id)
-                .ok_or_else(|| StoreError::Corrupt(format!("record {id} was not written")))?;
-            indexed.push((seq, index_values(data, &record_kind(searchtype))));
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO records (catalog, searchtype, id, data, fulltext, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (catalog, searchtype, id) DO UPDATE SET data = excluded.data, fulltext = excluded.fulltext,
+             modified = excluded.modified
+         RETURNING seq",
+    )?;
+    let mut indexed = Vec::with_capacity(last.len());
+    for (i, (id, data)) in records.iter().enumerate() {
+        if last.get(id) != Some(&i) {
+            continue;
         }
+        let text = serde_json::to_string(data).map_err(corrupt("record"))?;
+        let full = fulltext_of(data, &|f| f != "id", "");
+        let seq: i64 = upsert.query_row((catalog, searchtype, id, &text, &full, &ts, &ts), |r| r.get(0))?;
+        indexed.push((seq, index_values(data, &record_kind(searchtype))));
     }
-    write_indexes(tx, "record_values", &indexed).await
+    write_indexes(c, "record_values", &indexed)
 }
 
 async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
@@ -625,8 +595,8 @@ async fn update_live_asset(
 }
 
 /// Moves live assets to the trash; answers the ids that were live.
-async fn trash_live_assets(
-    tx: &mut SqliteConnection,
+fn trash_live_assets(
+    c: &rusqlite::Connection,
     sweeper: &index::TrashSweeper,
     catalog: &str,
     live: index::ScopeCode,
@@ -636,34 +606,27 @@ async fn trash_live_assets(
     let ts = now();
     let mut done = Vec::new();
     let mut seqs = Vec::new();
-    let mut texts = Vec::new();
-    for chunk in ids.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE assets SET state = 'trashed', deleted_at = ");
-        qb.push_bind(&ts)
-            .push(", deleted_by = ")
-            .push_bind(by)
-            .push(", version = version + 1 WHERE catalog = ")
-            .push_bind(catalog)
-            .push(" AND state = 'live' AND id IN (");
-        let mut sep = qb.separated(", ");
-        for id in chunk {
-            sep.push_bind(id);
-        }
-        qb.push(") RETURNING id, seq, fulltext");
-        for r in qb.build().fetch_all(&mut *tx).await? {
-            done.push(r.try_get::<String, _>("id")?);
-            seqs.push(r.try_get::<i64, _>("seq")?);
-            texts.push(r.try_get::<String, _>("fulltext")?);
-        }
+    // One statement for all: the ids as one JSON array.
+    let list = serde_json::to_string(ids).map_err(corrupt("ids"))?;
+    let mut update = c.prepare_cached(
+        "UPDATE assets SET state = 'trashed', deleted_at = ?, deleted_by = ?, version = version + 1
+         WHERE catalog = ? AND state = 'live' AND id IN (SELECT value FROM json_each(?))
+         RETURNING id, seq",
+    )?;
+    let mut rows = update.query((&ts, by, catalog, &list))?;
+    while let Some(r) = rows.next()? {
+        done.push(r.get::<_, String>(0)?);
+        seqs.push(r.get::<_, i64>(1)?);
     }
+    drop(rows);
+    // The rest of the move (value rows, full text, word and facet counts) is the
+    // writer's, later and many at a time (`TrashSweeper`); readers leave listed assets
+    // out meanwhile. A delete writes its row, its listing, the totals and its audit entry.
+    sweeper.list(c, &seqs)?;
     let mut delta = CountDelta::default();
-    delta.values(&index::stored_facet_rows(tx, &seqs).await?, -1);
     delta.asset(live, false, &[], -(seqs.len() as i64));
     delta.asset(index::trash_of(live), false, &[], seqs.len() as i64);
-    // The value rows move to the trash scope later, many at a time (`TrashSweeper`).
-    sweeper.list(tx, &seqs).await?;
-    index::fts_remove_texts(tx, &seqs, &texts).await?;
-    delta.apply(tx, catalog).await?;
+    delta.apply_sync(c, catalog)?;
     Ok(done)
 }
 
@@ -702,28 +665,31 @@ impl Merge for TrashRequest {
                 .filter(|id| asked.insert(id.as_str()))
                 .cloned()
                 .collect();
-            let trashed: std::collections::HashSet<String> =
-                trash_live_assets(conn, &first.sweeper, &first.catalog, first.live, &ids, &first.by)
-                    .await?
-                    .into_iter()
-                    .collect();
-            // Each trashed id is the first asker's, as if the deletes had run one by one.
-            let mut claimed = std::collections::HashSet::new();
-            let mut answers = Vec::with_capacity(all.len());
-            let mut audit: Vec<(&str, &Map<String, Value>)> = Vec::new();
-            for request in all {
-                let done: Vec<String> = request
-                    .ids
-                    .iter()
-                    .filter(|id| trashed.contains(*id) && claimed.insert(id.as_str()))
-                    .cloned()
-                    .collect();
-                let mine = request.audit.iter().filter(|a| done.contains(&a.assetid));
-                audit.extend(mine.map(|a| (a.id.as_str(), &a.data)));
-                answers.push(Ok(done));
-            }
-            upsert_records(conn, &first.catalog, "auditlog", &audit).await?;
-            Ok(answers)
+            // Every statement of the burst on the connection's own thread (see `on_handle`).
+            on_handle(conn, |c| {
+                let trashed: std::collections::HashSet<String> =
+                    trash_live_assets(c, &first.sweeper, &first.catalog, first.live, &ids, &first.by)?
+                        .into_iter()
+                        .collect();
+                // Each trashed id is the first asker's, as if the deletes had run one by one.
+                let mut claimed = std::collections::HashSet::new();
+                let mut answers = Vec::with_capacity(all.len());
+                let mut audit: Vec<(&str, &Map<String, Value>)> = Vec::new();
+                for request in all {
+                    let done: Vec<String> = request
+                        .ids
+                        .iter()
+                        .filter(|id| trashed.contains(*id) && claimed.insert(id.as_str()))
+                        .cloned()
+                        .collect();
+                    let mine = request.audit.iter().filter(|a| done.contains(&a.assetid));
+                    audit.extend(mine.map(|a| (a.id.as_str(), &a.data)));
+                    answers.push(Ok(done));
+                }
+                upsert_records(c, &first.catalog, "auditlog", &audit)?;
+                Ok(answers)
+            })
+            .await
         })
     }
 }
@@ -1298,11 +1264,15 @@ impl MetaStore for SqliteStore {
             .await;
             let outcome = match res {
                 Ok(Some(seq)) => {
-                    index::move_rows(&mut tx, &[seq], live).await?;
-                    index::TrashSweeper::unlist(&mut tx, &[seq]).await?;
-                    index::fts_add(&mut tx, &[seq]).await?;
                     let mut delta = CountDelta::default();
-                    delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, 1);
+                    // Restored before the sweeper finished its move: its rows, text and
+                    // facet counts are still where a live asset's are.
+                    let unfinished = on_handle(&mut tx, |c| index::TrashSweeper::unlist(c, seq)).await?;
+                    if !unfinished {
+                        index::move_rows(&mut tx, &[seq], live).await?;
+                        index::fts_add(&mut tx, &[seq]).await?;
+                        delta.values(&on_handle(&mut tx, |c| index::stored_facet_rows(c, &[seq])).await?, 1);
+                    }
                     delta.asset(live, false, &[], 1);
                     delta.asset(index::trash_of(live), false, &[], -1);
                     delta.apply(&mut tx, catalog).await?;
@@ -1343,9 +1313,11 @@ impl MetaStore for SqliteStore {
         };
         let seq: i64 = found.try_get("seq")?;
         let was_live = found.try_get::<String, _>("state")? == "live";
+        // A trashed asset the sweeper has not reached is still indexed as a live one.
+        let unfinished = !was_live && on_handle(&mut tx, |c| index::TrashSweeper::unlist(c, seq)).await?;
         let mut delta = CountDelta::default();
-        if was_live {
-            delta.values(&index::stored_facet_rows(&mut tx, &[seq]).await?, -1);
+        if was_live || unfinished {
+            delta.values(&on_handle(&mut tx, |c| index::stored_facet_rows(c, &[seq])).await?, -1);
             index::fts_remove(&mut tx, &[seq]).await?;
         }
         delta.asset(if was_live { live } else { index::trash_of(live) }, false, &[], -1);
@@ -1418,12 +1390,14 @@ impl MetaStore for SqliteStore {
         let (facet_fields, other): (Vec<&str>, Vec<&str>) = fields.iter().partition(|f| FACET_FIELDS.contains(f));
         // The whole catalog reads the maintained counts; the matches of a query count
         // their packed facet rows; other fields are counted over the matches' value rows.
-        let (kept, packed, counted) = if req.query == Query::All {
+        // Trashed assets the sweeper has not reached are still in the maintained counts:
+        // until it has, the whole catalog is counted as a query's matches are.
+        let unswept = self.sweeper.any();
+        let (kept, packed, counted) = if req.query == Query::All && !unswept {
             (facet_fields, Vec::new(), other)
         } else {
             (Vec::new(), facet_fields, other)
         };
-        let unswept = self.sweeper.any();
         let rows = self
             .readers
             .scan(|c| {

@@ -601,12 +601,18 @@ pub async fn fts_remove(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<
 }
 
 /// `fts_remove` of assets whose stored texts the caller has read already.
-pub async fn fts_remove_texts(tx: &mut SqliteConnection, seqs: &[i64], texts: &[String]) -> StoreResult<()> {
+pub fn fts_remove_texts(c: &rusqlite::Connection, seqs: &[i64], texts: &[String]) -> StoreResult<()> {
     let mut words = WordDelta::default();
     for text in texts {
         words.text(text, -1);
     }
-    fts_delete(tx, seqs, words).await
+    if !seqs.is_empty() {
+        // One statement for all (FTS5 writes a segment per statement).
+        let list = serde_json::to_string(seqs).map_err(|e| super::StoreError::Corrupt(format!("seqs: {e}")))?;
+        c.prepare_cached("DELETE FROM asset_fts WHERE rowid IN (SELECT value FROM json_each(?))")?
+            .execute([list])?;
+    }
+    words.apply_sync(c)
 }
 
 async fn fts_delete(tx: &mut SqliteConnection, seqs: &[i64], words: WordDelta) -> StoreResult<()> {
@@ -734,37 +740,53 @@ impl TrashSweeper {
     }
 
     /// Lists trashed assets (their value rows stay where they are, for now).
-    pub async fn list(&self, tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
+    pub fn list(&self, c: &rusqlite::Connection, seqs: &[i64]) -> StoreResult<()> {
         self.note(seqs.len() as i64);
-        for chunk in seqs.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO trash_pending (seq) ");
-            qb.push_values(chunk, |mut b, seq| {
-                b.push_bind(*seq);
-            });
-            qb.build().execute(&mut *tx).await?;
+        let mut insert = c.prepare_cached("INSERT OR IGNORE INTO trash_pending (seq) VALUES (?)")?;
+        for seq in seqs {
+            insert.execute([seq])?;
         }
         Ok(())
     }
 
-    /// Moves the value rows of up to `SWEEP_CHUNK` listed assets to the trash scope and
-    /// takes them off the list; answers how many stay listed.
-    async fn sweep(&self, tx: &mut SqliteConnection) -> StoreResult<i64> {
-        let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM trash_pending ORDER BY seq LIMIT ?")
-            .bind(SWEEP_CHUNK)
-            .fetch_all(&mut *tx)
-            .await?;
-        if !seqs.is_empty() {
-            // Live scopes are even, each trash the odd code after it (`trash_of`).
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("UPDATE asset_values SET scope = scope + 1 WHERE seq IN ");
-            push_list(&mut qb, &seqs);
-            qb.push(" AND scope % 2 = 0");
-            qb.build().execute(&mut *tx).await?;
-            Self::unlist(tx, &seqs).await?;
+    /// Finishes the move to the trash of up to `SWEEP_CHUNK` listed assets (their value
+    /// rows go to the trash scope; their text leaves the full-text index; word and facet
+    /// counts drop) and takes them off the list; answers how many stay listed.
+    fn sweep(&self, c: &rusqlite::Connection) -> StoreResult<i64> {
+        let mut by_catalog: HashMap<String, (Vec<i64>, Vec<String>)> = HashMap::new();
+        let mut seqs = Vec::new();
+        {
+            let mut listed = c.prepare_cached(
+                "SELECT p.seq, a.catalog, a.fulltext FROM trash_pending p JOIN assets a ON a.seq = p.seq
+                 ORDER BY p.seq LIMIT ?",
+            )?;
+            let mut rows = listed.query([SWEEP_CHUNK])?;
+            while let Some(r) = rows.next()? {
+                let seq: i64 = r.get(0)?;
+                let entry = by_catalog.entry(r.get(1)?).or_default();
+                entry.0.push(seq);
+                entry.1.push(r.get(2)?);
+                seqs.push(seq);
+            }
         }
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM trash_pending")
-            .fetch_one(&mut *tx)
-            .await?)
+        if !seqs.is_empty() {
+            for (catalog, (seqs, texts)) in &by_catalog {
+                let mut delta = CountDelta::default();
+                delta.values(&stored_facet_rows(c, seqs)?, -1);
+                fts_remove_texts(c, seqs, texts)?;
+                delta.apply_sync(c, catalog)?;
+            }
+            let list = serde_json::to_string(&seqs).map_err(|e| super::StoreError::Corrupt(format!("seqs: {e}")))?;
+            // Live scopes are even, each trash the odd code after it (`trash_of`).
+            c.prepare_cached(
+                "UPDATE asset_values SET scope = scope + 1 WHERE seq IN (SELECT value FROM json_each(?)) AND scope % 2 = 0",
+            )?
+            .execute([&list])?;
+            c.prepare_cached("DELETE FROM trash_pending WHERE seq IN (SELECT value FROM json_each(?))")?
+                .execute([&list])?;
+        }
+        Ok(c.prepare_cached("SELECT COUNT(*) FROM trash_pending")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// After a sweep committed, on the writer task: no trash can run in between.
@@ -772,14 +794,13 @@ impl TrashSweeper {
         self.pending.store(left, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Takes restored assets off the list: their rows never left the live scope.
-    pub async fn unlist(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<()> {
-        for chunk in seqs.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM trash_pending WHERE seq IN ");
-            push_list(&mut qb, chunk);
-            qb.build().execute(&mut *tx).await?;
-        }
-        Ok(())
+    /// Takes an asset off the list (it is restored or purged before a sweep reached it);
+    /// answers whether it was listed, that is, whether its move to the trash is unfinished:
+    /// its value rows, text and facet counts are still those of a live asset.
+    pub fn unlist(c: &rusqlite::Connection, seq: i64) -> StoreResult<bool> {
+        Ok(c.prepare_cached("DELETE FROM trash_pending WHERE seq = ?")?
+            .execute([seq])?
+            > 0)
     }
 }
 
@@ -845,7 +866,7 @@ impl super::sqlite_writer::Idle for IndexUpkeep {
     ) -> futures_util::future::BoxFuture<'c, StoreResult<super::sqlite_writer::AfterCommit<'s>>> {
         Box::pin(async move {
             if self.trash.any() {
-                let left = self.trash.sweep(tx).await?;
+                let left = super::sqlite_writer::on_handle(tx, |c| self.trash.sweep(c)).await?;
                 return Ok(Box::new(move || self.trash.swept(left)) as super::sqlite_writer::AfterCommit<'s>);
             }
             // FTS5 tells whether a merge step found work by the rows it changed.
@@ -960,13 +981,12 @@ impl CountDelta {
 /// The facet rows assets have now, read from their packed rows (`asset_facets`): one row
 /// per asset and a dictionary lookup per distinct value, where their value rows were a
 /// seek per asset and facet field (1.4 ms for a burst of 32 deletes, most of its reads).
-pub async fn stored_facet_rows(tx: &mut SqliteConnection, seqs: &[i64]) -> StoreResult<Vec<IndexRow>> {
+pub fn stored_facet_rows(c: &rusqlite::Connection, seqs: &[i64]) -> StoreResult<Vec<IndexRow>> {
     let mut ids: Vec<i64> = Vec::new();
-    for chunk in seqs.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT f FROM asset_facets WHERE seq IN ");
-        push_list(&mut qb, chunk);
-        for r in qb.build().fetch_all(&mut *tx).await? {
-            let f: Vec<u8> = r.try_get("f")?;
+    let mut packed = c.prepare_cached("SELECT f FROM asset_facets WHERE seq = ?")?;
+    for seq in seqs {
+        let f: Option<Vec<u8>> = packed.query_row([seq], |r| r.get(0)).optional()?;
+        if let Some(f) = f {
             unpack_facets(&f, |k| ids.push(entry_parts(k).0))?;
         }
     }
@@ -975,12 +995,9 @@ pub async fn stored_facet_rows(tx: &mut SqliteConnection, seqs: &[i64]) -> Store
     distinct.dedup();
     // Read in the writer's transaction: the ids may be this batch's own new values.
     let mut values: HashMap<i64, (String, String)> = HashMap::with_capacity(distinct.len());
-    for chunk in distinct.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id, field, v FROM facet_values WHERE id IN ");
-        push_list(&mut qb, chunk);
-        for r in qb.build().fetch_all(&mut *tx).await? {
-            values.insert(r.try_get("id")?, (r.try_get("field")?, r.try_get("v")?));
-        }
+    let mut value = c.prepare_cached("SELECT field, v FROM facet_values WHERE id = ?")?;
+    for id in distinct {
+        values.insert(id, value.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?);
     }
     ids.iter()
         .map(|id| {

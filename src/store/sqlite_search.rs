@@ -284,8 +284,9 @@ fn push_cond(qb: &mut SqlBuilder, field: &str, cond: &Cond, target: &Target) {
     let fts = target.fts && field == fields::DESCRIPTION;
     let push_fts = |qb: &mut SqlBuilder, q: String| {
         qb.push("a.seq IN (SELECT rowid FROM asset_fts WHERE asset_fts MATCH ")
-            .push_bind(q)
-            .push(")");
+            .push_bind(q);
+        push_fts_unswept(qb, target, "rowid");
+        qb.push(")");
     };
     let text = |qb: &mut SqlBuilder, mode: TextMode, value: &str| {
         if fts && matches!(mode, TextMode::Matches | TextMode::StartsWith) {
@@ -512,6 +513,7 @@ pub(super) fn push_driver(qb: &mut SqlBuilder, d: &Driver, target: &Target, page
             None => {
                 qb.push("SELECT rowid AS seq FROM asset_fts WHERE asset_fts MATCH ")
                     .push_bind(q.clone());
+                push_fts_unswept(qb, target, "rowid");
                 "rowid"
             }
             Some(catalog) => {
@@ -522,6 +524,7 @@ pub(super) fn push_driver(qb: &mut SqlBuilder, d: &Driver, target: &Target, page
                 .push_bind(q.clone())
                 .push(" AND fa.catalog = ")
                 .push_bind(catalog);
+                push_fts_unswept(qb, target, "asset_fts.rowid");
                 "asset_fts.rowid"
             }
         },
@@ -540,11 +543,19 @@ pub(super) fn push_driver(qb: &mut SqlBuilder, d: &Driver, target: &Target, page
     }
 }
 
+/// Leaves out of full-text matches the trashed assets still in the index (listed in
+/// `trash_pending` until the writer's sweep removes their text).
+fn push_fts_unswept(qb: &mut SqlBuilder, target: &Target, rowid: &str) {
+    if target.unswept {
+        qb.push(format!(" AND {rowid} NOT IN (SELECT seq FROM trash_pending)"));
+    }
+}
+
 /// The one word a full-text driver looks for, when it is a single whole word (its total
-/// may then be a maintained count).
+/// may then be a maintained count, which counts unswept trashed assets too).
 pub(super) fn fts_single_word<'d>(d: &'d Driver, target: &Target) -> Option<&'d str> {
     // The counts are of the whole index, every catalog's assets.
-    let (Source::Fts(q), None) = (&d.source, target.fts_catalog) else {
+    let (Source::Fts(q), None, false) = (&d.source, target.fts_catalog, target.unswept) else {
         return None;
     };
     let word = q.strip_prefix('"')?.strip_suffix('"')?;
@@ -799,5 +810,120 @@ mod trash_sweep {
             .unwrap();
         assert_eq!(page.total, 24);
         assert_eq!(unswept(&db), (0, 0));
+    }
+    /// The maintained counts a store keeps (word counts, facet counts, totals), without
+    /// the zero rows a removal leaves.
+    fn kept_counts(db: &std::path::Path) -> Vec<String> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT 'w ' || word || ' ' || n || ' ' || unsure FROM fts_words WHERE n <> 0 OR unsure <> 0 ORDER BY word",
+            "SELECT 'f ' || catalog || ' ' || field || ' ' || v || ' ' || n FROM facet_counts WHERE n <> 0 ORDER BY 1",
+            "SELECT 'a ' || scope || ' ' || n FROM asset_counts WHERE n <> 0 ORDER BY 1",
+        ] {
+            let mut st = c.prepare(sql).unwrap();
+            out.extend(st.query_map([], |r| r.get::<_, String>(0)).unwrap().map(|r| r.unwrap()));
+        }
+        out
+    }
+
+    fn asset(i: usize) -> Asset {
+        let mut fields = serde_json::Map::new();
+        fields.insert("keywords".into(), json!(["all", format!("k{}", i % 5)]));
+        fields.insert(
+            "assettype".into(),
+            json!(if i.is_multiple_of(2) { "photo" } else { "video" }),
+        );
+        fields.insert("longcaption".into(), json!(format!("harbor boat{}", i % 3)));
+        Asset {
+            id: format!("s{i}"),
+            sourcepath: format!("s/{i}.jpg"),
+            fields,
+            original: None,
+        }
+    }
+
+    /// A delete finishes its move to the trash later (`TrashSweeper`): until then every
+    /// search, total and facet count must already leave it out, a restore or a purge in
+    /// between must leave the counts right, and after the sweep the kept counts must be
+    /// those of a store that only ever held the survivors.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unswept_deletes_are_out_of_every_count_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let store = SqliteStore::open(&db).await.unwrap();
+        store.migrate().await.unwrap();
+        for i in 0..40 {
+            store.insert_asset("assets", &asset(i), &[]).await.unwrap();
+        }
+        let trashed: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+        store.trash_assets("assets", &trashed, "admin", &[]).await.unwrap();
+        assert_eq!(unswept(&db).0, 12, "listed, not swept yet");
+        let body = |term: serde_json::Value| {
+            let b = json!({"hitsperpage": "100", "query": {"terms": [term]}});
+            query::parse_search(b.as_object().unwrap(), "asset", &field_info).unwrap()
+        };
+        let total = |req| {
+            let store = &store;
+            async move { store.search_assets("assets", &req, Scope::Live).await.unwrap().total }
+        };
+        // One whole word (a maintained word count when swept), a prefix, a phrase.
+        let word = json!({"field": "description", "operation": "freeform", "value": "harbor"});
+        assert_eq!(total(body(word.clone())).await, 28);
+        let prefix = json!({"field": "description", "operation": "startswith", "value": "boa"});
+        assert_eq!(total(body(prefix)).await, 28);
+        let boat0 = json!({"field": "description", "operation": "freeform", "value": "boat0"});
+        // boat0: i % 3 == 0 for i in 12..40 -> 12, 15, ..., 39.
+        assert_eq!(total(body(boat0)).await, 10);
+        // Whole-catalog facets and a filtered search's facets.
+        let all = body(json!({"field": "id", "operation": "matches", "value": "*"}));
+        let facets = store
+            .facet_counts("assets", &all, &["assettype", "keywords"], 20)
+            .await
+            .unwrap();
+        let count = |f: &[(String, Vec<(String, u64)>)], field: &str, v: &str| {
+            f.iter()
+                .find(|(n, _)| n == field)
+                .and_then(|(_, vs)| vs.iter().find(|(x, _)| x == v).map(|(_, n)| *n))
+                .unwrap_or(0)
+        };
+        assert_eq!(count(&facets, "assettype", "photo"), 14);
+        assert_eq!(count(&facets, "keywords", "all"), 28);
+        assert_eq!(count(&facets, "keywords", "k0"), 5);
+        let filtered = store
+            .facet_counts("assets", &body(word), &["keywords"], 20)
+            .await
+            .unwrap();
+        assert_eq!(count(&filtered, "keywords", "k1"), 5);
+        // A restore and a purge before the sweep.
+        store.restore_assets("assets", &["s0".to_string()]).await.unwrap();
+        store.purge_asset("assets", "s1").await.unwrap();
+        store.purge_asset("assets", "s20").await.unwrap();
+        let facets = store.facet_counts("assets", &all, &["keywords"], 20).await.unwrap();
+        assert_eq!(count(&facets, "keywords", "all"), 28, "s0 back, s20 gone");
+        assert_eq!(count(&facets, "keywords", "k0"), 5, "s0 back, s20 gone");
+        // Swept: the kept counts are those of a store that only held the survivors.
+        store.commits.finish_idle_work().await.unwrap();
+        assert_eq!(unswept(&db), (0, 0));
+        let facets = store.facet_counts("assets", &all, &["keywords"], 20).await.unwrap();
+        assert_eq!(count(&facets, "keywords", "k0"), 5);
+        let fresh_db = dir.path().join("fresh.db");
+        let fresh = SqliteStore::open(&fresh_db).await.unwrap();
+        fresh.migrate().await.unwrap();
+        for i in (0..40).filter(|i| *i == 0 || (*i >= 12 && *i != 20)) {
+            fresh.insert_asset("assets", &asset(i), &[]).await.unwrap();
+        }
+        for i in (1..12).filter(|i| *i != 1) {
+            let mut a = asset(i);
+            a.id = format!("t{i}");
+            a.sourcepath = format!("t/{i}.jpg");
+            fresh.insert_asset("assets", &a, &[]).await.unwrap();
+            fresh
+                .trash_assets("assets", &[a.id.clone()], "admin", &[])
+                .await
+                .unwrap();
+        }
+        fresh.commits.finish_idle_work().await.unwrap();
+        assert_eq!(kept_counts(&db), kept_counts(&fresh_db));
     }
 }
