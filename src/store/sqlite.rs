@@ -78,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "record numbers index",
         include_str!("../../migrations/sqlite/0015_record_numbers_index.sql"),
     ),
+    (
+        16,
+        "records pending",
+        include_str!("../../migrations/sqlite/0016_records_pending.sql"),
+    ),
 ];
 
 /// Reader connections kept open: each keeps its own page cache, and two cores gain
@@ -154,7 +159,7 @@ impl SqliteStore {
             .connect_with(writer_opts)
             .await?;
         let sweeper = std::sync::Arc::new(index::TrashSweeper::default());
-        let upkeep = std::sync::Arc::new(index::IndexUpkeep::new(sweeper.clone()));
+        let upkeep = std::sync::Arc::new(index::IndexUpkeep::new(sweeper.clone(), Default::default()));
         Ok(SqliteStore {
             _checkpoints: Checkpointer::start(path),
             readers: Readers::new(path, READERS),
@@ -351,16 +356,19 @@ async fn upsert_record(
     id: &str,
     data: &Map<String, Value>,
 ) -> StoreResult<()> {
-    on_handle(tx, |c| upsert_records(c, catalog, searchtype, &[(id, data)])).await
+    on_handle(tx, |c| upsert_records(c, catalog, searchtype, &[(id, data)], None)).await
 }
 
 /// Creates or replaces records (a burst of deletes writes one audit entry each). When an
-/// id comes twice, the last data wins, as one upsert after the other would have it.
+/// id comes twice, the last data wins, as one upsert after the other would have it. With
+/// `later`, the records are listed for the writer to index when idle instead of indexed
+/// now (see `RecordIndexer`).
 fn upsert_records(
     c: &rusqlite::Connection,
     catalog: &str,
     searchtype: &str,
     records: &[(&str, &Map<String, Value>)],
+    later: Option<&index::RecordIndexer>,
 ) -> StoreResult<()> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
     for (i, (id, _)) in records.iter().enumerate() {
@@ -381,9 +389,39 @@ fn upsert_records(
         let text = serde_json::to_string(data).map_err(corrupt("record"))?;
         let full = fulltext_of(data, &|f| f != "id", "");
         let seq: i64 = upsert.query_row((catalog, searchtype, id, &text, &full, &ts, &ts), |r| r.get(0))?;
-        indexed.push((seq, index_values(data, &record_kind(searchtype))));
+        match later {
+            Some(indexer) => indexer.list(c, seq)?,
+            None => indexed.push((seq, index_values(data, &record_kind(searchtype)))),
+        }
     }
     write_indexes(c, "record_values", &indexed)
+}
+
+/// Indexes up to `limit` records listed by `upsert_records` (oldest first) and takes them
+/// off the list; answers how many stay listed.
+pub(super) fn index_listed_records(c: &rusqlite::Connection, limit: i64) -> StoreResult<i64> {
+    let mut listed = Vec::new();
+    {
+        let mut st = c.prepare_cached(
+            "SELECT p.seq, r.searchtype, r.data FROM records_pending p JOIN records r ON r.seq = p.seq
+             ORDER BY p.seq LIMIT ?",
+        )?;
+        let mut rows = st.query([limit])?;
+        while let Some(r) = rows.next()? {
+            let searchtype: String = r.get(1)?;
+            let data: Map<String, Value> = serde_json::from_str(&r.get::<_, String>(2)?).map_err(corrupt("record"))?;
+            listed.push((r.get::<_, i64>(0)?, index_values(&data, &record_kind(&searchtype))));
+        }
+    }
+    if !listed.is_empty() {
+        write_indexes(c, "record_values", &listed)?;
+        let seqs: Vec<i64> = listed.iter().map(|(seq, _)| *seq).collect();
+        let list = serde_json::to_string(&seqs).map_err(corrupt("seqs"))?;
+        c.prepare_cached("DELETE FROM records_pending WHERE seq IN (SELECT value FROM json_each(?))")?
+            .execute([list])?;
+    }
+    Ok(c.prepare_cached("SELECT COUNT(*) FROM records_pending")?
+        .query_row([], |r| r.get(0))?)
 }
 
 async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
@@ -636,6 +674,7 @@ fn trash_live_assets(
 /// savepoint).
 struct TrashRequest {
     sweeper: std::sync::Arc<index::TrashSweeper>,
+    records: std::sync::Arc<index::RecordIndexer>,
     catalog: String,
     live: index::ScopeCode,
     ids: Vec<String>,
@@ -686,7 +725,8 @@ impl Merge for TrashRequest {
                     audit.extend(mine.map(|a| (a.id.as_str(), &a.data)));
                     answers.push(Ok(done));
                 }
-                upsert_records(c, &first.catalog, "auditlog", &audit)?;
+                // The entries are committed with the deletes; their index comes later.
+                upsert_records(c, &first.catalog, "auditlog", &audit, Some(&first.records))?;
                 Ok(answers)
             })
             .await
@@ -736,6 +776,15 @@ impl MetaStore for SqliteStore {
             .fetch_one(&self.writer)
             .await?;
         self.sweeper.note(unswept);
+        // Records a stop left unindexed are indexed now: few (the audit entries of the
+        // last deletes), and a copy to PostgreSQL (`mediadb migrate`) reads the index.
+        let mut conn = self.writer.acquire().await?;
+        on_handle(&mut conn, |c| {
+            while index_listed_records(c, 1000)? > 0 {}
+            Ok(())
+        })
+        .await?;
+        drop(conn);
         // Statistics let the planner pick the selective index for each term. Sampled (as
         // SQLite advises for `optimize` at start-up): a full ANALYZE of a table a bulk load
         // filled would hold the first start back for most of a second at 100,000 assets.
@@ -1239,6 +1288,7 @@ impl MetaStore for SqliteStore {
         self.commits
             .merge(TrashRequest {
                 sweeper: self.sweeper.clone(),
+                records: self.upkeep.records.clone(),
                 catalog: catalog.to_string(),
                 live,
                 ids: ids.to_vec(),
@@ -1529,6 +1579,11 @@ impl MetaStore for SqliteStore {
         searchtype: &str,
         req: &SearchRequest,
     ) -> StoreResult<SearchPage<Map<String, Value>>> {
+        // Records written but not yet indexed (a delete's audit entry): the writer
+        // indexes them first, so a search sees every record written before it.
+        if self.upkeep.records.any() {
+            self.commits.finish_idle_work().await?;
+        }
         let target = Target::records(searchtype);
         let mut count = SqlBuilder::new("SELECT COUNT(*) FROM records a WHERE a.catalog = ");
         count
