@@ -1440,14 +1440,15 @@ impl MetaStore for SqliteStore {
         let (facet_fields, other): (Vec<&str>, Vec<&str>) = fields.iter().partition(|f| FACET_FIELDS.contains(f));
         // The whole catalog reads the maintained counts; the matches of a query count
         // their packed facet rows; other fields are counted over the matches' value rows.
-        // Trashed assets the sweeper has not reached are still in the maintained counts:
-        // until it has, the whole catalog is counted as a query's matches are.
         let unswept = self.sweeper.any();
-        let (kept, packed, counted) = if req.query == Query::All && !unswept {
+        let (kept, packed, counted) = if req.query == Query::All {
             (facet_fields, Vec::new(), other)
         } else {
             (Vec::new(), facet_fields, other)
         };
+        // Trashed assets the sweeper has not reached are still in the maintained counts:
+        // those are then read whole, less what the listed assets hold, and ranked here.
+        let corrected = unswept && !kept.is_empty();
         let rows = self
             .readers
             .scan(|c| {
@@ -1482,11 +1483,17 @@ impl MetaStore for SqliteStore {
                     push_counted(&mut qb, catalog, req, &target, &counted);
                 }
                 qb.push(" WHERE rn <= ")
-                    .push_bind(per_field as i64)
+                    .push_bind(if corrected { i64::MAX } else { per_field as i64 })
                     .push(" ORDER BY field, n DESC, v");
-                rows.extend(query_rows(c, &qb, |r| {
-                    Ok((r.text("field")?, r.text("v")?, r.int("n")? as u64))
-                })?);
+                let counts = query_rows(c, &qb, |r| Ok((r.text("field")?, r.text("v")?, r.int("n")? as u64)))?;
+                if corrected {
+                    let gone = unswept_facet_values(c, &self.facet_names, catalog)?;
+                    let (mine, theirs): (Vec<_>, Vec<_>) = counts.into_iter().partition(|(f, _, _)| kept.contains(&f.as_str()));
+                    rows.extend(theirs);
+                    rows.extend(less_unswept(mine, &gone, per_field));
+                } else {
+                    rows.extend(counts);
+                }
                 Ok(rows)
             })
             .await?;
@@ -1829,7 +1836,11 @@ fn search_page(
         // Totals some drivers know without counting their matches.
         let known = match &driver {
             Some(d) => match fts_single_word(d, &target) {
-                Some(word) => index::fts_word_count(c, word)?,
+                Some(word) => match index::fts_word_count(c, word)? {
+                    // Trashed assets the sweeper has not reached are still counted.
+                    Some(n) if unswept => Some(n.saturating_sub(index::fts_unswept_count(c, word)?)),
+                    known => known,
+                },
                 None => union_count(c, d, &target)?,
             },
             None => None,
@@ -2027,6 +2038,68 @@ fn count_packed(
     Ok(out)
 }
 
+/// How many trashed assets of `catalog` that the sweeper has not reached hold each facet
+/// value, by (field, value).
+fn unswept_facet_values(
+    c: &rusqlite::Connection,
+    names: &index::FacetNames,
+    catalog: &str,
+) -> StoreResult<HashMap<(String, String), u64>> {
+    let mut counts: HashMap<u64, u64, IdHash> = HashMap::default();
+    let mut st = c.prepare_cached(
+        "SELECT f.f FROM trash_pending p JOIN assets a ON a.seq = p.seq JOIN asset_facets f ON f.seq = p.seq
+         WHERE a.catalog = ?",
+    )?;
+    let mut rows = st.query([catalog])?;
+    while let Some(r) = rows.next()? {
+        let blob = r
+            .get_ref(0)?
+            .as_blob()
+            .map_err(|e| StoreError::Corrupt(format!("asset_facets: {e}")))?;
+        index::unpack_facets(blob, |key| *counts.entry(key).or_default() += 1)?;
+    }
+    let ids: Vec<i64> = counts.keys().map(|k| index::entry_parts(*k).0).collect();
+    let texts = names.get(c, &ids)?;
+    Ok(counts
+        .into_iter()
+        .filter_map(|(key, n)| {
+            let (id, field) = index::entry_parts(key);
+            texts
+                .get(&id)
+                .map(|v| ((FACET_FIELDS[field].to_string(), v.clone()), n))
+        })
+        .collect())
+}
+
+/// Maintained counts (every value of some fields) less `gone`, each field's top
+/// `per_field` by count down, then value, as the counts' SQL ranks them.
+fn less_unswept(
+    counts: Vec<(String, String, u64)>,
+    gone: &HashMap<(String, String), u64>,
+    per_field: u32,
+) -> Vec<(String, String, u64)> {
+    let mut left: Vec<(String, String, u64)> = counts
+        .into_iter()
+        .filter_map(|(f, v, n)| {
+            let n = n.saturating_sub(gone.get(&(f.clone(), v.clone())).copied().unwrap_or(0));
+            (n > 0).then_some((f, v, n))
+        })
+        .collect();
+    left.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then_with(|| a.1.cmp(&b.1)));
+    let mut out = Vec::with_capacity(left.len());
+    let mut taken = 0;
+    for (i, row) in left.into_iter().enumerate() {
+        if i == 0 || out.last().is_some_and(|p: &(String, String, u64)| p.0 != row.0) {
+            taken = 0;
+        }
+        if taken < per_field {
+            taken += 1;
+            out.push(row);
+        }
+    }
+    out
+}
+
 /// A hasher for the counted facet keys: integers the store made, counted half a million
 /// times for a common keyword, so none of SipHash's defence against chosen keys.
 #[derive(Clone, Copy, Default)]
@@ -2053,5 +2126,44 @@ impl std::hash::Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
         // Fibonacci hashing: spreads consecutive ids over the high bits hashbrown uses.
         self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::less_unswept;
+    use std::collections::HashMap;
+
+    #[test]
+    fn unswept_values_are_taken_off_and_each_field_ranked_again() {
+        let row = |f: &str, v: &str, n: u64| (f.to_string(), v.to_string(), n);
+        let counts = vec![
+            row("assettype", "photo", 5),
+            row("assettype", "video", 4),
+            row("keywords", "a", 3),
+            row("keywords", "b", 3),
+            row("keywords", "c", 2),
+        ];
+        let gone: HashMap<(String, String), u64> = [
+            (("assettype".to_string(), "photo".to_string()), 2),
+            (("keywords".to_string(), "a".to_string()), 3),
+            (("keywords".to_string(), "b".to_string()), 1),
+        ]
+        .into_iter()
+        .collect();
+        // photo drops below video; a is gone; b and c tie and rank by value.
+        assert_eq!(
+            less_unswept(counts.clone(), &gone, 2),
+            vec![
+                row("assettype", "video", 4),
+                row("assettype", "photo", 3),
+                row("keywords", "b", 2),
+                row("keywords", "c", 2)
+            ]
+        );
+        assert_eq!(
+            less_unswept(counts, &gone, 1),
+            vec![row("assettype", "video", 4), row("keywords", "b", 2)]
+        );
     }
 }

@@ -698,6 +698,17 @@ pub fn fts_word_count(conn: &rusqlite::Connection, word: &str) -> StoreResult<Op
     })
 }
 
+/// How many trashed assets the sweeper has not reached hold `word` (they are still in the
+/// full-text index and its word counts).
+pub fn fts_unswept_count(conn: &rusqlite::Connection, word: &str) -> StoreResult<u64> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM asset_fts WHERE asset_fts MATCH ? AND rowid IN (SELECT seq FROM trash_pending)",
+        )?
+        .query_row([format!("\"{word}\"")], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
 /// Moves assets' value rows to another scope (trash and restore).
 pub async fn move_rows(tx: &mut SqliteConnection, seqs: &[i64], scope: ScopeCode) -> StoreResult<()> {
     for chunk in seqs.chunks(500) {
@@ -712,14 +723,62 @@ pub async fn move_rows(tx: &mut SqliteConnection, seqs: &[i64], scope: ScopeCode
 /// Trashed assets whose value rows are still in the live scope (`trash_pending`, see
 /// migration 0013), and the writer's idle work that moves them to the trash scope.
 ///
-/// `pending` is never less than the number of listed assets: a delete adds to it before
-/// its rows are written, and only the writer task lowers it, right after a sweep
-/// committed. A search of the live scope leaves the listed assets out whenever it is
-/// above zero.
+/// A search of the live scope leaves the listed assets out whenever any are listed
+/// (`Backlog`).
 #[derive(Default)]
 pub struct TrashSweeper {
-    pending: std::sync::atomic::AtomicI64,
+    pending: Backlog,
 }
+
+/// Work listed for the writer to finish later: how much, and since when.
+///
+/// `n` is never less than what is listed: it is raised before a write lists anything,
+/// and only the writer task lowers it, right after a chunk of the work committed.
+#[derive(Default)]
+struct Backlog {
+    n: std::sync::atomic::AtomicI64,
+    /// When the oldest listing still waiting was made.
+    since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Backlog {
+    fn add(&self, n: i64) {
+        if n > 0 {
+            self.since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(std::time::Instant::now);
+        }
+        self.n.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn any(&self) -> bool {
+        self.n.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// After a chunk committed, on the writer task: `left` are still listed (and as old).
+    fn left(&self, left: i64) {
+        self.n.store(left, std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            *self.since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+
+    /// Whether the writer must work through the backlog between batches, busy or not:
+    /// readers pay for each listed item (an exclusion, a correction) until it is done.
+    fn pressing(&self) -> bool {
+        let old = self
+            .since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() > BACKLOG_AGE);
+        self.any() && (old || self.n.load(std::sync::atomic::Ordering::SeqCst) > SWEEP_PRESSING)
+    }
+}
+
+/// A backlog this old is worked through even while writes keep coming (a server that
+/// is never idle for `IDLE_AFTER` still catches up).
+const BACKLOG_AGE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Assets moved per sweep transaction: about 13 index entries each, so a write that
 /// arrives meanwhile waits for some tens of milliseconds at most.
@@ -731,12 +790,12 @@ const SWEEP_PRESSING: i64 = 50_000;
 impl TrashSweeper {
     /// `n` assets may be listed from now on.
     pub fn note(&self, n: i64) {
-        self.pending.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        self.pending.add(n);
     }
 
     /// Whether a search of the live scope must leave listed assets out.
     pub fn any(&self) -> bool {
-        self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
+        self.pending.any()
     }
 
     /// Lists trashed assets (their value rows stay where they are, for now).
@@ -791,7 +850,7 @@ impl TrashSweeper {
 
     /// After a sweep committed, on the writer task: no trash can run in between.
     fn swept(&self, left: i64) {
-        self.pending.store(left, std::sync::atomic::Ordering::SeqCst);
+        self.pending.left(left);
     }
 
     /// Takes an asset off the list (it is restored or purged before a sweep reached it);
@@ -806,22 +865,20 @@ impl TrashSweeper {
 
 /// Records written without their value rows (`records_pending`, migration 0016: the
 /// audit entries of a burst of deletes), and the writer's idle work that indexes them.
-/// As with `TrashSweeper`, `pending` is raised before a record is listed and lowered only
-/// by the writer task after an indexing chunk committed; a search of records has the
-/// writer finish (`Idle::owed`) whenever it is above zero.
+/// A search of records has the writer finish (`Idle::owed`) whenever any are listed.
 #[derive(Default)]
 pub struct RecordIndexer {
-    pending: std::sync::atomic::AtomicI64,
+    pending: Backlog,
 }
 
 impl RecordIndexer {
     pub fn any(&self) -> bool {
-        self.pending.load(std::sync::atomic::Ordering::SeqCst) > 0
+        self.pending.any()
     }
 
     /// Lists a record to be indexed later.
     pub fn list(&self, c: &rusqlite::Connection, seq: i64) -> StoreResult<()> {
-        self.pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.pending.add(1);
         c.prepare_cached("INSERT OR IGNORE INTO records_pending (seq) VALUES (?)")?
             .execute([seq])?;
         Ok(())
@@ -829,7 +886,7 @@ impl RecordIndexer {
 
     /// After an indexing chunk committed, on the writer task.
     fn indexed(&self, left: i64) {
-        self.pending.store(left, std::sync::atomic::Ordering::SeqCst);
+        self.pending.left(left);
     }
 }
 
@@ -887,8 +944,7 @@ impl super::sqlite_writer::Idle for IndexUpkeep {
     }
 
     fn pressing(&self) -> bool {
-        let over = |n: &std::sync::atomic::AtomicI64| n.load(std::sync::atomic::Ordering::SeqCst) > SWEEP_PRESSING;
-        !self.is_paused() && (over(&self.trash.pending) || over(&self.records.pending))
+        !self.is_paused() && (self.trash.pending.pressing() || self.records.pending.pressing())
     }
 
     fn wrote(&self) {

@@ -552,10 +552,10 @@ fn push_fts_unswept(qb: &mut SqlBuilder, target: &Target, rowid: &str) {
 }
 
 /// The one word a full-text driver looks for, when it is a single whole word (its total
-/// may then be a maintained count, which counts unswept trashed assets too).
+/// may then be a maintained count, less the unswept trashed assets that hold it).
 pub(super) fn fts_single_word<'d>(d: &'d Driver, target: &Target) -> Option<&'d str> {
     // The counts are of the whole index, every catalog's assets.
-    let (Source::Fts(q), None, false) = (&d.source, target.fts_catalog, target.unswept) else {
+    let (Source::Fts(q), None) = (&d.source, target.fts_catalog) else {
         return None;
     };
     let word = q.strip_prefix('"')?.strip_suffix('"')?;
