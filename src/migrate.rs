@@ -67,6 +67,9 @@ fn derived(table: &str) -> bool {
         // Trashed assets whose value rows SQLite has yet to move: PostgreSQL derives each
         // value row's scope from its asset's state.
         || table == "trash_pending"
+        // Records whose value rows SQLite writes later: opening the store (above) writes
+        // any left, so `record_values` is whole when it is copied.
+        || table == "records_pending"
 }
 
 /// Derived columns, not copied: the index scope of a value row (SQLite's and
