@@ -97,11 +97,13 @@ pub(crate) fn synthetic(i: usize, rng: &mut StdRng, start_ms: i64, span_ms: i64)
 const BATCH: usize = 20_000;
 
 /// The synthetic assets `range` in batches, made on a thread of their own (one batch
-/// ahead of the consumer) so that making them overlaps the store's writes.
+/// ahead of the consumer) so that making them overlaps the store's writes. Batches the
+/// consumer is done with go back through `used`, to be freed on this thread too.
 pub(crate) fn generate(
     range: std::ops::Range<usize>,
     start_ms: i64,
     span_ms: i64,
+    used: std::sync::mpsc::Receiver<Vec<Asset>>,
 ) -> tokio::sync::mpsc::Receiver<Vec<Asset>> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     std::thread::spawn(move || {
@@ -109,12 +111,16 @@ pub(crate) fn generate(
         let mut batch = Vec::with_capacity(BATCH);
         for i in range {
             batch.push(synthetic(i, &mut rng, start_ms, span_ms));
-            if batch.len() == BATCH
-                && tx
+            if batch.len() == BATCH {
+                if tx
                     .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                     .is_err()
-            {
-                return;
+                {
+                    return;
+                }
+                // Freed before the next batch is made, whose strings then reuse the memory
+                // (freed on another thread, the load's peak memory was 20-30 MB higher).
+                used.try_iter().for_each(drop);
             }
         }
         if !batch.is_empty() {
@@ -179,10 +185,15 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
     }
     let progress = crate::progress::Progress::on_stderr("loaded", args.assets.saturating_sub(existing) as u64);
     // The next batch is made on a thread of its own while the store writes this one.
-    let mut batches = generate(existing..args.assets, start, span);
+    // Freeing a batch (a quarter of a million strings) is no work for the loading thread
+    // either: it goes back to the generating thread.
+    let (used, returned) = std::sync::mpsc::channel();
+    let mut batches = generate(existing..args.assets, start, span, returned);
     while let Some(batch) = batches.recv().await {
         store.insert_assets_bulk(catalog, &batch).await?;
         progress.add(batch.len() as u64);
+        // Fails only once the generating thread is gone: the batch is then freed here.
+        let _ = used.send(batch);
     }
     progress.finish();
     let insert_seconds = load_started.elapsed().as_secs_f64();
