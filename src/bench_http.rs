@@ -271,7 +271,16 @@ async fn worker(plan: Arc<Plan>, only: Option<Op>, seed: u64) -> Tally {
     let mut tally = Tally::default();
     let mut n = 0u64;
     while !plan.stop.load(Ordering::Relaxed) {
-        let op = only.unwrap_or_else(|| Op::pick(&mut rng));
+        let mut op = only.unwrap_or_else(|| Op::pick(&mut rng));
+        // Every asset of the delete range is gone: a deletes-only phase ends here (its
+        // figures are over the time it ran); the mix reads instead.
+        if op == Op::Delete && plan.next_delete.load(Ordering::Relaxed) >= plan.assets {
+            if only.is_some() {
+                plan.stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            op = Op::Get;
+        }
         let i = Op::ALL.iter().position(|o| *o == op).unwrap_or(0);
         n += 1;
         let t = Instant::now();
@@ -304,7 +313,11 @@ async fn phase(plan: &Arc<Plan>, only: Option<Op>, secs: u64, connections: usize
     let tasks: Vec<_> = (0..connections)
         .map(|c| tokio::spawn(worker(plan.clone(), only, c as u64 * 7919 + secs)))
         .collect();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    // Until the time is up, or a worker ended the phase early (nothing left to delete).
+    let until = started + Duration::from_secs(secs);
+    while Instant::now() < until && !plan.stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     plan.stop.store(true, Ordering::Relaxed);
     let mut all = Tally::default();
     for t in tasks {
