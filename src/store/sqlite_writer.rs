@@ -614,6 +614,24 @@ mod tests {
         assert_eq!(xs, vec![2]);
     }
 
+    /// A write that holds the writer in its batch until the sender is used or dropped, so
+    /// that the writes queued meanwhile meet in the next batch.
+    fn hold_writer(commits: &GroupCommit) -> (oneshot::Sender<()>, tokio::task::JoinHandle<StoreResult<()>>) {
+        let (open, gate) = oneshot::channel::<()>();
+        let commits = commits.clone();
+        let blocker = tokio::spawn(async move {
+            commits
+                .write(move |_| {
+                    Box::pin(async move {
+                        let _ = gate.await;
+                        Ok(())
+                    })
+                })
+                .await
+        });
+        (open, blocker)
+    }
+
     /// Inserts `x` and `1000 + x`; merged, all writes' rows go in one statement.
     struct Insert {
         x: i64,
@@ -655,20 +673,7 @@ mod tests {
         let (_dir, pool) = table_t().await;
         let commits = GroupCommit::start(pool.clone(), None);
         // Holds the writer in a batch until every merged write is queued, so they meet.
-        let (open, gate) = oneshot::channel::<()>();
-        let blocker = {
-            let commits = commits.clone();
-            tokio::spawn(async move {
-                commits
-                    .write(move |_| {
-                        Box::pin(async move {
-                            let _ = gate.await;
-                            Ok(())
-                        })
-                    })
-                    .await
-            })
-        };
+        let (open, blocker) = hold_writer(&commits);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let mut tasks = Vec::new();
         for i in 0..200i64 {
@@ -719,20 +724,7 @@ mod tests {
             .await
             .unwrap();
         let commits = GroupCommit::start(pool.clone(), None);
-        let (open, gate) = oneshot::channel::<()>();
-        let blocker = {
-            let commits = commits.clone();
-            tokio::spawn(async move {
-                commits
-                    .write(move |_| {
-                        Box::pin(async move {
-                            let _ = gate.await;
-                            Ok(())
-                        })
-                    })
-                    .await
-            })
-        };
+        let (open, blocker) = hold_writer(&commits);
         // The blocker's batch has started: the merged writes queue for the next one.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let mut tasks = Vec::new();
