@@ -404,21 +404,27 @@ fn upsert_records(
 /// off the list; answers how many stay listed.
 pub(super) fn index_listed_records(c: &rusqlite::Connection, limit: i64) -> StoreResult<i64> {
     let mut listed = Vec::new();
+    let mut seqs = Vec::new();
     {
+        // A listing whose record is gone is only taken off (see `TrashSweeper::sweep`).
         let mut st = c.prepare_cached(
-            "SELECT p.seq, r.searchtype, r.data FROM records_pending p JOIN records r ON r.seq = p.seq
+            "SELECT p.seq, r.searchtype, r.data FROM records_pending p LEFT JOIN records r ON r.seq = p.seq
              ORDER BY p.seq LIMIT ?",
         )?;
         let mut rows = st.query([limit])?;
         while let Some(r) = rows.next()? {
-            let searchtype: String = r.get(1)?;
-            let data: Map<String, Value> = serde_json::from_str(&r.get::<_, String>(2)?).map_err(corrupt("record"))?;
-            listed.push((r.get::<_, i64>(0)?, index_values(&data, &record_kind(&searchtype))));
+            let seq: i64 = r.get(0)?;
+            seqs.push(seq);
+            let (Some(searchtype), Some(data)) = (r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)
+            else {
+                continue;
+            };
+            let data: Map<String, Value> = serde_json::from_str(&data).map_err(corrupt("record"))?;
+            listed.push((seq, index_values(&data, &record_kind(&searchtype))));
         }
     }
-    if !listed.is_empty() {
+    if !seqs.is_empty() {
         write_indexes(c, "record_values", &listed)?;
-        let seqs: Vec<i64> = listed.iter().map(|(seq, _)| *seq).collect();
         let list = serde_json::to_string(&seqs).map_err(corrupt("seqs"))?;
         c.prepare_cached("DELETE FROM records_pending WHERE seq IN (SELECT value FROM json_each(?))")?
             .execute([list])?;
@@ -2011,18 +2017,7 @@ fn count_packed(
         .filter(|(_, f)| fields.contains(f))
         .map(|(i, _)| 1 << i)
         .sum();
-    let mut counts: HashMap<u64, u64, IdHash> = HashMap::with_capacity_and_hasher(4096, IdHash);
-    each_row(c, &qb, |r| {
-        let blob = r
-            .get_ref(0)?
-            .as_blob()
-            .map_err(|e| StoreError::Corrupt(format!("asset_facets: {e}")))?;
-        index::unpack_facets(blob, |key| {
-            if wanted & (1 << index::entry_parts(key).1) != 0 {
-                *counts.entry(key).or_default() += 1;
-            }
-        })
-    })?;
+    let counts = tally_packed(c, &qb, wanted)?;
     let ids: Vec<i64> = counts.keys().map(|k| index::entry_parts(*k).0).collect();
     let texts = names.get(c, &ids)?;
     let mut per: Vec<Vec<(&str, u64)>> = vec![Vec::new(); FACET_FIELDS.len()];
@@ -2051,19 +2046,12 @@ fn unswept_facet_values(
     names: &index::FacetNames,
     catalog: &str,
 ) -> StoreResult<HashMap<(String, String), u64>> {
-    let mut counts: HashMap<u64, u64, IdHash> = HashMap::default();
-    let mut st = c.prepare_cached(
+    let mut qb = SqlBuilder::new(
         "SELECT f.f FROM trash_pending p JOIN assets a ON a.seq = p.seq JOIN asset_facets f ON f.seq = p.seq
-         WHERE a.catalog = ?",
-    )?;
-    let mut rows = st.query([catalog])?;
-    while let Some(r) = rows.next()? {
-        let blob = r
-            .get_ref(0)?
-            .as_blob()
-            .map_err(|e| StoreError::Corrupt(format!("asset_facets: {e}")))?;
-        index::unpack_facets(blob, |key| *counts.entry(key).or_default() += 1)?;
-    }
+         WHERE a.catalog = ",
+    );
+    qb.push_bind(catalog.to_string());
+    let counts = tally_packed(c, &qb, u32::MAX)?;
     let ids: Vec<i64> = counts.keys().map(|k| index::entry_parts(*k).0).collect();
     let texts = names.get(c, &ids)?;
     Ok(counts
@@ -2104,6 +2092,24 @@ fn less_unswept(
         }
     }
     out
+}
+
+/// How many of the packed facet rows `qb` selects (one blob column) hold each entry of
+/// the fields in `wanted` (bits of their indexes in `FACET_FIELDS`).
+fn tally_packed(c: &rusqlite::Connection, qb: &SqlBuilder, wanted: u32) -> StoreResult<HashMap<u64, u64, IdHash>> {
+    let mut counts: HashMap<u64, u64, IdHash> = HashMap::with_capacity_and_hasher(4096, IdHash);
+    each_row(c, qb, |r| {
+        let blob = r
+            .get_ref(0)?
+            .as_blob()
+            .map_err(|e| StoreError::Corrupt(format!("asset_facets: {e}")))?;
+        index::unpack_facets(blob, |key| {
+            if wanted & (1 << index::entry_parts(key).1) != 0 {
+                *counts.entry(key).or_default() += 1;
+            }
+        })
+    })?;
+    Ok(counts)
 }
 
 /// A hasher for the counted facet keys: integers the store made, counted half a million

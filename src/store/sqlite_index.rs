@@ -815,16 +815,20 @@ impl TrashSweeper {
         let mut by_catalog: HashMap<String, (Vec<i64>, Vec<String>)> = HashMap::new();
         let mut seqs = Vec::new();
         {
+            // A listing whose asset is gone (the cascade keeps none, but a list that
+            // could never empty would keep every search excluding it) is only taken off.
             let mut listed = c.prepare_cached(
-                "SELECT p.seq, a.catalog, a.fulltext FROM trash_pending p JOIN assets a ON a.seq = p.seq
+                "SELECT p.seq, a.catalog, a.fulltext FROM trash_pending p LEFT JOIN assets a ON a.seq = p.seq
                  ORDER BY p.seq LIMIT ?",
             )?;
             let mut rows = listed.query([SWEEP_CHUNK])?;
             while let Some(r) = rows.next()? {
                 let seq: i64 = r.get(0)?;
-                let entry = by_catalog.entry(r.get(1)?).or_default();
-                entry.0.push(seq);
-                entry.1.push(r.get(2)?);
+                if let Some(catalog) = r.get::<_, Option<String>>(1)? {
+                    let entry = by_catalog.entry(catalog).or_default();
+                    entry.0.push(seq);
+                    entry.1.push(r.get(2)?);
+                }
                 seqs.push(seq);
             }
         }
