@@ -3,6 +3,9 @@
 //! process (cold start to a healthy `/healthz` and idle memory measured), then runs each
 //! operation alone and a mixed workload over C concurrent keep-alive connections for a
 //! fixed time, and prints JSON: requests/s, p50/p99 per operation, errors, server RSS.
+//! Before each phase it waits until the server's job queue is empty (the conversions an
+//! upload phase queued run for a while after it), so a phase measures its own operation;
+//! the wait is reported as the phase's `waited_for_jobs_s`.
 //!
 //! The load generator is a small HTTP/1.1 client of its own over plain TCP (no pooling
 //! layers): on a small machine client and server share the cores, and a heavy client
@@ -496,8 +499,10 @@ pub async fn http(args: HttpBenchArgs) -> anyhow::Result<Value> {
     let mut results = Map::new();
     for only in phases {
         let name = only.map_or("mixed", Op::name);
+        let waited = jobs_done(&plan).await?;
         eprintln!("phase {name}: {} s over {} connections", args.seconds, args.connections);
-        let r = phase(&plan, only, args.seconds, args.connections).await;
+        let mut r = phase(&plan, only, args.seconds, args.connections).await;
+        r["waited_for_jobs_s"] = json!((waited * 10.0).round() / 10.0);
         results.insert(name.into(), r);
     }
     out.insert("assets".into(), json!(args.assets));
@@ -519,6 +524,37 @@ pub async fn http(args: HttpBenchArgs) -> anyhow::Result<Value> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(Value::Object(out))
+}
+
+/// Waits until the server has no job queued or running (its `/metrics` gauges); answers
+/// the seconds waited.
+async fn jobs_done(plan: &Plan) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut conn = Conn {
+        addr: plan.addr.clone(),
+        stream: None,
+    };
+    let path = format!("/metrics?entermedia.key={}", plan.key);
+    loop {
+        let (status, body) = conn.request("GET", &path, "", b"").await?;
+        anyhow::ensure!(status == 200, "GET /metrics answered {status}");
+        if jobs_waiting(&String::from_utf8_lossy(&body)) == 0 {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "the server's jobs were not done after 900 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The jobs queued or running, from the Prometheus page's `mediadb_jobs` gauges.
+fn jobs_waiting(page: &str) -> u64 {
+    page.lines()
+        .filter(|l| l.starts_with("mediadb_jobs{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Loads the synthetic catalog through the store (the server is not running yet).
@@ -570,4 +606,21 @@ async fn preload(dir: &std::path::Path, assets: usize, password: &str) -> anyhow
     let secs = started.elapsed().as_secs_f64();
     eprintln!("\rloaded {assets} assets in {secs:.1} s");
     Ok((secs * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jobs_waiting_sums_the_job_gauges_only() {
+        let page = "# HELP mediadb_jobs Background jobs\n\
+            mediadb_jobs{kind=\"import\",state=\"queued\"} 3\n\
+            mediadb_jobs{kind=\"import\",state=\"running\"} 2\n\
+            mediadb_job_duration_seconds_count{kind=\"import\"} 40\n\
+            mediadb_jobs{kind=\"bulkdelete\",state=\"queued\"} 0\n";
+        assert_eq!(super::jobs_waiting(page), 5);
+        assert_eq!(
+            super::jobs_waiting("mediadb_jobs{kind=\"import\",state=\"queued\"} 0\n"),
+            0
+        );
+    }
 }

@@ -154,8 +154,29 @@ async fn bind_extra(addr: Option<std::net::SocketAddr>, what: &str) -> anyhow::R
     Ok(Some(l))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+/// glibc's malloc gives threads arenas of their own, up to eight per core, and an arena
+/// keeps what was freed in it: with the blocking pool's threads of an upload burst, the
+/// conversions' and the writer's, the server's resident memory after the load benchmark
+/// was 242 MB, of which ~100 MB freed memory held by idle arenas; two arenas: 137 MB, at
+/// the same throughput. Set before any thread starts, which is why `main` builds the
+/// runtime by hand.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of the allocator; no thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let layered = parse_cli();
     let log_format = layered
         .matches

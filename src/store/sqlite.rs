@@ -6,7 +6,7 @@ use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_index::{self as index, CatalogCodes, CountDelta};
 use super::sqlite_read::{all, each_row, one, query_rows, query_scalar, Columns, Readers, SqlBuilder};
 use super::sqlite_search::*;
-use super::sqlite_writer::{on_handle, GroupCommit, Idle, Merge};
+use super::sqlite_writer::{on_handle, GroupCommit, Idle, Merge, Owed};
 use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Query, SearchRequest};
@@ -103,7 +103,7 @@ pub struct SqliteStore {
     /// Trashed assets whose value rows have yet to move to the trash scope.
     sweeper: std::sync::Arc<index::TrashSweeper>,
     /// The writer's idle work (the sweep, full-text merges), held during bulk loads.
-    upkeep: std::sync::Arc<index::IndexUpkeep>,
+    pub(super) upkeep: std::sync::Arc<index::IndexUpkeep>,
     codes: CatalogCodes,
     /// The texts of facet value ids, for counts over packed facet rows.
     facet_names: index::FacetNames,
@@ -147,7 +147,12 @@ impl SqliteStore {
         // The writer never checkpoints (`sqlite_checkpoint`), and keeps the undo pages of
         // each write's savepoint in memory rather than in a temporary file it writes
         // through (SQLite spills them to a file beyond 64 KiB otherwise).
-        let writer_opts = opts.pragma("wal_autocheckpoint", "0").pragma("temp_store", "MEMORY");
+        let writer_opts = opts
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("temp_store", "MEMORY")
+            // A log the writer starts again (`sqlite_checkpoint`) is cut back to 64 MiB
+            // then, should a long read have let it grow past that.
+            .pragma("journal_size_limit", "67108864");
         // The writer first: it creates the file and switches it to WAL before readers open it.
         // No liveness ping before each use (sqlx's default): a local file does not drop
         // connections, and the ping is a round trip to the connection's thread per query.
@@ -160,10 +165,15 @@ impl SqliteStore {
             .await?;
         let sweeper = std::sync::Arc::new(index::TrashSweeper::default());
         let upkeep = std::sync::Arc::new(index::IndexUpkeep::new(sweeper.clone(), Default::default()));
+        let checkpoints = Checkpointer::start(path);
         Ok(SqliteStore {
-            _checkpoints: Checkpointer::start(path),
             readers: Readers::new(path, READERS),
-            commits: GroupCommit::start(writer.clone(), Some(upkeep.clone() as std::sync::Arc<dyn Idle>)),
+            commits: GroupCommit::start(
+                writer.clone(),
+                Some(upkeep.clone() as std::sync::Arc<dyn Idle>),
+                Some(checkpoints.watch.clone()),
+            ),
+            _checkpoints: checkpoints,
             upkeep,
             sweeper,
             writer,
@@ -198,7 +208,7 @@ impl SqliteStore {
             Scope::Live => Ok(self.sweeper.any()),
             Scope::Trash => {
                 if self.sweeper.any() {
-                    self.commits.finish_idle_work().await?;
+                    self.commits.finish_idle_work(Owed::Trash).await?;
                 }
                 Ok(false)
             }
@@ -393,7 +403,7 @@ fn upsert_records(
         let full = fulltext_of(data, &|f| f != "id", "");
         let seq: i64 = upsert.query_row((catalog, searchtype, id, &text, &full, &ts, &ts), |r| r.get(0))?;
         match later {
-            Some(indexer) => indexer.list(c, seq)?,
+            Some(indexer) => indexer.list(c, catalog, searchtype, seq)?,
             None => indexed.push((seq, index_values(data, &record_kind(searchtype)))),
         }
     }
@@ -402,7 +412,8 @@ fn upsert_records(
 
 /// Indexes up to `limit` records listed by `upsert_records` (oldest first) and takes them
 /// off the list; answers how many stay listed.
-pub(super) fn index_listed_records(c: &rusqlite::Connection, limit: i64) -> StoreResult<i64> {
+/// Indexes up to `limit` listed records; answers how many it took and how many stay listed.
+pub(super) fn index_listed_records(c: &rusqlite::Connection, limit: i64) -> StoreResult<(i64, i64)> {
     let mut listed = Vec::new();
     let mut seqs = Vec::new();
     {
@@ -429,8 +440,10 @@ pub(super) fn index_listed_records(c: &rusqlite::Connection, limit: i64) -> Stor
         c.prepare_cached("DELETE FROM records_pending WHERE seq IN (SELECT value FROM json_each(?))")?
             .execute([list])?;
     }
-    Ok(c.prepare_cached("SELECT COUNT(*) FROM records_pending")?
-        .query_row([], |r| r.get(0))?)
+    let left = c
+        .prepare_cached("SELECT COUNT(*) FROM records_pending")?
+        .query_row([], |r| r.get(0))?;
+    Ok((seqs.len() as i64, left))
 }
 
 async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
@@ -792,7 +805,7 @@ impl MetaStore for SqliteStore {
         // last deletes), and a copy to PostgreSQL (`mediadb migrate`) reads the index.
         let mut conn = self.writer.acquire().await?;
         on_handle(&mut conn, |c| {
-            while index_listed_records(c, 1000)? > 0 {}
+            while index_listed_records(c, 1000)?.1 > 0 {}
             Ok(())
         })
         .await?;
@@ -1600,8 +1613,8 @@ impl MetaStore for SqliteStore {
     ) -> StoreResult<SearchPage<Map<String, Value>>> {
         // Records written but not yet indexed (a delete's audit entry): the writer
         // indexes them first, so a search sees every record written before it.
-        if self.upkeep.records.any() {
-            self.commits.finish_idle_work().await?;
+        if self.upkeep.records.lists(catalog, searchtype) {
+            self.commits.finish_idle_work(Owed::Records).await?;
         }
         let target = Target::records(searchtype);
         let mut count = SqlBuilder::new("SELECT COUNT(*) FROM records a WHERE a.catalog = ");

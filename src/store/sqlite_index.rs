@@ -728,6 +728,7 @@ pub async fn move_rows(tx: &mut SqliteConnection, seqs: &[i64], scope: ScopeCode
 #[derive(Default)]
 pub struct TrashSweeper {
     pending: Backlog,
+    chunk: ChunkSize,
 }
 
 /// Work listed for the writer to finish later: how much, and since when.
@@ -780,9 +781,45 @@ impl Backlog {
 /// is never idle for `IDLE_AFTER` still catches up).
 const BACKLOG_AGE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Assets moved per sweep transaction: about 13 index entries each, so a write that
-/// arrives meanwhile waits for some tens of milliseconds at most.
-const SWEEP_CHUNK: i64 = 1000;
+/// How many items the next chunk of idle work takes, so that it runs for about
+/// `CHUNK_TIME`: a write that arrives meanwhile waits for one chunk. What an item costs
+/// depends on the catalog: a trashed asset moves ~13 index entries, each on a leaf of its
+/// own once the index is large (a fixed 1,000 took ~0.4 s at 100,000 assets, and ~50 MB
+/// of log).
+struct ChunkSize {
+    n: std::sync::atomic::AtomicI64,
+}
+
+const CHUNK_TIME: std::time::Duration = std::time::Duration::from_millis(15);
+const CHUNK_MIN: i64 = 8;
+const CHUNK_MAX: i64 = 1000;
+
+impl Default for ChunkSize {
+    fn default() -> Self {
+        ChunkSize {
+            n: std::sync::atomic::AtomicI64::new(64),
+        }
+    }
+}
+
+impl ChunkSize {
+    fn get(&self) -> i64 {
+        self.n.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A chunk of `done` items took `took`; a chunk cut short by the backlog's end tells
+    /// too little (its fixed costs dominate) and leaves the size as it is.
+    fn took(&self, done: i64, took: std::time::Duration) {
+        let asked = self.get();
+        if done < asked {
+            return;
+        }
+        let fitting = (done as f64 * CHUNK_TIME.as_secs_f64() / took.as_secs_f64().max(1e-6)) as i64;
+        // Halfway there each time: one chunk slowed by something else does not swing it.
+        let next = ((asked + fitting) / 2).clamp(CHUNK_MIN, CHUNK_MAX);
+        self.n.store(next, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 /// Past this many, sweeps run between batches even while writes keep coming, so that
 /// the searches' exclusion list stays short.
 const SWEEP_PRESSING: i64 = 50_000;
@@ -808,10 +845,11 @@ impl TrashSweeper {
         Ok(())
     }
 
-    /// Finishes the move to the trash of up to `SWEEP_CHUNK` listed assets (their value
-    /// rows go to the trash scope; their text leaves the full-text index; word and facet
-    /// counts drop) and takes them off the list; answers how many stay listed.
+    /// Finishes the move to the trash of a chunk of listed assets (their value rows go
+    /// to the trash scope; their text leaves the full-text index; word and facet counts
+    /// drop) and takes them off the list; answers how many stay listed.
     fn sweep(&self, c: &rusqlite::Connection) -> StoreResult<i64> {
+        let started = std::time::Instant::now();
         let mut by_catalog: HashMap<String, (Vec<i64>, Vec<String>)> = HashMap::new();
         let mut seqs = Vec::new();
         {
@@ -821,7 +859,7 @@ impl TrashSweeper {
                 "SELECT p.seq, a.catalog, a.fulltext FROM trash_pending p LEFT JOIN assets a ON a.seq = p.seq
                  ORDER BY p.seq LIMIT ?",
             )?;
-            let mut rows = listed.query([SWEEP_CHUNK])?;
+            let mut rows = listed.query([self.chunk.get()])?;
             while let Some(r) = rows.next()? {
                 let seq: i64 = r.get(0)?;
                 if let Some(catalog) = r.get::<_, Option<String>>(1)? {
@@ -848,6 +886,7 @@ impl TrashSweeper {
             c.prepare_cached("DELETE FROM trash_pending WHERE seq IN (SELECT value FROM json_each(?))")?
                 .execute([&list])?;
         }
+        self.chunk.took(seqs.len() as i64, started.elapsed());
         Ok(c.prepare_cached("SELECT COUNT(*) FROM trash_pending")?
             .query_row([], |r| r.get(0))?)
     }
@@ -873,6 +912,10 @@ impl TrashSweeper {
 #[derive(Default)]
 pub struct RecordIndexer {
     pending: Backlog,
+    chunk: ChunkSize,
+    /// The (catalog, searchtype) pairs listed since the backlog was last empty: a search
+    /// of any other table (the custom fields, reread every 10 s) need not wait.
+    tables: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl RecordIndexer {
@@ -880,22 +923,46 @@ impl RecordIndexer {
         self.pending.any()
     }
 
-    /// Lists a record to be indexed later.
-    pub fn list(&self, c: &rusqlite::Connection, seq: i64) -> StoreResult<()> {
+    /// Whether records of this table may still be unindexed.
+    pub fn lists(&self, catalog: &str, searchtype: &str) -> bool {
+        self.any()
+            && self
+                .tables
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&(catalog.to_string(), searchtype.to_string()))
+    }
+
+    /// Lists a record of a table to be indexed later.
+    pub fn list(&self, c: &rusqlite::Connection, catalog: &str, searchtype: &str, seq: i64) -> StoreResult<()> {
+        self.tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((catalog.to_string(), searchtype.to_string()));
         self.pending.add(1);
         c.prepare_cached("INSERT OR IGNORE INTO records_pending (seq) VALUES (?)")?
             .execute([seq])?;
         Ok(())
     }
 
+    /// Indexes a chunk of the listed records; answers how many stay listed.
+    fn index_chunk(&self, c: &rusqlite::Connection) -> StoreResult<i64> {
+        let started = std::time::Instant::now();
+        let (done, left) = super::sqlite::index_listed_records(c, self.chunk.get())?;
+        self.chunk.took(done, started.elapsed());
+        Ok(left)
+    }
+
     /// After an indexing chunk committed, on the writer task.
     fn indexed(&self, left: i64) {
+        // Cleared under the lock `list` takes: a table listed meanwhile is in `left`.
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         self.pending.left(left);
+        if left == 0 {
+            tables.clear();
+        }
     }
 }
-
-/// Records indexed per idle transaction: each has about eight value rows.
-const RECORD_CHUNK: i64 = 1000;
 
 /// The writer's upkeep of the index when it is idle: trashed assets' value rows moved to
 /// the trash scope (`TrashSweeper`), then the full-text index's segments merged. FTS5
@@ -940,11 +1007,15 @@ impl IndexUpkeep {
 
 impl super::sqlite_writer::Idle for IndexUpkeep {
     fn wanted(&self) -> bool {
-        !self.is_paused() && (self.owed() || self.fts_merge_due.load(std::sync::atomic::Ordering::SeqCst))
+        !self.is_paused()
+            && (self.trash.any() || self.records.any() || self.fts_merge_due.load(std::sync::atomic::Ordering::SeqCst))
     }
 
-    fn owed(&self) -> bool {
-        self.trash.any() || self.records.any()
+    fn owed(&self, what: super::sqlite_writer::Owed) -> bool {
+        match what {
+            super::sqlite_writer::Owed::Trash => self.trash.any(),
+            super::sqlite_writer::Owed::Records => self.records.any(),
+        }
     }
 
     fn pressing(&self) -> bool {
@@ -958,17 +1029,20 @@ impl super::sqlite_writer::Idle for IndexUpkeep {
     fn run<'s: 'c, 'c>(
         &'s self,
         tx: &'c mut SqliteConnection,
+        only: Option<super::sqlite_writer::Owed>,
     ) -> futures_util::future::BoxFuture<'c, StoreResult<super::sqlite_writer::AfterCommit<'s>>> {
+        use super::sqlite_writer::Owed;
         Box::pin(async move {
-            if self.trash.any() {
+            if only != Some(Owed::Records) && self.trash.any() {
                 let left = super::sqlite_writer::on_handle(tx, |c| self.trash.sweep(c)).await?;
                 return Ok(Box::new(move || self.trash.swept(left)) as super::sqlite_writer::AfterCommit<'s>);
             }
-            if self.records.any() {
-                let left =
-                    super::sqlite_writer::on_handle(tx, |c| super::sqlite::index_listed_records(c, RECORD_CHUNK))
-                        .await?;
+            if only != Some(Owed::Trash) && self.records.any() {
+                let left = super::sqlite_writer::on_handle(tx, |c| self.records.index_chunk(c)).await?;
                 return Ok(Box::new(move || self.records.indexed(left)) as super::sqlite_writer::AfterCommit<'s>);
+            }
+            if only.is_some() {
+                return Ok(Box::new(|| {}) as super::sqlite_writer::AfterCommit<'s>);
             }
             // FTS5 tells whether a merge step found work by the rows it changed.
             let before: i64 = sqlx::query_scalar("SELECT total_changes()").fetch_one(&mut *tx).await?;
@@ -1334,6 +1408,80 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_chunk_is_sized_to_take_about_chunk_time() {
+        let size = ChunkSize::default();
+        let asked = size.get();
+        // Twice too slow: halfway to half the size.
+        size.took(asked, CHUNK_TIME * 2);
+        assert_eq!(size.get(), (asked + asked / 2) / 2);
+        // A chunk the backlog cut short says nothing.
+        let now = size.get();
+        size.took(1, CHUNK_TIME * 100);
+        assert_eq!(size.get(), now);
+        // Very fast items grow it to the cap, very slow ones shrink it to the floor.
+        for _ in 0..40 {
+            size.took(size.get(), std::time::Duration::from_micros(1));
+        }
+        assert_eq!(size.get(), CHUNK_MAX);
+        for _ in 0..40 {
+            size.took(size.get(), std::time::Duration::from_secs(5));
+        }
+        assert_eq!(size.get(), CHUNK_MIN);
+    }
+
+    /// A search of records waits only for its own table's unindexed records, never for
+    /// the trash sweep: a search of the custom fields (reread every 10 s) once had the
+    /// writer sweep 50,000 trashed assets first, and every write waited 22 s with it.
+    #[tokio::test]
+    async fn a_records_search_waits_only_for_its_own_backlog() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        let assets: Vec<Asset> = (0..3).map(|i| asset(i, "harbor")).collect();
+        for a in &assets {
+            store.insert_asset("assets", a, &[]).await.unwrap();
+        }
+        // No idle work by itself from here: only what a search asks for runs.
+        store.upkeep.pause(true);
+        let audit: Vec<crate::store::AuditRecord> = assets
+            .iter()
+            .map(|a| crate::store::AuditRecord {
+                assetid: a.id.clone(),
+                id: format!("del-{}", a.id),
+                data: json!({"assetid": a.id, "operation": "delete"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            })
+            .collect();
+        let ids: Vec<String> = assets.iter().map(|a| a.id.clone()).collect();
+        store.trash_assets("assets", &ids, "admin", &audit).await.unwrap();
+        assert!(store.upkeep.records.any() && store.upkeep.trash.any());
+        let all = query::SearchRequest {
+            query: query::Query::All,
+            sort: Vec::new(),
+            page: 1,
+            hits_per_page: 100,
+            show_filters: false,
+            echo_terms: Vec::new(),
+            friendly: String::new(),
+        };
+        store.search_records("system", "customfield", &all).await.unwrap();
+        assert!(
+            store.upkeep.records.any(),
+            "another table's search indexed the audit entries"
+        );
+        assert!(store.upkeep.trash.any(), "a records search swept the trash");
+        let found = store.search_records("assets", "auditlog", &all).await.unwrap();
+        assert_eq!(found.total, 3, "the audit entries are found once indexed");
+        assert!(!store.upkeep.records.any());
+        assert!(
+            store.upkeep.trash.any(),
+            "the trash sweep is not a records search's to wait for"
+        );
+    }
+
     /// Wherever the maintained count is used it must equal what the full-text index
     /// itself counts, through every write that changes what the index holds.
     #[tokio::test]
@@ -1406,7 +1554,11 @@ mod tests {
         // A trash leaves its text in the index until the writer's sweep (searches leave
         // it out meanwhile: `trash_sweep::unswept_deletes_are_out_of_every_count_at_once`).
         store.trash_assets("assets", &gone, "admin", &[]).await.unwrap();
-        store.commits.finish_idle_work().await.unwrap();
+        store
+            .commits
+            .finish_idle_work(crate::store::sqlite_writer::Owed::Trash)
+            .await
+            .unwrap();
         check("trash").await;
         store.restore_assets("assets", &gone[..1]).await.unwrap();
         store.purge_asset("assets", "w4").await.unwrap();

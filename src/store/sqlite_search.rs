@@ -903,7 +903,11 @@ mod trash_sweep {
         assert_eq!(count(&facets, "keywords", "all"), 28, "s0 back, s20 gone");
         assert_eq!(count(&facets, "keywords", "k0"), 5, "s0 back, s20 gone");
         // Swept: the kept counts are those of a store that only held the survivors.
-        store.commits.finish_idle_work().await.unwrap();
+        store
+            .commits
+            .finish_idle_work(crate::store::sqlite_writer::Owed::Trash)
+            .await
+            .unwrap();
         assert_eq!(unswept(&db), (0, 0));
         let facets = store.facet_counts("assets", &all, &["keywords"], 20).await.unwrap();
         assert_eq!(count(&facets, "keywords", "k0"), 5);
@@ -923,7 +927,11 @@ mod trash_sweep {
                 .await
                 .unwrap();
         }
-        fresh.commits.finish_idle_work().await.unwrap();
+        fresh
+            .commits
+            .finish_idle_work(crate::store::sqlite_writer::Owed::Trash)
+            .await
+            .unwrap();
         assert_eq!(kept_counts(&db), kept_counts(&fresh_db));
     }
 }

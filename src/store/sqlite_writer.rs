@@ -20,6 +20,7 @@ use futures_util::FutureExt;
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::sqlite_checkpoint::{restart_log, LogWatch};
 use super::{StoreError, StoreResult};
 
 /// A write: runs on the writer connection inside the batch's transaction.
@@ -47,20 +48,32 @@ pub trait Merge: Send + Sync + Sized + 'static {
     ) -> BoxFuture<'c, StoreResult<Vec<StoreResult<Self::Output>>>>;
 }
 
+/// Which of the idle work's backlogs a reader waits for (`finish_idle_work`): a search
+/// of the trash needs the trash sweep done, a search of records the records indexed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Owed {
+    Trash,
+    Records,
+}
+
 /// Work the writer does when no write has queued for a while, in chunks of a
 /// transaction each, so a write that arrives waits at most for one chunk.
 pub trait Idle: Send + Sync + 'static {
     /// Whether there is work left (without asking the database).
     fn wanted(&self) -> bool;
-    /// Whether work that readers are waiting for is left (see `finish_idle_work`).
-    fn owed(&self) -> bool;
+    /// Whether work that readers of `what` wait for is left (see `finish_idle_work`).
+    fn owed(&self, what: Owed) -> bool;
     /// Whether so much is left that a chunk runs after every batch, idle or not.
     fn pressing(&self) -> bool;
     /// A batch of writes committed (they may have made work).
     fn wrote(&self);
-    /// One chunk, inside a transaction; answers what to do once it committed, which
-    /// runs before the writer runs anything else.
-    fn run<'s: 'c, 'c>(&'s self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<AfterCommit<'s>>>;
+    /// One chunk (of `only`'s backlog, or of whatever is next), inside a transaction;
+    /// answers what to do once it committed, which runs before the writer runs anything else.
+    fn run<'s: 'c, 'c>(
+        &'s self,
+        conn: &'c mut SqliteConnection,
+        only: Option<Owed>,
+    ) -> BoxFuture<'c, StoreResult<AfterCommit<'s>>>;
 }
 
 /// What an idle chunk does once it committed.
@@ -78,8 +91,8 @@ type RunGroup = for<'c> fn(&'c mut SqliteConnection, Vec<Box<dyn Any + Send>>, b
 
 enum Job {
     One(OneJob),
-    /// Runs the idle work readers wait for to its end now, then answers.
-    Finish(oneshot::Sender<StoreResult<()>>),
+    /// Runs one backlog of the idle work to its end now, then answers.
+    Finish(Owed, oneshot::Sender<StoreResult<()>>),
     Merge {
         kind: TypeId,
         key: String,
@@ -114,12 +127,16 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on `writer` (a pool of one connection), with the work it
     /// does when idle.
-    pub fn start(writer: SqlitePool, idle: Option<std::sync::Arc<dyn Idle>>) -> Self {
+    pub fn start(
+        writer: SqlitePool,
+        idle: Option<std::sync::Arc<dyn Idle>>,
+        log: Option<std::sync::Arc<LogWatch>>,
+    ) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
         // A thread of its own: as a task among the server's, every step of a batch (each
         // hand-off to the connection's thread) queued behind the request tasks of both
         // workers, and under 64 busy connections a batch took several times its work.
-        let run = run_batches(writer, rx, idle);
+        let run = run_batches(writer, rx, idle, log);
         let spawned = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt.block_on(run),
@@ -132,11 +149,12 @@ impl GroupCommit {
         GroupCommit { jobs }
     }
 
-    /// Runs the idle work readers wait for (`Idle::owed`) to its end, after the writes
-    /// queued before this call.
-    pub async fn finish_idle_work(&self) -> StoreResult<()> {
+    /// Runs the idle work readers of `what` wait for (`Idle::owed`) to its end, after
+    /// the writes queued before this call. Only that backlog: a search of records once
+    /// waited for a sweep of 50,000 trashed assets too, and every write with it (22 s).
+    pub async fn finish_idle_work(&self, what: Owed) -> StoreResult<()> {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Finish(tx), rx).await
+        self.send(Job::Finish(what, tx), rx).await
     }
 
     /// Runs `f` in the next batch and answers once that batch committed.
@@ -184,7 +202,12 @@ fn deliver_to<T: Send + 'static>(tx: oneshot::Sender<StoreResult<T>>, result: St
     })
 }
 
-async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, idle: Option<std::sync::Arc<dyn Idle>>) {
+async fn run_batches(
+    writer: SqlitePool,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    idle: Option<std::sync::Arc<dyn Idle>>,
+    log: Option<std::sync::Arc<LogWatch>>,
+) {
     loop {
         let waiting = idle.as_ref().filter(|w| w.wanted());
         let first = match waiting {
@@ -192,7 +215,7 @@ async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, i
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(_) => {
-                    if let Err(e) = idle_chunk(&writer, work.as_ref()).await {
+                    if let Err(e) = idle_chunk(&writer, work.as_ref(), None).await {
                         tracing::warn!(error = %e, "the writer's idle work failed; it is retried");
                     }
                     continue;
@@ -221,39 +244,55 @@ async fn run_batches(writer: SqlitePool, mut rx: mpsc::UnboundedReceiver<Job>, i
         if let Some(work) = idle.as_ref() {
             work.wrote();
         }
+        // Between two batches, where nothing else writes: see `sqlite_checkpoint`.
+        if log.as_ref().is_some_and(|w| w.take_long()) {
+            restart_log_now(&writer).await;
+        }
         let Some(work) = idle.as_ref() else {
-            for tx in finish {
+            for (_, tx) in finish {
                 let _ = tx.send(Ok(()));
             }
             continue;
         };
         if !finish.is_empty() {
-            let mut done = Ok(());
-            while work.owed() && done.is_ok() {
-                done = idle_chunk(&writer, work.as_ref()).await;
-            }
-            for tx in finish {
-                let _ = tx.send(
-                    done.as_ref()
-                        .map(|_| ())
-                        .map_err(|e| StoreError::NotCommitted(e.to_string())),
-                );
+            for (what, tx) in finish {
+                let mut done = Ok(());
+                while work.owed(what) && done.is_ok() {
+                    done = idle_chunk(&writer, work.as_ref(), Some(what)).await;
+                }
+                let _ = tx.send(done);
             }
         } else if work.pressing() {
-            if let Err(e) = idle_chunk(&writer, work.as_ref()).await {
+            if let Err(e) = idle_chunk(&writer, work.as_ref(), None).await {
                 tracing::warn!(error = %e, "the writer's idle work failed; it is retried");
             }
         }
     }
 }
 
+/// Has the write-ahead log start again from its beginning with the next write.
+async fn restart_log_now(writer: &SqlitePool) {
+    let started = std::time::Instant::now();
+    let done = async {
+        let mut conn = writer.acquire().await?;
+        on_handle(&mut conn, |c| Ok(restart_log(c)?)).await
+    }
+    .await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match done {
+        Ok(true) => tracing::debug!(ms, "write-ahead log copied; it starts again"),
+        Ok(false) => tracing::debug!(ms, "write-ahead log: readers still in it; tried again later"),
+        Err(e) => tracing::warn!(error = %e, "write-ahead log restart failed; tried again later"),
+    }
+}
+
 /// One chunk of idle work in a transaction of its own.
-async fn idle_chunk(writer: &SqlitePool, work: &dyn Idle) -> StoreResult<()> {
+async fn idle_chunk(writer: &SqlitePool, work: &dyn Idle, only: Option<Owed>) -> StoreResult<()> {
     let mut conn = writer.acquire().await?;
     exec(&mut conn, "BEGIN IMMEDIATE")
         .await
         .map_err(StoreError::NotCommitted)?;
-    let ran = std::panic::AssertUnwindSafe(work.run(&mut conn))
+    let ran = std::panic::AssertUnwindSafe(work.run(&mut conn, only))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| Err(StoreError::NotCommitted("the writer's idle work panicked".into())));
@@ -341,7 +380,7 @@ async fn end_write(conn: &mut SqliteConnection, solo: bool, ok: bool) -> Result<
 }
 
 /// Runs a batch; answers the `Finish` requests found in it, for after the batch.
-type Finish = Vec<oneshot::Sender<StoreResult<()>>>;
+type Finish = Vec<(Owed, oneshot::Sender<StoreResult<()>>)>;
 
 fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, StoreResult<Finish>> {
     Box::pin(async move {
@@ -352,11 +391,11 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
             .map_err(StoreError::NotCommitted)?;
         let mut delivered: Vec<Deliver> = Vec::with_capacity(batch.len());
         let mut broken: Option<String> = None;
-        let writes = batch.iter().filter(|j| !matches!(j, Job::Finish(_))).count();
+        let writes = batch.iter().filter(|j| !matches!(j, Job::Finish(..))).count();
         let mut jobs = batch.into_iter().peekable();
         while let Some(job) = jobs.next() {
             match job {
-                Job::Finish(tx) => finish.push(tx),
+                Job::Finish(what, tx) => finish.push((what, tx)),
                 Job::One(job) => {
                     let solo = writes == 1;
                     if let Err(e) = begin_write(&mut conn, solo).await {
@@ -524,7 +563,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_or_panicking_write_leaves_its_batch_intact() {
         let (_dir, pool) = table_t().await;
-        let commits = GroupCommit::start(pool.clone(), None);
+        let commits = GroupCommit::start(pool.clone(), None, None);
         let mut tasks = Vec::new();
         for i in 0..200i64 {
             let commits = commits.clone();
@@ -585,7 +624,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_write_alone_in_its_batch_leaves_nothing() {
         let (_dir, pool) = table_t().await;
-        let commits = GroupCommit::start(pool.clone(), None);
+        let commits = GroupCommit::start(pool.clone(), None, None);
         // Inserts 1, then 1 again: the second breaks the UNIQUE rule.
         let failed = commits
             .write(|c| {
@@ -671,7 +710,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn merged_writes_share_statements_and_still_fail_alone() {
         let (_dir, pool) = table_t().await;
-        let commits = GroupCommit::start(pool.clone(), None);
+        let commits = GroupCommit::start(pool.clone(), None, None);
         // Holds the writer in a batch until every merged write is queued, so they meet.
         let (open, blocker) = hold_writer(&commits);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -723,7 +762,7 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let commits = GroupCommit::start(pool.clone(), None);
+        let commits = GroupCommit::start(pool.clone(), None, None);
         let (open, blocker) = hold_writer(&commits);
         // The blocker's batch has started: the merged writes queue for the next one.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
