@@ -150,9 +150,9 @@ impl SqliteStore {
         let writer_opts = opts
             .pragma("wal_autocheckpoint", "0")
             .pragma("temp_store", "MEMORY")
-            // A log the writer starts again (`sqlite_checkpoint`) is cut back to 64 MiB
-            // then, should a long read have let it grow past that.
-            .pragma("journal_size_limit", "67108864");
+            // A log the writer starts again (`sqlite_checkpoint`, at 128 MiB) is cut back
+            // to that then, should a long read have let it grow past it.
+            .pragma("journal_size_limit", "134217728");
         // The writer first: it creates the file and switches it to WAL before readers open it.
         // No liveness ping before each use (sqlx's default): a local file does not drop
         // connections, and the ping is a round trip to the connection's thread per query.
@@ -707,8 +707,47 @@ struct TrashRequest {
     audit: Vec<AuditRecord>,
 }
 
+impl TrashRequest {
+    /// Every statement of a burst, on the connection's own SQLite handle.
+    fn run_on_handle(c: &rusqlite::Connection, all: &[Self]) -> StoreResult<Vec<StoreResult<Vec<String>>>> {
+        let Some(first) = all.first() else {
+            return Ok(Vec::new());
+        };
+        let mut asked = std::collections::HashSet::new();
+        let ids: Vec<String> = all
+            .iter()
+            .flat_map(|r| &r.ids)
+            .filter(|id| asked.insert(id.as_str()))
+            .cloned()
+            .collect();
+        let trashed: std::collections::HashSet<String> =
+            trash_live_assets(c, &first.sweeper, &first.catalog, first.live, &ids, &first.by)?
+                .into_iter()
+                .collect();
+        // Each trashed id is the first asker's, as if the deletes had run one by one.
+        let mut claimed = std::collections::HashSet::new();
+        let mut answers = Vec::with_capacity(all.len());
+        let mut audit: Vec<(&str, &Map<String, Value>)> = Vec::new();
+        for request in all {
+            let done: Vec<String> = request
+                .ids
+                .iter()
+                .filter(|id| trashed.contains(*id) && claimed.insert(id.as_str()))
+                .cloned()
+                .collect();
+            let mine = request.audit.iter().filter(|a| done.contains(&a.assetid));
+            audit.extend(mine.map(|a| (a.id.as_str(), &a.data)));
+            answers.push(Ok(done));
+        }
+        // The entries are committed with the deletes; their index comes later.
+        upsert_records(c, &first.catalog, "auditlog", &audit, Some(&first.records))?;
+        Ok(answers)
+    }
+}
+
 impl Merge for TrashRequest {
     type Output = Vec<String>;
+    const ON_HANDLE: Option<super::sqlite_writer::OnHandle<Self>> = Some(Self::run_on_handle);
 
     fn key(&self) -> String {
         format!("{}\n{}", self.catalog, self.by)
@@ -718,44 +757,7 @@ impl Merge for TrashRequest {
         conn: &'c mut SqliteConnection,
         all: &'c [Self],
     ) -> BoxFuture<'c, StoreResult<Vec<StoreResult<Vec<String>>>>> {
-        Box::pin(async move {
-            let Some(first) = all.first() else {
-                return Ok(Vec::new());
-            };
-            let mut asked = std::collections::HashSet::new();
-            let ids: Vec<String> = all
-                .iter()
-                .flat_map(|r| &r.ids)
-                .filter(|id| asked.insert(id.as_str()))
-                .cloned()
-                .collect();
-            // Every statement of the burst on the connection's own thread (see `on_handle`).
-            on_handle(conn, |c| {
-                let trashed: std::collections::HashSet<String> =
-                    trash_live_assets(c, &first.sweeper, &first.catalog, first.live, &ids, &first.by)?
-                        .into_iter()
-                        .collect();
-                // Each trashed id is the first asker's, as if the deletes had run one by one.
-                let mut claimed = std::collections::HashSet::new();
-                let mut answers = Vec::with_capacity(all.len());
-                let mut audit: Vec<(&str, &Map<String, Value>)> = Vec::new();
-                for request in all {
-                    let done: Vec<String> = request
-                        .ids
-                        .iter()
-                        .filter(|id| trashed.contains(*id) && claimed.insert(id.as_str()))
-                        .cloned()
-                        .collect();
-                    let mine = request.audit.iter().filter(|a| done.contains(&a.assetid));
-                    audit.extend(mine.map(|a| (a.id.as_str(), &a.data)));
-                    answers.push(Ok(done));
-                }
-                // The entries are committed with the deletes; their index comes later.
-                upsert_records(c, &first.catalog, "auditlog", &audit, Some(&first.records))?;
-                Ok(answers)
-            })
-            .await
-        })
+        Box::pin(on_handle(conn, |c| Self::run_on_handle(c, all)))
     }
 }
 

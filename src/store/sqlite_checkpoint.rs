@@ -31,10 +31,10 @@ const EVERY: Duration = Duration::from_millis(200);
 /// How often while the log grows: the writer's own copy ([`restart_log`]) is left with
 /// what was committed since the thread's last pass.
 const EVERY_GROWING: Duration = Duration::from_millis(25);
-/// A log this long (frames: 64 MiB of 4 KiB pages) is started again by the writer. At
-/// the highest write rates measured that is once a second or two, each costing the
-/// writer a few milliseconds between two batches.
-const RESTART_AT: i64 = 16_384;
+/// A log this long (frames: 128 MiB of 4 KiB pages) is started again by the writer. At
+/// the highest write rates measured (~47 MB/s of deletes) that is every 2-3 s, each
+/// costing the writer a few milliseconds between two batches.
+const RESTART_AT: i64 = 32_768;
 /// How long the writer's restart waits for readers still reading old frames (searches
 /// take milliseconds); a longer read (an export) makes it give up and try again later.
 const READERS_WAIT: Duration = Duration::from_millis(10);
@@ -45,6 +45,9 @@ const WRITER_BUSY: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct LogWatch {
     long: AtomicBool,
+    /// Held by whoever copies the log: the thread's pass and the writer's restart never
+    /// overlap (a restart that met a pass waited out its busy timeout for nothing).
+    copying: AtomicBool,
 }
 
 impl LogWatch {
@@ -52,6 +55,28 @@ impl LogWatch {
     /// (a restart that could not finish is tried again after the thread's next pass).
     pub fn take_long(&self) -> bool {
         self.long.swap(false, Ordering::SeqCst)
+    }
+
+    /// Asks for a restart after the next batch again (the thread was copying).
+    pub fn still_long(&self) {
+        self.long.store(true, Ordering::SeqCst);
+    }
+
+    /// The right to copy, unless the other side holds it.
+    pub fn try_copy(&self) -> Option<Copying<'_>> {
+        self.copying
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .map(|_| Copying(&self.copying))
+    }
+}
+
+/// Held while copying the log (see `LogWatch::try_copy`).
+pub struct Copying<'a>(&'a AtomicBool);
+
+impl Drop for Copying<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -91,6 +116,11 @@ impl Checkpointer {
                 let (mut pause, mut last) = (EVERY, 0);
                 // Ends when the store drops its sender.
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
+                    // The writer is starting the log again: nothing to copy.
+                    let Some(_copying) = seen.try_copy() else {
+                        pause = EVERY_GROWING;
+                        continue;
+                    };
                     pause = match checkpoint(&conn) {
                         Ok(frames) => {
                             seen.long.store(frames > RESTART_AT, Ordering::SeqCst);

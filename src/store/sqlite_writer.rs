@@ -46,7 +46,16 @@ pub trait Merge: Send + Sync + Sized + 'static {
         conn: &'c mut SqliteConnection,
         all: &'c [Self],
     ) -> BoxFuture<'c, StoreResult<Vec<StoreResult<Self::Output>>>>;
+    /// `run_all` as a plain function on the connection's own SQLite handle, for kinds
+    /// whose statements all run there (`on_handle`): a batch that is one run of such a
+    /// kind then goes whole, BEGIN to COMMIT, in one hand-off to sqlx's connection thread
+    /// instead of three (each a pair of thread switches, slow to be scheduled on a busy
+    /// machine).
+    const ON_HANDLE: Option<OnHandle<Self>> = None;
 }
+
+/// See `Merge::ON_HANDLE`.
+pub type OnHandle<M> = fn(&rusqlite::Connection, &[M]) -> StoreResult<Vec<StoreResult<<M as Merge>::Output>>>;
 
 /// Which of the idle work's backlogs a reader waits for (`finish_idle_work`): a search
 /// of the trash needs the trash sweep done, a search of records the records indexed.
@@ -88,6 +97,9 @@ type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
 type OneJob = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
 /// Runs a group of merged writes of one type (each a boxed `Pending<M>`), savepoints included.
 type RunGroup = for<'c> fn(&'c mut SqliteConnection, Vec<Box<dyn Any + Send>>, bool) -> BoxFuture<'c, GroupRun>;
+/// Runs a batch that is one group of such writes as its own transaction on the handle
+/// (`Merge::ON_HANDLE`); answers the deliveries and the transaction's outcome.
+type RunBatchOnHandle = fn(&rusqlite::Connection, Vec<Box<dyn Any + Send>>) -> (Vec<Deliver>, Result<(), String>);
 
 enum Job {
     One(OneJob),
@@ -98,6 +110,7 @@ enum Job {
         key: String,
         item: Box<dyn Any + Send>,
         run: RunGroup,
+        on_handle: Option<RunBatchOnHandle>,
     },
 }
 
@@ -179,6 +192,7 @@ impl GroupCommit {
             key: write.key(),
             item: Box::new(Pending { write, reply }),
             run: run_group::<M>,
+            on_handle: M::ON_HANDLE.map(|_| batch_on_handle::<M> as RunBatchOnHandle),
         };
         self.send(job, rx).await
     }
@@ -245,8 +259,8 @@ async fn run_batches(
             work.wrote();
         }
         // Between two batches, where nothing else writes: see `sqlite_checkpoint`.
-        if log.as_ref().is_some_and(|w| w.take_long()) {
-            restart_log_now(&writer).await;
+        if let Some(watch) = log.as_ref().filter(|w| w.take_long()) {
+            restart_log_now(&writer, watch).await;
         }
         let Some(work) = idle.as_ref() else {
             for (_, tx) in finish {
@@ -271,7 +285,11 @@ async fn run_batches(
 }
 
 /// Has the write-ahead log start again from its beginning with the next write.
-async fn restart_log_now(writer: &SqlitePool) {
+async fn restart_log_now(writer: &SqlitePool, watch: &LogWatch) {
+    let Some(_copying) = watch.try_copy() else {
+        watch.still_long();
+        return;
+    };
     let started = std::time::Instant::now();
     let done = async {
         let mut conn = writer.acquire().await?;
@@ -386,6 +404,16 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
     Box::pin(async move {
         let mut finish = Vec::new();
         let mut conn = writer.acquire().await?;
+        let batch = match one_group_on_handle(batch, &mut finish) {
+            Ok((run, items)) => {
+                let (delivered, outcome) = on_handle(&mut conn, |c| Ok(run(c, items))).await?;
+                for deliver in delivered {
+                    deliver(outcome.as_ref().map(|_| ()).map_err(String::as_str));
+                }
+                return Ok(finish);
+            }
+            Err(batch) => batch,
+        };
         exec(&mut conn, "BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::NotCommitted)?;
@@ -419,7 +447,9 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
                         break;
                     }
                 }
-                Job::Merge { kind, key, item, run } => {
+                Job::Merge {
+                    kind, key, item, run, ..
+                } => {
                     let mut items = vec![item];
                     // Only neighbours merge: a write of another kind in between may
                     // depend on, or change, what the earlier ones did.
@@ -454,6 +484,114 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
         }
         Ok(finish)
     })
+}
+
+/// The batch's writes when they all merge into one group whose kind runs on the handle
+/// (its `Finish` requests moved to `finish`); the batch as it was otherwise.
+#[allow(clippy::type_complexity)]
+fn one_group_on_handle(
+    batch: Vec<Job>,
+    finish: &mut Finish,
+) -> Result<(RunBatchOnHandle, Vec<Box<dyn Any + Send>>), Vec<Job>> {
+    let mut group: Option<(TypeId, &str, RunBatchOnHandle)> = None;
+    for job in &batch {
+        match job {
+            Job::Finish(..) => {}
+            Job::One(_) => return Err(batch),
+            Job::Merge {
+                kind,
+                key,
+                on_handle: Some(run),
+                ..
+            } => match group {
+                None => group = Some((*kind, key, *run)),
+                Some((k, g, _)) if k == *kind && g == key => {}
+                Some(_) => return Err(batch),
+            },
+            Job::Merge { on_handle: None, .. } => return Err(batch),
+        }
+    }
+    let Some((_, _, run)) = group else { return Err(batch) };
+    let mut items = Vec::with_capacity(batch.len());
+    for job in batch {
+        match job {
+            Job::Finish(what, tx) => finish.push((what, tx)),
+            Job::Merge { item, .. } => items.push(item),
+            Job::One(_) => {}
+        }
+    }
+    Ok((run, items))
+}
+
+/// A batch that is one group of `M` writes, as a transaction of its own on the handle:
+/// as `run_group` would run it alone in its batch (merged without a savepoint; if that
+/// fails, undone and each write in a savepoint of its own), then committed.
+fn batch_on_handle<M: Merge>(
+    c: &rusqlite::Connection,
+    items: Vec<Box<dyn Any + Send>>,
+) -> (Vec<Deliver>, Result<(), String>) {
+    let Some(run) = M::ON_HANDLE else {
+        return (Vec::new(), Err("internal: no statements on the handle".into()));
+    };
+    let (writes, replies): (Vec<M>, Vec<_>) = items
+        .into_iter()
+        .filter_map(|i| i.downcast::<Pending<M>>().ok())
+        .map(|p| (p.write, p.reply))
+        .unzip();
+    let sql = |s: &str| c.execute_batch(s).map_err(|e| e.to_string());
+    // A write that panics is a failed write, not a dead writer.
+    let attempt = |some: &[M]| -> StoreResult<Vec<StoreResult<M::Output>>> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(c, some))) {
+            Ok(Ok(r)) if r.len() != some.len() => Err(StoreError::NotCommitted(
+                "internal: a merged write answered for the wrong number of writes".into(),
+            )),
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!("a write panicked; it is rolled back");
+                Err(StoreError::NotCommitted("the write failed unexpectedly".into()))
+            }
+        }
+    };
+    if let Err(e) = sql("BEGIN IMMEDIATE") {
+        return (Vec::new(), Err(e));
+    }
+    let mut delivered = Vec::with_capacity(writes.len());
+    let mut replies = replies.into_iter();
+    match attempt(&writes) {
+        Ok(results) => delivered.extend(replies.by_ref().zip(results).map(|(tx, r)| deliver_to(tx, r))),
+        Err(e) if writes.len() == 1 => {
+            let _ = sql("ROLLBACK");
+            delivered.extend(replies.next().map(|tx| deliver_to(tx, Err(e))));
+            return (delivered, Ok(()));
+        }
+        // Undone; each alone, so a failure is its own write's.
+        Err(_) => {
+            if let Err(e) = sql("ROLLBACK").and_then(|_| sql("BEGIN IMMEDIATE")) {
+                return (Vec::new(), Err(e));
+            }
+            for (write, tx) in writes.iter().zip(replies.by_ref()) {
+                if let Err(e) = sql("SAVEPOINT w") {
+                    let _ = sql("ROLLBACK");
+                    return (delivered, Err(e));
+                }
+                let result = attempt(std::slice::from_ref(write)).and_then(|mut r| {
+                    r.pop()
+                        .unwrap_or_else(|| Err(StoreError::NotCommitted("internal: a write gave no result".into())))
+                });
+                let undo = if result.is_err() { sql("ROLLBACK TO w") } else { Ok(()) };
+                if let Err(e) = undo.and_then(|_| sql("RELEASE w")) {
+                    let _ = sql("ROLLBACK");
+                    return (delivered, Err(e));
+                }
+                delivered.push(deliver_to(tx, result));
+            }
+        }
+    }
+    let outcome = sql("COMMIT");
+    if outcome.is_err() {
+        let _ = sql("ROLLBACK");
+    }
+    (delivered, outcome)
 }
 
 /// Runs merged writes of type `M` as one, in a savepoint (none when they are the batch's
@@ -707,8 +845,65 @@ mod tests {
         }
     }
 
+    /// `Insert` with its statements on the handle: its batches run in one hand-off.
+    struct InsertOnHandle {
+        x: i64,
+        dup: bool,
+    }
+
+    static LARGEST_GROUP_ON_HANDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    /// Whether `InsertOnHandle` ever ran through sqlx (a batch mixed with other writes).
+    static ON_HANDLE_VIA_SQLX: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    impl InsertOnHandle {
+        fn run(c: &rusqlite::Connection, all: &[Self]) -> StoreResult<Vec<StoreResult<i64>>> {
+            LARGEST_GROUP_ON_HANDLE.fetch_max(all.len(), std::sync::atomic::Ordering::Relaxed);
+            assert!(all.iter().all(|w| w.x != 13), "a write that panics");
+            let mut insert = c.prepare_cached("INSERT INTO t (x) VALUES (?)")?;
+            for w in all {
+                insert.execute([1000 + w.x])?;
+            }
+            for w in all {
+                insert.execute([if w.dup { 7 } else { w.x }])?;
+            }
+            Ok(all.iter().map(|w| Ok(w.x)).collect())
+        }
+    }
+
+    impl Merge for InsertOnHandle {
+        type Output = i64;
+        const ON_HANDLE: Option<OnHandle<Self>> = Some(Self::run);
+        fn key(&self) -> String {
+            "t".into()
+        }
+        fn run_all<'c>(
+            conn: &'c mut SqliteConnection,
+            all: &'c [Self],
+        ) -> BoxFuture<'c, StoreResult<Vec<StoreResult<i64>>>> {
+            ON_HANDLE_VIA_SQLX.store(true, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(on_handle(conn, |c| Self::run(c, all)))
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn merged_writes_share_statements_and_still_fail_alone() {
+        merged_writes_fail_alone(|x, dup| Insert { x, dup }, &LARGEST_GROUP).await;
+    }
+
+    /// The same on the handle, where a batch of one such group is a transaction of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merged_writes_on_the_handle_share_statements_and_still_fail_alone() {
+        merged_writes_fail_alone(|x, dup| InsertOnHandle { x, dup }, &LARGEST_GROUP_ON_HANDLE).await;
+        assert!(
+            !ON_HANDLE_VIA_SQLX.load(std::sync::atomic::Ordering::Relaxed),
+            "batches of one kind ran on the handle, whole"
+        );
+    }
+
+    async fn merged_writes_fail_alone<M: Merge<Output = i64>>(
+        make: fn(i64, bool) -> M,
+        largest_group: &std::sync::atomic::AtomicUsize,
+    ) {
         let (_dir, pool) = table_t().await;
         let commits = GroupCommit::start(pool.clone(), None, None);
         // Holds the writer in a batch until every merged write is queued, so they meet.
@@ -717,9 +912,7 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 0..200i64 {
             let commits = commits.clone();
-            tasks.push(tokio::spawn(async move {
-                commits.merge(Insert { x: i, dup: i == 150 }).await
-            }));
+            tasks.push(tokio::spawn(async move { commits.merge(make(i, i == 150)).await }));
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         open.send(()).unwrap();
@@ -733,7 +926,7 @@ mod tests {
         }
         // They were merged (up to a batch's worth), and yet only the panic and the
         // duplicate failed: their groups were undone and run one by one.
-        let largest = LARGEST_GROUP.load(std::sync::atomic::Ordering::Relaxed);
+        let largest = largest_group.load(std::sync::atomic::Ordering::Relaxed);
         assert!(largest > 1, "no writes were merged");
         assert!(largest <= MAX_BATCH, "{largest}");
         assert!(failed.contains(&13), "{failed:?}");
@@ -757,6 +950,34 @@ mod tests {
     /// merged run fails it is undone with the transaction, and each runs alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_merged_batch_of_its_own_is_undone_and_run_one_by_one() {
+        failing_merged_batch_of_its_own(|x, dup| Insert { x, dup }).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_batch_on_the_handle_is_undone_and_run_one_by_one() {
+        failing_merged_batch_of_its_own(|x, dup| InsertOnHandle { x, dup }).await;
+    }
+
+    /// A lone write on the handle that fails leaves nothing, and the writer goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_lone_write_on_the_handle_leaves_nothing() {
+        let (_dir, pool) = table_t().await;
+        let commits = GroupCommit::start(pool.clone(), None, None);
+        commits.merge(InsertOnHandle { x: 7, dup: false }).await.unwrap();
+        assert!(commits.merge(InsertOnHandle { x: 8, dup: true }).await.is_err());
+        assert!(
+            commits.merge(InsertOnHandle { x: 13, dup: false }).await.is_err(),
+            "it panicked"
+        );
+        commits.merge(InsertOnHandle { x: 9, dup: false }).await.unwrap();
+        let all: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(all, vec![7, 9, 1007, 1009], "nothing of 8 or 13");
+    }
+
+    async fn failing_merged_batch_of_its_own<M: Merge<Output = i64>>(make: fn(i64, bool) -> M) {
         let (_dir, pool) = table_t().await;
         sqlx::query("INSERT INTO t (x) VALUES (7)")
             .execute(&pool)
@@ -769,9 +990,7 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 300..310i64 {
             let commits = commits.clone();
-            tasks.push(tokio::spawn(async move {
-                commits.merge(Insert { x: i, dup: i == 305 }).await
-            }));
+            tasks.push(tokio::spawn(async move { commits.merge(make(i, i == 305)).await }));
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         open.send(()).unwrap();
