@@ -3324,6 +3324,8 @@ mod planner_agrees {
             "SELECT catalog, field || ':' || v, n::text FROM facet_counts WHERE n <> 0 ORDER BY 1, 2",
             // The packed facet rows are what the value rows say (dictionary ids are kept).
             "SELECT seq::text, f::text, '' FROM asset_facets ORDER BY seq",
+            // The pairs moved by every write are what the live packed rows say.
+            "SELECT catalog, a || ':' || b, n::text FROM facet_pairs WHERE n <> 0 ORDER BY 1, a, b",
         ];
         let mut kept = Vec::new();
         for sql in tables {
@@ -3331,6 +3333,10 @@ mod planner_agrees {
         }
         assert!(kept[0].iter().any(|(c, w, _)| c == "assets" && w == "moonrise"));
         assert!(kept[3].iter().any(|(_, f, _)| f.len() > 2), "packed facet rows written");
+        assert!(
+            kept[4].iter().any(|(c, _, _)| c == "other"),
+            "pairs of the later bulk insert"
+        );
         assert!(kept[1]
             .iter()
             .any(|(c, f, _)| c == "assets" && f.starts_with("assetaddeddate:")));
