@@ -532,9 +532,10 @@ impl PostgresStore {
     }
 
     /// A page (newest first) of a driver's `total` matches (of `live` assets): a common
-    /// match by walking the newest live assets and testing each (about
-    /// `wanted * live / total` of them); a rare one by collecting its matches from the
-    /// index (values) or the full-text index (a word).
+    /// value match by walking the newest live assets and testing each (about
+    /// `wanted * live / total` of them; a common word is walked by `word_probe`); a rare
+    /// one by collecting its matches from the index (values) or the full-text index (a
+    /// word).
     async fn driver_page(
         &self,
         catalog: &str,
@@ -549,15 +550,11 @@ impl PostgresStore {
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE "));
         push_scope(&mut qb, catalog, Scope::Live);
         let wanted = (offset + limit) as f64;
-        let probe = wanted * (live as f64) < (total as f64) * (total as f64);
+        // A word's probe is `word_probe`'s, with its totals: here its matches are
+        // collected from the full-text index.
+        let probe = !matches!(d, Driver::Word(_)) && wanted * (live as f64) < (total as f64) * (total as f64);
         match (d, probe) {
-            (Driver::Word(word), true) => {
-                // The LIKE is the test the full-text index stands for (`push_text_test`);
-                // with no index on it, the plan walks `assets_catalog_state` backwards.
-                qb.push("a.fulltext LIKE ")
-                    .push_bind(format!("% {} %", like_pattern(word)));
-            }
-            (Driver::Word(_), false) => {
+            (Driver::Word(_), _) => {
                 push_query(&mut qb, &req.query, target);
             }
             (Driver::Values { field, conds, .. }, true) => {
