@@ -80,9 +80,6 @@ pub struct PostgresStore {
     /// What this process has read of `facet_values` (committed rows only: a row's id
     /// never changes and rows are never deleted, so a read entry stays true).
     dict: std::sync::Mutex<FacetDict>,
-    /// Between `bulk_load_begin` and `bulk_load_end`: the bulk inserts leave
-    /// `facet_pairs` to the rebuild at the end (migrations/postgres/0009).
-    bulk: std::sync::atomic::AtomicBool,
 }
 
 /// The facet value dictionary, both ways.
@@ -148,7 +145,6 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             dict: Default::default(),
-            bulk: Default::default(),
         })
     }
 
@@ -296,13 +292,16 @@ impl PostgresStore {
             .await?;
         if stale {
             let mut tx = self.pool.begin().await?;
-            // Writers wait (readers do not, and use the probes while the marker is
-            // there); what they then add is on top of what is counted here.
+            // Writers that move pairs wait (readers do not, and use the probes while
+            // the marker is there): what they then add is on top of what is counted
+            // here. Bulk inserts that left their pairs out hold the marker (`FOR SHARE`):
+            // its delete waits for them to commit, so the count below sees their assets;
+            // later ones find no marker and move their pairs themselves.
             sqlx::query("LOCK TABLE facet_pairs IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await?;
-            rebuild_pairs(&mut tx).await?;
             sqlx::query("DELETE FROM facet_pairs_stale").execute(&mut *tx).await?;
+            rebuild_pairs(&mut tx).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -2289,7 +2288,14 @@ impl MetaStore for PostgresStore {
             .collect();
         insert_values(&mut tx, catalog, &flat).await?;
         write_facets(&mut tx, &seqs, &packed).await?;
-        if !self.bulk.load(std::sync::atomic::Ordering::SeqCst) {
+        // During a bulk load (the marker is there: in any process) the pairs are left
+        // to its rebuild; the marker is held until this commits (see
+        // `ensure_bulk_indexes`).
+        let deferred = sqlx::query("SELECT stale FROM facet_pairs_stale FOR SHARE")
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !deferred {
             shift_pairs(&mut tx, catalog, &[], &seqs, &[]).await?;
         }
         delta.apply(&mut tx, catalog).await?;
@@ -2303,7 +2309,6 @@ impl MetaStore for PostgresStore {
         sqlx::query("INSERT INTO facet_pairs_stale VALUES (TRUE) ON CONFLICT DO NOTHING")
             .execute(&self.pool)
             .await?;
-        self.bulk.store(true, std::sync::atomic::Ordering::SeqCst);
         for (name, _) in BULK_INDEXES {
             sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
                 .execute(&self.pool)
@@ -2319,7 +2324,6 @@ impl MetaStore for PostgresStore {
 
     async fn bulk_load_end(&self) -> StoreResult<()> {
         self.ensure_bulk_indexes().await?;
-        self.bulk.store(false, std::sync::atomic::Ordering::SeqCst);
         // VACUUM sets the visibility map, so counts answered by an index skip the heap.
         sqlx::query("VACUUM (ANALYZE) assets").execute(&self.pool).await?;
         sqlx::query("VACUUM (ANALYZE) asset_values").execute(&self.pool).await?;
