@@ -275,14 +275,18 @@ async fn worker(plan: Arc<Plan>, only: Option<Op>, seed: u64) -> Tally {
     let mut n = 0u64;
     while !plan.stop.load(Ordering::Relaxed) {
         let mut op = only.unwrap_or_else(|| Op::pick(&mut rng));
-        // Every asset of the delete range is gone: a deletes-only phase ends here (its
-        // figures are over the time it ran); the mix reads instead.
-        if op == Op::Delete && plan.next_delete.load(Ordering::Relaxed) >= plan.assets {
-            if only.is_some() {
+        // The delete range is used up: a deletes-only phase ends here (its figures are
+        // over the time it ran), leaving a tenth of the range to the mix, which reads
+        // instead once that is gone too.
+        if op == Op::Delete {
+            let next = plan.next_delete.load(Ordering::Relaxed);
+            if only.is_some() && next >= plan.assets - plan.assets / 20 {
                 plan.stop.store(true, Ordering::Relaxed);
                 break;
             }
-            op = Op::Get;
+            if next >= plan.assets {
+                op = Op::Get;
+            }
         }
         let i = Op::ALL.iter().position(|o| *o == op).unwrap_or(0);
         n += 1;
