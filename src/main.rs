@@ -165,9 +165,10 @@ fn main() -> anyhow::Result<()> {
 /// glibc's malloc gives threads arenas of their own, up to eight per core, and an arena
 /// keeps what was freed in it: with the blocking pool's threads of an upload burst, the
 /// conversions' and the writer's, the server's resident memory after the load benchmark
-/// was 242 MB, of which ~100 MB freed memory held by idle arenas; two arenas: 137 MB, at
-/// the same throughput. Set before any thread starts, which is why `main` builds the
-/// runtime by hand.
+/// was 242-267 MB; with two arenas 137-160 MB. The price is contention on the arenas'
+/// locks: searches and GETs make 35-40% fewer requests a second (still above their
+/// targets; mimalloc was faster but held more, BENCHMARKS.md). Set before any thread
+/// starts, which is why `main` builds the runtime by hand.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of the allocator; no thread exists yet.
