@@ -175,14 +175,20 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_restart_by_the_writer_starts_the_log_again() {
+    /// A database in WAL mode whose writer, as the store's, never checkpoints.
+    fn log_writer() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
+        let writer = Connection::open(dir.path().join("t.db")).unwrap();
         writer
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (b BLOB);")
             .unwrap();
+        (dir, writer)
+    }
+
+    #[test]
+    fn a_restart_by_the_writer_starts_the_log_again() {
+        let (dir, writer) = log_writer();
+        let path = dir.path().join("t.db");
         // A reader that keeps reading between the writes, as searches do.
         let reader = open(&path).unwrap();
         let frames =
@@ -205,12 +211,8 @@ mod tests {
 
     #[test]
     fn committed_pages_reach_the_database_file_without_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, writer) = log_writer();
         let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (b BLOB);")
-            .unwrap();
         let checkpoints = Checkpointer::start(&path);
         for _ in 0..64 {
             writer
