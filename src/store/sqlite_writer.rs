@@ -97,9 +97,11 @@ type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
 type OneJob = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
 /// Runs a group of merged writes of one type (each a boxed `Pending<M>`), savepoints included.
 type RunGroup = for<'c> fn(&'c mut SqliteConnection, Vec<Box<dyn Any + Send>>, bool) -> BoxFuture<'c, GroupRun>;
+/// Merged writes of one type, each a boxed `Pending<M>`.
+type Items = Vec<Box<dyn Any + Send>>;
 /// Runs a batch that is one group of such writes as its own transaction on the handle
 /// (`Merge::ON_HANDLE`); answers the deliveries and the transaction's outcome.
-type RunBatchOnHandle = fn(&rusqlite::Connection, Vec<Box<dyn Any + Send>>) -> (Vec<Deliver>, Result<(), String>);
+type RunBatchOnHandle = fn(&rusqlite::Connection, Items) -> (Vec<Deliver>, Result<(), String>);
 
 enum Job {
     One(OneJob),
@@ -488,11 +490,7 @@ fn run_batch<'a>(writer: &'a SqlitePool, batch: Vec<Job>) -> BoxFuture<'a, Store
 
 /// The batch's writes when they all merge into one group whose kind runs on the handle
 /// (its `Finish` requests moved to `finish`); the batch as it was otherwise.
-#[allow(clippy::type_complexity)]
-fn one_group_on_handle(
-    batch: Vec<Job>,
-    finish: &mut Finish,
-) -> Result<(RunBatchOnHandle, Vec<Box<dyn Any + Send>>), Vec<Job>> {
+fn one_group_on_handle(batch: Vec<Job>, finish: &mut Finish) -> Result<(RunBatchOnHandle, Items), Vec<Job>> {
     let mut group: Option<(TypeId, &str, RunBatchOnHandle)> = None;
     for job in &batch {
         match job {
@@ -526,10 +524,7 @@ fn one_group_on_handle(
 /// A batch that is one group of `M` writes, as a transaction of its own on the handle:
 /// as `run_group` would run it alone in its batch (merged without a savepoint; if that
 /// fails, undone and each write in a savepoint of its own), then committed.
-fn batch_on_handle<M: Merge>(
-    c: &rusqlite::Connection,
-    items: Vec<Box<dyn Any + Send>>,
-) -> (Vec<Deliver>, Result<(), String>) {
+fn batch_on_handle<M: Merge>(c: &rusqlite::Connection, items: Items) -> (Vec<Deliver>, Result<(), String>) {
     let Some(run) = M::ON_HANDLE else {
         return (Vec::new(), Err("internal: no statements on the handle".into()));
     };
@@ -900,26 +895,46 @@ mod tests {
         );
     }
 
+    /// Merges `make(i, i == dup)` for every `i` while the writer is held in a batch, so
+    /// they queue for the next ones and meet there; answers their results in order.
+    async fn merged_behind_a_held_batch<M: Merge<Output = i64>>(
+        commits: &GroupCommit,
+        make: fn(i64, bool) -> M,
+        ids: std::ops::Range<i64>,
+        dup: i64,
+    ) -> Vec<StoreResult<i64>> {
+        let (open, blocker) = hold_writer(commits);
+        // The blocker's batch has started: the merged writes queue for the next one.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let tasks: Vec<_> = ids
+            .map(|i| {
+                let commits = commits.clone();
+                tokio::spawn(async move { commits.merge(make(i, i == dup)).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        open.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        futures_util::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
     async fn merged_writes_fail_alone<M: Merge<Output = i64>>(
         make: fn(i64, bool) -> M,
         largest_group: &std::sync::atomic::AtomicUsize,
     ) {
         let (_dir, pool) = table_t().await;
         let commits = GroupCommit::start(pool.clone(), None, None);
-        // Holds the writer in a batch until every merged write is queued, so they meet.
-        let (open, blocker) = hold_writer(&commits);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let mut tasks = Vec::new();
-        for i in 0..200i64 {
-            let commits = commits.clone();
-            tasks.push(tokio::spawn(async move { commits.merge(make(i, i == 150)).await }));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        open.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
         let mut failed = Vec::new();
-        for (i, t) in tasks.into_iter().enumerate() {
-            match t.await.unwrap() {
+        for (i, r) in merged_behind_a_held_batch(&commits, make, 0..200, 150)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match r {
                 Ok(v) => assert_eq!(v, i as i64),
                 Err(_) => failed.push(i),
             }
@@ -984,21 +999,10 @@ mod tests {
             .await
             .unwrap();
         let commits = GroupCommit::start(pool.clone(), None, None);
-        let (open, blocker) = hold_writer(&commits);
-        // The blocker's batch has started: the merged writes queue for the next one.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let mut tasks = Vec::new();
-        for i in 300..310i64 {
-            let commits = commits.clone();
-            tasks.push(tokio::spawn(async move { commits.merge(make(i, i == 305)).await }));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        open.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
-        let results: Vec<bool> = futures_util::future::join_all(tasks)
+        let results: Vec<bool> = merged_behind_a_held_batch(&commits, make, 300..310, 305)
             .await
-            .into_iter()
-            .map(|r| r.unwrap().is_ok())
+            .iter()
+            .map(Result::is_ok)
             .collect();
         assert_eq!(results.iter().filter(|ok| !**ok).count(), 1, "{results:?}");
         assert!(!results[5]);
