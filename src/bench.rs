@@ -31,6 +31,10 @@ pub struct SearchBenchArgs {
     /// Where to build the catalog (a new temporary directory by default).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Only these query shapes, comma-separated (`all_top20_by_date,freeform_word`);
+    /// all by default. For profiling one shape.
+    #[arg(long, value_delimiter = ',')]
+    pub shapes: Vec<String>,
 }
 
 const WORDS: &[&str] = &[
@@ -221,7 +225,7 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
             &field_info,
         )?)
     };
-    type Shape = (&'static str, Box<dyn Fn(&mut StdRng) -> Value>, bool);
+    type Shape = (&'static str, Box<dyn Fn(&mut StdRng) -> Value + Send + Sync>, bool);
     let shapes: Vec<Shape> = vec![
         (
             "all_top20_by_date",
@@ -282,8 +286,20 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
         "owner",
     ];
     let mut results = Map::new();
-    let searching = crate::progress::Progress::on_stderr("searches", (shapes.len() * args.runs) as u64);
+    if let Some(unknown) = args.shapes.iter().find(|s| !shapes.iter().any(|(name, ..)| name == s)) {
+        let known: Vec<_> = shapes.iter().map(|(name, ..)| *name).collect();
+        anyhow::bail!("no query shape \"{unknown}\"; the shapes: {}", known.join(", "));
+    }
+    let measured = if args.shapes.is_empty() {
+        shapes.len()
+    } else {
+        args.shapes.len()
+    };
+    let searching = crate::progress::Progress::on_stderr("searches", (measured * args.runs) as u64);
     for (name, make, facets) in &shapes {
+        if !args.shapes.is_empty() && !args.shapes.iter().any(|s| s == name) {
+            continue;
+        }
         searching.message(name);
         for _ in 0..args.warmup {
             let req = parse(make(&mut rng))?;
@@ -309,8 +325,8 @@ pub async fn search(args: SearchBenchArgs) -> anyhow::Result<Value> {
         results.insert(
             name.to_string(),
             json!({
-                "p50_ms": (percentile(&times, 0.5) * 100.0).round() / 100.0,
-                "p99_ms": (percentile(&times, 0.99) * 100.0).round() / 100.0,
+                "p50_ms": (percentile(&times, 0.5) * 1000.0).round() / 1000.0,
+                "p99_ms": (percentile(&times, 0.99) * 1000.0).round() / 1000.0,
                 "mean_hits": hits / args.runs.max(1) as u64
             }),
         );

@@ -307,7 +307,9 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Search(args)) => {
-            let out = mediadb::bench::search(args).await?;
+            // On a runtime worker, as a request's search runs in the server (`block_on`'s
+            // own thread is not one: every answer from the database crossed threads).
+            let out = tokio::spawn(mediadb::bench::search(args)).await??;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }

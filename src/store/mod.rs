@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod planner_check;
 pub mod postgres;
+mod postgres_warm;
 pub mod sqlite;
 mod sqlite_bulk;
 mod sqlite_checkpoint;

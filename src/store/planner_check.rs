@@ -205,6 +205,41 @@ pub async fn writes_then_searches(store: &dyn MetaStore, other_catalog: bool) {
         assert_eq!(got.total, want as u64, "trash total of {term}");
         assert_eq!(got.hits.len(), want, "trash hits of {term}");
     }
+    // The whole scope newest first, live and in the trash: by date (set on create and
+    // read-only, so every asset has one; updates above rewrote the rows), ties newest
+    // first; every page.
+    for scope in [Scope::Live, Scope::Trash] {
+        let mut want: Vec<(usize, &Asset)> = assets
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| match scope {
+                Scope::Live => !gone.contains(&&a.id),
+                Scope::Trash => gone.contains(&&a.id) && a.id != assets[1].id && a.id != trashed[5],
+            })
+            .collect();
+        let date = |a: &Asset| {
+            a.fields
+                .get("assetaddeddate")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        want.sort_by(|(i, a), (j, b)| match (date(a), date(b)) {
+            (Some(x), Some(y)) => y.cmp(&x).then(j.cmp(i)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => j.cmp(i),
+        });
+        let want: Vec<&str> = want.iter().map(|(_, a)| a.id.as_str()).collect();
+        for (page, per) in [(1, 20), (3, 7), (1, 1000), (17, 20), (60, 5)] {
+            let body = json!({"page": page.to_string(), "hitsperpage": per.to_string(), "sortby": "assetaddeddateDown",
+                              "query": {"terms": [{"field": "id", "operation": "matches", "value": "*"}]}});
+            let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
+            let got = store.search_assets("assets", &req, scope).await.unwrap();
+            let got: Vec<&str> = got.hits.iter().map(|a| a.id.as_str()).collect();
+            let page_of: Vec<&str> = want.iter().skip((page - 1) * per).take(per).copied().collect();
+            assert_eq!(got, page_of, "newest first, page {page}x{per}, {scope:?}");
+        }
+    }
     assert_eq!(
         store.count_assets("assets", Scope::Live).await.unwrap(),
         400 - gone.len() as u64
