@@ -3,13 +3,17 @@
 //! filtering, the same search compiled to the same predicates); jobs are claimed with
 //! `FOR UPDATE SKIP LOCKED` and leases timed by the database's clock.
 
+use super::postgres_warm::WarmConns;
 use super::*;
 use crate::domain::asset::{Asset, ListItem, Original};
 use crate::domain::query::{Cond, Query, SearchRequest, TextMode};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-
-use super::postgres_warm::WarmConns;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
 
 /// Runs one statement outside a transaction on a warm connection (`postgres_warm`):
 /// `on_warm!(self, |c| query.fetch_all(c))` answers the statement's `Result`.
@@ -21,11 +25,6 @@ macro_rules! on_warm {
         warm.done(result)
     }};
 }
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::str::FromStr;
-use std::time::Duration;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../migrations/postgres/0001_initial.sql")),
@@ -871,8 +870,8 @@ fn asset_from_row(row: &PgRow) -> StoreResult<StoredAsset> {
         if let Some(by) = row.try_get::<Option<String>, _>(at + 11)? {
             fields.insert("deletedby".into(), Value::String(by));
         }
-        if let Some(at) = row.try_get::<Option<String>, _>(at + 10)? {
-            fields.insert("deleteddate".into(), Value::String(at));
+        if let Some(when) = row.try_get::<Option<String>, _>(at + 10)? {
+            fields.insert("deleteddate".into(), Value::String(when));
         }
     }
     Ok(StoredAsset {
