@@ -734,10 +734,15 @@ impl PostgresStore {
     }
 
     /// Recomputes what is derived from the assets and their values: the value rows'
-    /// scope, the maintained counts and word counts (after `mediadb migrate` copied
-    /// them in, or to repair).
+    /// scope, `assets.added`, the maintained counts and word counts (after `mediadb
+    /// migrate` copied them in, or to repair).
     pub async fn rebuild_counts(&self) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "UPDATE assets a SET added = {ADDED_OF_VALUES} WHERE a.added IS DISTINCT FROM {ADDED_OF_VALUES}"
+        ))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE asset_values x SET scope = CASE WHEN a.state = 'live' THEN a.catalog END FROM assets a
              WHERE a.seq = x.seq AND x.scope IS DISTINCT FROM CASE WHEN a.state = 'live' THEN a.catalog END",
@@ -1207,6 +1212,9 @@ async fn upsert_record(
 
 /// The field whose value the newest-first page sorts by (`assets.added`, migration 0010).
 const ADDED_FIELD: &str = "assetaddeddate";
+/// `assets.added` of the asset `a` as its value rows say (what `added_of` computes).
+const ADDED_OF_VALUES: &str =
+    "(SELECT max(x.n) FROM asset_values x WHERE x.seq = a.seq AND x.field = 'assetaddeddate')";
 
 /// `assets.added` of an asset with value rows `rows`: its `assetaddeddate` as a number,
 /// the largest if it has several (as `max(n)` in migration 0010).
@@ -3331,7 +3339,7 @@ mod tests {
 /// `MEDIADB_REQUIRE_ALL=1`).
 #[cfg(test)]
 mod planner_agrees {
-    use super::PostgresStore;
+    use super::{PostgresStore, ADDED_OF_VALUES};
     use crate::store::planner_check::writes_then_searches;
     use crate::store::MetaStore;
 
@@ -3371,6 +3379,15 @@ mod planner_agrees {
         .fetch_one(store.pool())
         .await
         .unwrap();
+        assert_eq!(astray, 0);
+        // Every write path set `assets.added` as the value rows have it.
+        let (dated, astray): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT COUNT(a.added), COUNT(*) FILTER (WHERE a.added IS DISTINCT FROM {ADDED_OF_VALUES}) FROM assets a"
+        ))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert!(dated > 300, "{dated} dated assets");
         assert_eq!(astray, 0);
         let st = &store;
         let counts = move |sql: &'static str| async move {
