@@ -446,15 +446,13 @@ pub(super) fn index_listed_records(c: &rusqlite::Connection, limit: i64) -> Stor
     Ok((seqs.len() as i64, left))
 }
 
-async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
+/// Adds or renames the list entries an asset's values name (a new category, say).
+fn write_list_items(c: &rusqlite::Connection, catalog: &str, items: &[ListItem]) -> StoreResult<()> {
     for it in items {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT data FROM records WHERE catalog = ? AND searchtype = ? AND id = ?")
-                .bind(catalog)
-                .bind(&it.table)
-                .bind(&it.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let existing: Option<String> = c
+            .prepare_cached("SELECT data FROM records WHERE catalog = ? AND searchtype = ? AND id = ?")?
+            .query_row((catalog, &it.table, &it.id), |r| r.get(0))
+            .optional()?;
         let mut data: Map<String, Value> = match existing {
             Some(t) => serde_json::from_str(&t).map_err(corrupt("record"))?,
             None => Map::new(),
@@ -464,7 +462,7 @@ async fn write_list_items(tx: &mut SqliteConnection, catalog: &str, items: &[Lis
         }
         data.insert("id".into(), Value::String(it.id.clone()));
         data.insert("name".into(), Value::String(it.name.clone()));
-        upsert_record(tx, catalog, &it.table, &it.id, &data).await?;
+        upsert_records(c, catalog, &it.table, &[(it.id.as_str(), &data)], None)?;
     }
     Ok(())
 }
@@ -581,8 +579,11 @@ async fn insert_job(conn: &mut SqliteConnection, kind: &str, catalog: &str, payl
 }
 
 /// Rewrites a live asset at `version` (its row, index rows, full text and counts).
-async fn update_live_asset(
-    tx: &mut SqliteConnection,
+/// An edit of a live asset, whole on the writer's own handle (`on_handle`): through sqlx
+/// its dozen statements were a round trip to sqlx's thread each, and the writer spent
+/// most of a metadata PUT waiting on them.
+fn update_live_asset(
+    c: &rusqlite::Connection,
     catalog: &str,
     live: index::ScopeCode,
     asset: &Asset,
@@ -593,35 +594,38 @@ async fn update_live_asset(
     let o = asset.original.as_ref();
     let text = fulltext(asset);
     // The text being replaced, for the full-text index's word counts.
-    let old_text: Option<String> =
-        sqlx::query_scalar("SELECT fulltext FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
-            .bind(catalog)
-            .bind(&asset.id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let old_text: Option<String> = c
+        .prepare_cached("SELECT fulltext FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")?
+        .query_row((catalog, &asset.id), |r| r.get(0))
+        .optional()?;
     // The state and version guards make a write after a delete, or over a
     // concurrent write, change nothing.
-    let res = sqlx::query(
-        "UPDATE assets SET version = version + 1, fields = ?, sourcepath = ?, blob_key = ?, filename = ?,
-                filesize = ?, md5hex = ?, sha256hex = ?, fulltext = ?, modified = ?
-         WHERE catalog = ? AND id = ? AND state = 'live' AND version = ? RETURNING seq",
-    )
-    .bind(fields)
-    .bind(&asset.sourcepath)
-    .bind(o.map(|o| &o.blob_key))
-    .bind(o.map(|o| &o.filename))
-    .bind(o.map(|o| o.size as i64))
-    .bind(o.map(|o| &o.md5hex))
-    .bind(o.map(|o| &o.sha256hex))
-    .bind(&text)
-    .bind(now())
-    .bind(catalog)
-    .bind(&asset.id)
-    .bind(version)
-    .fetch_optional(&mut *tx)
-    .await;
-    let row = match res {
-        Err(e) if is_unique_violation(&e) => {
+    let updated = c
+        .prepare_cached(
+            "UPDATE assets SET version = version + 1, fields = ?, sourcepath = ?, blob_key = ?, filename = ?,
+                    filesize = ?, md5hex = ?, sha256hex = ?, fulltext = ?, modified = ?
+             WHERE catalog = ? AND id = ? AND state = 'live' AND version = ? RETURNING seq",
+        )?
+        .query_row(
+            rusqlite::params![
+                fields,
+                &asset.sourcepath,
+                o.map(|o| &o.blob_key),
+                o.map(|o| &o.filename),
+                o.map(|o| o.size as i64),
+                o.map(|o| &o.md5hex),
+                o.map(|o| &o.sha256hex),
+                &text,
+                now(),
+                catalog,
+                &asset.id,
+                version,
+            ],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional();
+    let seq = match updated {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
             return Err(StoreError::Conflict(format!(
                 "sourcepath \"{}\" is taken by another asset",
                 asset.sourcepath
@@ -629,29 +633,25 @@ async fn update_live_asset(
         }
         r => r?,
     };
-    let Some(row) = row else {
-        let live: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")
-                .bind(catalog)
-                .bind(&asset.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+    let Some(seq) = seq else {
+        let live: Option<i64> = c
+            .prepare_cached("SELECT version FROM assets WHERE catalog = ? AND id = ? AND state = 'live'")?
+            .query_row((catalog, &asset.id), |r| r.get(0))
+            .optional()?;
         return Err(if live.is_some() {
             StoreError::Stale
         } else {
             StoreError::NotFound
         });
     };
-    let seq: i64 = row.try_get("seq")?;
     let rows = index::unique_rows(asset);
-    let old = index::replace_rows(tx, seq, live, &rows).await?;
+    let old = index::replace_rows(c, seq, live, &rows)?;
     let mut delta = CountDelta::default();
     delta.values(&old, -1);
-    index::fts_replace(tx, seq, old_text.as_deref().unwrap_or_default(), &text).await?;
+    index::fts_replace(c, seq, old_text.as_deref().unwrap_or_default(), &text)?;
     delta.values(&rows, 1);
-    delta.apply(tx, catalog).await?;
-    write_list_items(tx, catalog, items).await?;
-    Ok(())
+    delta.apply_sync(c, catalog)?;
+    write_list_items(c, catalog, items)
 }
 
 /// Moves live assets to the trash; answers the ids that were live.
@@ -776,7 +776,7 @@ async fn insert_live_asset(
     let mut delta = CountDelta::default();
     delta.asset(live, true, &rows, 1);
     delta.apply(tx, catalog).await?;
-    write_list_items(tx, catalog, items).await?;
+    on_handle(tx, |c| write_list_items(c, catalog, items)).await?;
     Ok(seq)
 }
 
@@ -1296,7 +1296,9 @@ impl MetaStore for SqliteStore {
         let (catalog, asset, items) = (catalog.to_string(), asset.clone(), items.to_vec());
         self.commits
             .write(move |c| {
-                Box::pin(async move { update_live_asset(c, &catalog, live, &asset, version, &items).await })
+                Box::pin(async move {
+                    on_handle(c, |h| update_live_asset(h, &catalog, live, &asset, version, &items)).await
+                })
             })
             .await
     }
@@ -2160,6 +2162,92 @@ impl std::hash::Hasher for IdHasher {
 mod tests {
     use super::less_unswept;
     use std::collections::HashMap;
+
+    mod edits {
+        use crate::domain::asset::{Asset, ListItem};
+        use crate::domain::query;
+        use crate::ops::assets::field_info;
+        use crate::store::sqlite::SqliteStore;
+        use crate::store::{MetaStore, Scope, StoreError};
+        use serde_json::json;
+
+        fn asset(id: &str, sourcepath: &str, caption: &str, keyword: &str) -> Asset {
+            let fields = json!({"longcaption": caption, "keywords": [keyword], "assettype": "photo"});
+            Asset {
+                id: id.into(),
+                sourcepath: sourcepath.into(),
+                fields: fields.as_object().unwrap().clone(),
+                original: None,
+            }
+        }
+
+        async fn ids(store: &SqliteStore, term: serde_json::Value) -> Vec<String> {
+            let body = json!({"hitsperpage": "100", "query": {"terms": [term]}});
+            let req = query::parse_search(body.as_object().unwrap(), "asset", &field_info).unwrap();
+            let page = store.search_assets("assets", &req, Scope::Live).await.unwrap();
+            page.hits.into_iter().map(|a| a.id).collect()
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn an_edit_is_reindexed_and_guarded() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+            store.migrate().await.unwrap();
+            store
+                .insert_asset("assets", &asset("a", "x/a.jpg", "harbor night", "k1"), &[])
+                .await
+                .unwrap();
+            store
+                .insert_asset("assets", &asset("b", "x/b.jpg", "forest", "k2"), &[])
+                .await
+                .unwrap();
+
+            // New text and values are found, the old ones are not; its list entry is written.
+            let item = ListItem {
+                table: "category".into(),
+                id: "c7".into(),
+                name: "Boats".into(),
+            };
+            let edited = asset("a", "x/a.jpg", "sunset bridge", "k3");
+            store.update_asset("assets", &edited, 1, &[item]).await.unwrap();
+            let freeform = |w: &str| json!({"field": "description", "operation": "freeform", "value": w});
+            let keyword = |k: &str| json!({"field": "keywords", "operation": "matches", "value": k});
+            assert_eq!(ids(&store, freeform("sunset")).await, ["a"]);
+            assert!(ids(&store, freeform("harbor")).await.is_empty());
+            assert_eq!(ids(&store, keyword("k3")).await, ["a"]);
+            assert!(ids(&store, keyword("k1")).await.is_empty());
+            let all = json!({"hitsperpage": "100", "showfilters": "true", "query": {"terms": [{"field": "id", "operation": "matches", "value": "*"}]}});
+            let req = query::parse_search(all.as_object().unwrap(), "asset", &field_info).unwrap();
+            let facets = store.facet_counts("assets", &req, &["keywords"], 10).await.unwrap();
+            let mut kws = facets[0].1.clone();
+            kws.sort();
+            assert_eq!(kws, [("k2".to_string(), 1), ("k3".to_string(), 1)]);
+            let record = store.get_record("assets", "category", "c7").await.unwrap().unwrap();
+            assert_eq!(record["name"], "Boats");
+
+            // An edit over a version that moved on, onto a taken sourcepath, or of an asset
+            // in the trash changes nothing.
+            assert!(matches!(
+                store.update_asset("assets", &edited, 1, &[]).await,
+                Err(StoreError::Stale)
+            ));
+            let moved = asset("a", "x/b.jpg", "sunset bridge", "k3");
+            assert!(matches!(
+                store.update_asset("assets", &moved, 2, &[]).await,
+                Err(StoreError::Conflict(_))
+            ));
+            store.trash_assets("assets", &["b".into()], "admin", &[]).await.unwrap();
+            assert!(matches!(
+                store
+                    .update_asset("assets", &asset("b", "x/b.jpg", "lake", "k9"), 1, &[])
+                    .await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(ids(&store, keyword("k9")).await.is_empty());
+            let a = store.get_asset("assets", "a").await.unwrap().unwrap();
+            assert_eq!((a.version, a.asset.sourcepath.as_str()), (2, "x/a.jpg"));
+        }
+    }
 
     #[test]
     fn unswept_values_are_taken_off_and_each_field_ranked_again() {

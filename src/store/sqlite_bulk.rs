@@ -293,7 +293,7 @@ fn insert_prepared(
 const VALUE_ROWS: usize = 64;
 
 /// Inserts value rows of scope `live` in the order given, `VALUE_ROWS` a statement.
-fn insert_values(tx: &Connection, live: ScopeCode, rows: &[(i64, &IndexRow)]) -> StoreResult<()> {
+pub(super) fn insert_values(tx: &Connection, live: ScopeCode, rows: &[(i64, &IndexRow)]) -> StoreResult<()> {
     const ONE: &str = "INSERT INTO asset_values (seq, scope, field, v, n) VALUES (?, ?, ?, ?, ?)";
     let many_sql = format!(
         "INSERT INTO asset_values (seq, scope, field, v, n) VALUES {}",

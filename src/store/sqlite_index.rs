@@ -150,29 +150,26 @@ async fn insert_value_rows<R: std::borrow::Borrow<IndexRow>>(
 /// Replaces a live asset's value rows after an edit, touching only the rows that changed:
 /// an edit of one field rewrote all of an asset's ~13 rows, each in three indexes, most of
 /// them on pages of their own. The packed facet row is rewritten only if a facet changed.
-/// Answers the rows the asset had.
-pub async fn replace_rows(
-    tx: &mut SqliteConnection,
+/// Answers the rows the asset had. On the writer's own handle (`on_handle`).
+pub fn replace_rows(
+    c: &rusqlite::Connection,
     seq: i64,
     scope: ScopeCode,
     rows: &[IndexRow],
 ) -> StoreResult<Vec<IndexRow>> {
-    let old: Vec<(i64, IndexRow)> = sqlx::query("SELECT rowid, field, v, n FROM asset_values WHERE seq = ?")
-        .bind(seq)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
+    let old: Vec<(i64, IndexRow)> = c
+        .prepare_cached("SELECT rowid, field, v, n FROM asset_values WHERE seq = ?")?
+        .query_map([seq], |r| {
             Ok((
-                r.try_get("rowid")?,
+                r.get(0)?,
                 IndexRow {
-                    field: r.try_get("field")?,
-                    v: r.try_get("v")?,
-                    n: r.try_get("n")?,
+                    field: r.get(1)?,
+                    v: r.get(2)?,
+                    n: r.get(3)?,
                 },
             ))
-        })
-        .collect::<StoreResult<_>>()?;
+        })?
+        .collect::<Result<_, _>>()?;
     let same =
         |a: &IndexRow, b: &IndexRow| a.field == b.field && a.v == b.v && a.n.map(f64::to_bits) == b.n.map(f64::to_bits);
     let gone: Vec<i64> = old
@@ -180,25 +177,32 @@ pub async fn replace_rows(
         .filter(|(_, o)| !rows.iter().any(|r| same(o, r)))
         .map(|(rowid, _)| *rowid)
         .collect();
-    let added: Vec<&IndexRow> = rows.iter().filter(|r| !old.iter().any(|(_, o)| same(o, r))).collect();
-    for chunk in gone.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM asset_values WHERE rowid IN ");
-        push_list(&mut qb, chunk);
-        qb.build().execute(&mut *tx).await?;
+    let added: Vec<(i64, &IndexRow)> = rows
+        .iter()
+        .filter(|r| !old.iter().any(|(_, o)| same(o, r)))
+        .map(|r| (seq, r))
+        .collect();
+    let mut delete = c.prepare_cached("DELETE FROM asset_values WHERE rowid = ?")?;
+    for rowid in &gone {
+        delete.execute([rowid])?;
     }
-    insert_value_rows(tx, seq, scope, &added).await?;
+    super::sqlite_bulk::insert_values(c, scope, &added)?;
     let facet_changed = old
         .iter()
         .filter(|(rowid, _)| gone.contains(rowid))
         .map(|(_, r)| r)
-        .chain(added.iter().copied())
+        .chain(added.iter().map(|(_, r)| *r))
         .any(|r| facet_value(r).is_some());
     if facet_changed {
-        sqlx::query("DELETE FROM asset_facets WHERE seq = ?")
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-        insert_facets(tx, &[(seq, rows)]).await?;
+        c.prepare_cached("DELETE FROM asset_facets WHERE seq = ?")?
+            .execute([seq])?;
+        let mut ids = no_facet_ids();
+        add_facet_ids(c, &mut ids, rows.iter())?;
+        let packed = pack_facets(rows, &ids);
+        if !packed.is_empty() {
+            c.prepare_cached("INSERT INTO asset_facets (seq, f) VALUES (?, ?)")?
+                .execute((seq, packed))?;
+        }
     }
     Ok(old.into_iter().map(|(_, r)| r).collect())
 }
@@ -624,26 +628,22 @@ async fn fts_delete(tx: &mut SqliteConnection, seqs: &[i64], words: WordDelta) -
     words.apply(tx).await
 }
 
-/// Indexes a live asset's new text in place of `old`, the text it had.
-pub async fn fts_replace(tx: &mut SqliteConnection, seq: i64, old: &str, new: &str) -> StoreResult<()> {
+/// Indexes a live asset's new text in place of `old`, the text it had. On the writer's
+/// own handle (`on_handle`).
+pub fn fts_replace(c: &rusqlite::Connection, seq: i64, old: &str, new: &str) -> StoreResult<()> {
     // An edit of a field outside the text (a status, a rating) leaves the index as it is:
     // FTS5 writes a segment for every statement, however small.
     if old == new {
         return Ok(());
     }
-    sqlx::query("DELETE FROM asset_fts WHERE rowid = ?")
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO asset_fts (rowid, body) VALUES (?, ?)")
-        .bind(seq)
-        .bind(new)
-        .execute(&mut *tx)
-        .await?;
+    c.prepare_cached("DELETE FROM asset_fts WHERE rowid = ?")?
+        .execute([seq])?;
+    c.prepare_cached("INSERT INTO asset_fts (rowid, body) VALUES (?, ?)")?
+        .execute((seq, new))?;
     let mut words = WordDelta::default();
     words.text(old, -1);
     words.text(new, 1);
-    words.apply(tx).await
+    words.apply_sync(c)
 }
 
 /// Counts the words of every indexed text, when a migration asked for it (the table came
