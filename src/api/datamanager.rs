@@ -265,7 +265,7 @@ pub async fn reindex(call: &mut Call) -> ApiResult<Response> {
                     break;
                 };
                 match store
-                    .update_asset(&call.catalog, &stored.asset, stored.version, &[])
+                    .update_asset(&call.catalog, &stored.asset, stored.version, &[], None)
                     .await
                 {
                     Ok(()) => {

@@ -29,8 +29,11 @@ fn item_id(user: &str, assetid: &str) -> String {
 
 /// The caller's basket, oldest first.
 async fn items(call: &Call, user: &str) -> ApiResult<Vec<Map<String, Value>>> {
+    // Newest first, then reversed: a search breaks ties newest first whatever the
+    // direction, so two items added in the same millisecond came out of "dateUp" in the
+    // reverse of the order they were added.
     let body = json!({
-        "sortby": "dateUp",
+        "sortby": "dateDown",
         "query": {"terms": [{"field": "userid", "operation": "exact", "value": user}]}
     });
     let found = crate::ops::tables::all_records(
@@ -43,6 +46,7 @@ async fn items(call: &Call, user: &str) -> ApiResult<Vec<Map<String, Value>>> {
     // The index lower-cases keywords; the basket is the exact user's.
     Ok(found
         .into_iter()
+        .rev()
         .filter(|r| r.get("userid").and_then(Value::as_str) == Some(user))
         .collect())
 }

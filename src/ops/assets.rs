@@ -316,24 +316,22 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, values: &Map<String, Value>) -> Ops
             return Ok((asset, changes));
         }
         asset.set("recordmodificationdate", dates::now_emdb());
+        let mut entry = ctx.audit("update", Some(id));
+        entry.fields = changes.changed.iter().map(|(f, _, _)| f.clone()).collect();
+        entry.details = Value::Object(
+            changes
+                .changed
+                .iter()
+                .map(|(f, old, new)| (f.clone(), json!({"old": old, "new": new})))
+                .collect(),
+        );
+        let audit = super::audit::prepare(entry);
         match ctx
             .store
-            .update_asset(ctx.catalog, &asset, version, &changes.list_items)
+            .update_asset(ctx.catalog, &asset, version, &changes.list_items, Some(&audit))
             .await
         {
-            Ok(()) => {
-                let mut entry = ctx.audit("update", Some(id));
-                entry.fields = changes.changed.iter().map(|(f, _, _)| f.clone()).collect();
-                entry.details = Value::Object(
-                    changes
-                        .changed
-                        .iter()
-                        .map(|(f, old, new)| (f.clone(), json!({"old": old, "new": new})))
-                        .collect(),
-                );
-                super::audit::record(ctx.store, entry).await;
-                return Ok((asset, changes));
-            }
+            Ok(()) => return Ok((asset, changes)),
             Err(StoreError::Stale) => continue,
             Err(StoreError::NotFound) => return Err(OpsError::NotFound(id.to_string())),
             Err(e) => return Err(e.into()),

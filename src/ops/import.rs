@@ -332,7 +332,7 @@ pub async fn import_asset(env: &JobEnv, catalog: &str, assetid: &str) -> OpsResu
         let stale: Vec<String> = old.into_iter().map(|r| r.blob).filter(|b| !keep.contains(&b)).collect();
         // Journalled before the write that drops them: a crash after it cannot orphan them.
         stale.iter().for_each(|b| env.blobs.note_pending(b));
-        match env.store.update_asset(catalog, &asset, s.version, &[]).await {
+        match env.store.update_asset(catalog, &asset, s.version, &[], None).await {
             Ok(()) => {
                 new_blobs.iter().for_each(|b| env.blobs.settle(b));
                 discard(env, &stale).await;
@@ -374,7 +374,7 @@ async fn mark(env: &JobEnv, catalog: &str, assetid: &str, previewstatus: &str) -
         if a.text("importstatus") == Some("created") {
             a.set("importstatus", "imported");
         }
-        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+        match env.store.update_asset(catalog, &a, s.version, &[], None).await {
             Ok(()) => return Ok(()),
             Err(StoreError::Stale) => continue,
             Err(StoreError::NotFound) => return Err(OpsError::NotFound(assetid.to_string())),
@@ -396,7 +396,7 @@ pub async fn remove_renditions(env: &JobEnv, catalog: &str, assetid: &str) -> Op
         a.fields.remove(CUSTOM_THUMB_KEY);
         a.set("previewstatus", "0");
         old.iter().for_each(|b| env.blobs.note_pending(b));
-        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+        match env.store.update_asset(catalog, &a, s.version, &[], None).await {
             Ok(()) => {
                 discard(env, &old).await;
                 return Ok(());
@@ -428,7 +428,7 @@ pub async fn set_custom_thumb(env: &JobEnv, catalog: &str, assetid: &str, thumb:
             serde_json::to_value(&thumb).unwrap_or(Value::Null),
         );
         a.fields.remove(ROTATION_KEY);
-        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+        match env.store.update_asset(catalog, &a, s.version, &[], None).await {
             Ok(()) => break,
             Err(StoreError::Stale) if attempt < 4 => continue,
             Err(StoreError::Stale) => {
@@ -456,7 +456,7 @@ pub async fn rotate(env: &JobEnv, catalog: &str, assetid: &str, degrees: i64) ->
         let mut a = s.asset;
         let total = (rotation_of(&a) + degrees).rem_euclid(360);
         a.set(ROTATION_KEY, total.to_string());
-        match env.store.update_asset(catalog, &a, s.version, &[]).await {
+        match env.store.update_asset(catalog, &a, s.version, &[], None).await {
             Ok(()) => break,
             Err(StoreError::Stale) => continue,
             Err(StoreError::NotFound) => return Err(OpsError::NotFound(assetid.to_string())),
@@ -503,7 +503,7 @@ pub async fn give_up(env: &JobEnv, job: &Job, reason: &str) {
         a.set("importstatus", "error");
         a.set("previewstatus", "3");
         a.set("importerror", reason.to_string());
-        match env.store.update_asset(&job.catalog, &a, s.version, &[]).await {
+        match env.store.update_asset(&job.catalog, &a, s.version, &[], None).await {
             Err(StoreError::Stale) => continue,
             Err(e @ StoreError::Backend(_)) => {
                 tracing::error!(asset = %id, error = %e, "could not mark a failed import");

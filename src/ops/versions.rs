@@ -204,15 +204,15 @@ pub async fn add(
         super::categories::apply(ctx.store, ctx.catalog, &mut asset.fields, values.get("categorypath")).await?;
         asset.fields.insert(VERSIONS_KEY.into(), json!(list));
         asset.original = Some(original.clone());
+        let mut entry = ctx.audit("newversion", Some(id));
+        entry.details = json!({"version": number, "filename": original.filename});
+        let audit = super::audit::prepare(entry);
         match ctx
             .store
-            .update_asset(ctx.catalog, &asset, version, &changes.list_items)
+            .update_asset(ctx.catalog, &asset, version, &changes.list_items, Some(&audit))
             .await
         {
             Ok(()) => {
-                let mut entry = ctx.audit("newversion", Some(id));
-                entry.details = json!({"version": number, "filename": original.filename});
-                super::audit::record(ctx.store, entry).await;
                 super::import::enqueue(ctx.store, ctx.catalog, id).await?;
                 return Ok(Created { asset, changes });
             }

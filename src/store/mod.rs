@@ -260,8 +260,17 @@ pub trait MetaStore: Send + Sync {
     /// Whether any asset, live or trashed, holds this id.
     async fn asset_id_taken(&self, catalog: &str, id: &str) -> StoreResult<bool>;
     /// Replaces a live asset's fields (and original) if it is still at `version`:
-    /// `NotFound` if it is gone (deleted), `Stale` if it changed meanwhile.
-    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()>;
+    /// `NotFound` if it is gone (deleted), `Stale` if it changed meanwhile. `audit`, the
+    /// entry that records the edit, is written in the same transaction (never an edit
+    /// without its entry, nor an entry of an edit that did not happen).
+    async fn update_asset(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        version: i64,
+        items: &[ListItem],
+        audit: Option<&AuditRecord>,
+    ) -> StoreResult<()>;
     /// Moves live assets to the trash at once; returns the ids that were live. The audit
     /// entries of the assets that were live are written in the same transaction (one
     /// commit, and never a delete without its entry).

@@ -72,14 +72,14 @@ pub async fn writes_then_searches(store: &dyn MetaStore, other_catalog: bool) {
         a.fields
             .insert("longcaption".into(), json!(format!("harbor moonrise {i}")));
         a.fields.insert("keywords".into(), json!(["kw9", "kw1"]));
-        store.update_asset("assets", &a, 1, &[]).await.unwrap();
+        store.update_asset("assets", &a, 1, &[], None).await.unwrap();
         assets[i] = a;
     }
     // Updates of a number only: text, facets and other values stay as they were.
     for i in (13..400).step_by(13).filter(|i| i % 10 != 0) {
         let mut a = assets[i].clone();
         a.fields.insert("width".into(), json!("4950"));
-        store.update_asset("assets", &a, 1, &[]).await.unwrap();
+        store.update_asset("assets", &a, 1, &[], None).await.unwrap();
         assets[i] = a;
     }
     let trashed: Vec<String> = assets.iter().step_by(7).map(|a| a.id.clone()).collect();

@@ -1805,7 +1805,14 @@ impl MetaStore for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
+    async fn update_asset(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        version: i64,
+        items: &[ListItem],
+        audit: Option<&AuditRecord>,
+    ) -> StoreResult<()> {
         let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
         let o = asset.original.as_ref();
         let text = stored_fulltext(asset);
@@ -1878,6 +1885,9 @@ impl MetaStore for PostgresStore {
         shift_pairs(&mut tx, catalog, &[seq], &[], &packed).await?;
         write_facets(&mut tx, &[seq], &packed).await?;
         write_list_items(&mut tx, catalog, items).await?;
+        if let Some(a) = audit {
+            upsert_record(&mut tx, catalog, "auditlog", &a.id, &a.data).await?;
+        }
         let mut delta = CountDelta::default();
         delta.values(&old_rows, -1);
         delta.values(&rows, 1);

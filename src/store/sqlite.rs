@@ -1291,13 +1291,31 @@ impl MetaStore for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn update_asset(&self, catalog: &str, asset: &Asset, version: i64, items: &[ListItem]) -> StoreResult<()> {
+    async fn update_asset(
+        &self,
+        catalog: &str,
+        asset: &Asset,
+        version: i64,
+        items: &[ListItem],
+        audit: Option<&AuditRecord>,
+    ) -> StoreResult<()> {
         let live = self.codes.get_or_create(&self.writer, catalog).await?;
-        let (catalog, asset, items) = (catalog.to_string(), asset.clone(), items.to_vec());
+        let (catalog, asset, items, audit) = (catalog.to_string(), asset.clone(), items.to_vec(), audit.cloned());
+        let records = self.upkeep.records.clone();
         self.commits
             .write(move |c| {
                 Box::pin(async move {
-                    on_handle(c, |h| update_live_asset(h, &catalog, live, &asset, version, &items)).await
+                    on_handle(c, |h| {
+                        update_live_asset(h, &catalog, live, &asset, version, &items)?;
+                        // Indexed when the writer idles, as a delete's entry is.
+                        match &audit {
+                            Some(a) => {
+                                upsert_records(h, &catalog, "auditlog", &[(a.id.as_str(), &a.data)], Some(&records))
+                            }
+                            None => Ok(()),
+                        }
+                    })
+                    .await
                 })
             })
             .await
@@ -2209,7 +2227,7 @@ mod tests {
                 name: "Boats".into(),
             };
             let edited = asset("a", "x/a.jpg", "sunset bridge", "k3");
-            store.update_asset("assets", &edited, 1, &[item]).await.unwrap();
+            store.update_asset("assets", &edited, 1, &[item], None).await.unwrap();
             let freeform = |w: &str| json!({"field": "description", "operation": "freeform", "value": w});
             let keyword = |k: &str| json!({"field": "keywords", "operation": "matches", "value": k});
             assert_eq!(ids(&store, freeform("sunset")).await, ["a"]);
@@ -2228,18 +2246,18 @@ mod tests {
             // An edit over a version that moved on, onto a taken sourcepath, or of an asset
             // in the trash changes nothing.
             assert!(matches!(
-                store.update_asset("assets", &edited, 1, &[]).await,
+                store.update_asset("assets", &edited, 1, &[], None).await,
                 Err(StoreError::Stale)
             ));
             let moved = asset("a", "x/b.jpg", "sunset bridge", "k3");
             assert!(matches!(
-                store.update_asset("assets", &moved, 2, &[]).await,
+                store.update_asset("assets", &moved, 2, &[], None).await,
                 Err(StoreError::Conflict(_))
             ));
             store.trash_assets("assets", &["b".into()], "admin", &[]).await.unwrap();
             assert!(matches!(
                 store
-                    .update_asset("assets", &asset("b", "x/b.jpg", "lake", "k9"), 1, &[])
+                    .update_asset("assets", &asset("b", "x/b.jpg", "lake", "k9"), 1, &[], None)
                     .await,
                 Err(StoreError::NotFound)
             ));

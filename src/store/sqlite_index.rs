@@ -1366,7 +1366,7 @@ mod tests {
             changed.asset.fields.insert("keywords".into(), json!(["kw2", "kw9"]));
             changed.asset.fields.remove("assettype");
             store
-                .update_asset("assets", &changed.asset, changed.version, &[])
+                .update_asset("assets", &changed.asset, changed.version, &[], None)
                 .await
                 .unwrap();
         }
@@ -1540,13 +1540,13 @@ mod tests {
         let mut changed = store.get_asset_in("assets", "w0", Scope::Live).await.unwrap().unwrap();
         changed.asset.fields.insert("name".into(), json!("sunset only"));
         store
-            .update_asset("assets", &changed.asset, changed.version, &[])
+            .update_asset("assets", &changed.asset, changed.version, &[], None)
             .await
             .unwrap();
         let mut changed = store.get_asset_in("assets", "w3", Scope::Live).await.unwrap().unwrap();
         changed.asset.fields.insert("name".into(), json!("harbor harbor"));
         store
-            .update_asset("assets", &changed.asset, changed.version, &[])
+            .update_asset("assets", &changed.asset, changed.version, &[], None)
             .await
             .unwrap();
         check("updates").await;
