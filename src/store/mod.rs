@@ -7,6 +7,25 @@
 
 #[cfg(test)]
 mod planner_check;
+
+/// The PostgreSQL database of the unit tests that need one (`MEDIADB_TEST_DATABASE_URL`),
+/// or `None`, said on stderr, for a test to skip; under `MEDIADB_REQUIRE_ALL=1` a missing
+/// one fails the test instead.
+#[cfg(test)]
+pub(crate) fn test_database_url() -> Option<String> {
+    let url = std::env::var("MEDIADB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert_ne!(
+            std::env::var("MEDIADB_REQUIRE_ALL").as_deref(),
+            Ok("1"),
+            "needs MEDIADB_TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: needs MEDIADB_TEST_DATABASE_URL");
+    }
+    url
+}
 pub mod postgres;
 mod postgres_warm;
 pub mod sqlite;

@@ -3355,16 +3355,7 @@ mod planner_agrees {
 
     #[tokio::test]
     async fn shortcuts_match_the_evaluator() {
-        let Some(base) = std::env::var("MEDIADB_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            assert_ne!(
-                std::env::var("MEDIADB_REQUIRE_ALL").as_deref(),
-                Ok("1"),
-                "needs MEDIADB_TEST_DATABASE_URL"
-            );
-            eprintln!("skipped: needs MEDIADB_TEST_DATABASE_URL");
+        let Some(base) = crate::store::test_database_url() else {
             return;
         };
         let schema = format!("mediadb_unit_{:016x}", rand::random::<u64>());

@@ -106,21 +106,8 @@ impl Warm<'_> {
 mod tests {
     use super::*;
 
-    /// The test database, or `None` (skipped) without `MEDIADB_TEST_DATABASE_URL`
-    /// (failed instead under `MEDIADB_REQUIRE_ALL=1`).
     async fn pool() -> Option<PgPool> {
-        let Some(url) = std::env::var("MEDIADB_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            assert_ne!(
-                std::env::var("MEDIADB_REQUIRE_ALL").as_deref(),
-                Ok("1"),
-                "needs MEDIADB_TEST_DATABASE_URL"
-            );
-            eprintln!("skipped: needs MEDIADB_TEST_DATABASE_URL");
-            return None;
-        };
+        let url = crate::store::test_database_url()?;
         Some(PgPool::connect(&url).await.expect("the test database"))
     }
 
