@@ -217,18 +217,8 @@ pub async fn writes_then_searches(store: &dyn MetaStore, other_catalog: bool) {
                 Scope::Trash => gone.contains(&&a.id) && a.id != assets[1].id && a.id != trashed[5],
             })
             .collect();
-        let date = |a: &Asset| {
-            a.fields
-                .get("assetaddeddate")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        want.sort_by(|(i, a), (j, b)| match (date(a), date(b)) {
-            (Some(x), Some(y)) => y.cmp(&x).then(j.cmp(i)),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => j.cmp(i),
-        });
+        let date = |a: &Asset| a.fields["assetaddeddate"].as_str().unwrap().to_string();
+        want.sort_by(|(i, a), (j, b)| date(b).cmp(&date(a)).then(j.cmp(i)));
         let want: Vec<&str> = want.iter().map(|(_, a)| a.id.as_str()).collect();
         for (page, per) in [(1, 20), (3, 7), (1, 1000), (17, 20), (60, 5)] {
             let body = json!({"page": page.to_string(), "hitsperpage": per.to_string(), "sortby": "assetaddeddateDown",

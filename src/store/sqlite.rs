@@ -578,10 +578,10 @@ async fn insert_job(conn: &mut SqliteConnection, kind: &str, catalog: &str, payl
     Ok(id)
 }
 
-/// Rewrites a live asset at `version` (its row, index rows, full text and counts).
-/// An edit of a live asset, whole on the writer's own handle (`on_handle`): through sqlx
-/// its dozen statements were a round trip to sqlx's thread each, and the writer spent
-/// most of a metadata PUT waiting on them.
+/// Rewrites a live asset at `version` (its row, index rows, full text and counts), whole
+/// on the writer's own handle (`on_handle`): through sqlx its dozen statements were a
+/// round trip to sqlx's thread each, and the writer spent most of a metadata PUT waiting
+/// on them.
 fn update_live_asset(
     c: &rusqlite::Connection,
     catalog: &str,

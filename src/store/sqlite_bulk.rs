@@ -295,22 +295,26 @@ const VALUE_ROWS: usize = 64;
 /// Inserts value rows of scope `live` in the order given, `VALUE_ROWS` a statement.
 pub(super) fn insert_values(tx: &Connection, live: ScopeCode, rows: &[(i64, &IndexRow)]) -> StoreResult<()> {
     const ONE: &str = "INSERT INTO asset_values (seq, scope, field, v, n) VALUES (?, ?, ?, ?, ?)";
-    let many_sql = format!(
-        "INSERT INTO asset_values (seq, scope, field, v, n) VALUES {}",
-        vec!["(?, ?, ?, ?, ?)"; VALUE_ROWS].join(", ")
-    );
-    let mut many = tx.prepare_cached(&many_sql)?;
     let mut groups = rows.chunks_exact(VALUE_ROWS);
-    for group in &mut groups {
-        for (k, (seq, r)) in group.iter().enumerate() {
-            let at = k * 5;
-            many.raw_bind_parameter(at + 1, seq)?;
-            many.raw_bind_parameter(at + 2, live)?;
-            many.raw_bind_parameter(at + 3, &r.field)?;
-            many.raw_bind_parameter(at + 4, &r.v)?;
-            many.raw_bind_parameter(at + 5, r.n)?;
+    // Prepared only when used: an edit's few rows (on a connection whose statement cache
+    // starts empty, `on_handle`) would parse its 320 parameters for nothing.
+    if rows.len() >= VALUE_ROWS {
+        let many_sql = format!(
+            "INSERT INTO asset_values (seq, scope, field, v, n) VALUES {}",
+            vec!["(?, ?, ?, ?, ?)"; VALUE_ROWS].join(", ")
+        );
+        let mut many = tx.prepare_cached(&many_sql)?;
+        for group in &mut groups {
+            for (k, (seq, r)) in group.iter().enumerate() {
+                let at = k * 5;
+                many.raw_bind_parameter(at + 1, seq)?;
+                many.raw_bind_parameter(at + 2, live)?;
+                many.raw_bind_parameter(at + 3, &r.field)?;
+                many.raw_bind_parameter(at + 4, &r.v)?;
+                many.raw_bind_parameter(at + 5, r.n)?;
+            }
+            many.raw_execute()?;
         }
-        many.raw_execute()?;
     }
     let mut one = tx.prepare_cached(ONE)?;
     for (seq, r) in groups.remainder() {
