@@ -521,60 +521,54 @@ fn state_of(scope: Scope) -> &'static str {
 
 /// Inserts an asset's row (not its index) and returns its `seq`; a taken id or live
 /// sourcepath is a `Conflict` naming which.
-async fn insert_asset_row(
-    tx: &mut SqliteConnection,
-    catalog: &str,
-    asset: &Asset,
-    text: &str,
-    ts: &str,
-) -> StoreResult<i64> {
+fn insert_asset_row(c: &rusqlite::Connection, catalog: &str, asset: &Asset, text: &str, ts: &str) -> StoreResult<i64> {
     let fields = serde_json::to_string(&asset.fields).map_err(corrupt("asset fields"))?;
     let o = asset.original.as_ref();
-    let res = sqlx::query_scalar(
-        "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
-                             fulltext, created, modified)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-    )
-    .bind(catalog)
-    .bind(&asset.id)
-    .bind(&asset.sourcepath)
-    .bind(fields)
-    .bind(o.map(|o| &o.blob_key))
-    .bind(o.map(|o| &o.filename))
-    .bind(o.map(|o| o.size as i64))
-    .bind(o.map(|o| &o.md5hex))
-    .bind(o.map(|o| &o.sha256hex))
-    .bind(text)
-    .bind(ts)
-    .bind(ts)
-    .fetch_one(&mut *tx)
-    .await;
-    match res {
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(if e.to_string().contains("sourcepath") {
-            format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
-        } else {
-            format!("asset id \"{}\" is taken", asset.id)
-        })),
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO assets (catalog, id, sourcepath, fields, blob_key, filename, filesize, md5hex, sha256hex,
+                                 fulltext, created, modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )?
+        .query_row(
+            rusqlite::params![
+                catalog,
+                &asset.id,
+                &asset.sourcepath,
+                fields,
+                o.map(|o| &o.blob_key),
+                o.map(|o| &o.filename),
+                o.map(|o| o.size as i64),
+                o.map(|o| &o.md5hex),
+                o.map(|o| &o.sha256hex),
+                text,
+                ts,
+                ts,
+            ],
+            |r| r.get(0),
+        );
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, msg)) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            Err(StoreError::Conflict(
+                if msg.as_deref().unwrap_or_default().contains("sourcepath") {
+                    format!("sourcepath \"{}\" is taken by another asset", asset.sourcepath)
+                } else {
+                    format!("asset id \"{}\" is taken", asset.id)
+                },
+            ))
+        }
         r => Ok(r?),
     }
 }
 
-/// Queues a job inside a caller's transaction (or on a plain connection).
-async fn insert_job(conn: &mut SqliteConnection, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
+/// Queues a job inside the caller's transaction (on the writer's handle, `on_handle`).
+fn insert_job(c: &rusqlite::Connection, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
     let id = new_job_id();
     let ts = now();
-    sqlx::query(
+    c.prepare_cached(
         "INSERT INTO jobs (id, kind, catalog, payload, run_after, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(kind)
-    .bind(catalog)
-    .bind(payload.to_string())
-    .bind(&ts)
-    .bind(&ts)
-    .bind(&ts)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute((&id, kind, catalog, payload.to_string(), &ts, &ts, &ts))?;
     Ok(id)
 }
 
@@ -761,22 +755,25 @@ impl Merge for TrashRequest {
     }
 }
 
-/// Inserts a new live asset with its index, counts and list values.
-async fn insert_live_asset(
-    tx: &mut SqliteConnection,
+/// Inserts a live asset with its index rows, full text and counts, on the writer's
+/// handle (`on_handle`); answers its `seq`.
+fn insert_live_asset(
+    c: &rusqlite::Connection,
     catalog: &str,
     live: index::ScopeCode,
     asset: &Asset,
     items: &[ListItem],
 ) -> StoreResult<i64> {
-    let seq = insert_asset_row(tx, catalog, asset, &fulltext(asset), &now()).await?;
+    let text = fulltext(asset);
+    let seq = insert_asset_row(c, catalog, asset, &text, &now())?;
     let rows = index::unique_rows(asset);
-    index::write_rows(tx, seq, live, &rows).await?;
-    index::fts_add(tx, &[seq]).await?;
+    // A new asset has no value rows nor text yet: both are "replaced" from nothing.
+    index::replace_rows(c, seq, live, &rows)?;
+    index::fts_replace(c, seq, "", &text)?;
     let mut delta = CountDelta::default();
     delta.asset(live, true, &rows, 1);
-    delta.apply(tx, catalog).await?;
-    on_handle(tx, |c| write_list_items(c, catalog, items)).await?;
+    delta.apply_sync(c, catalog)?;
+    write_list_items(c, catalog, items)?;
     Ok(seq)
 }
 
@@ -1200,7 +1197,9 @@ impl MetaStore for SqliteStore {
         let (catalog, asset, items) = (catalog.to_string(), asset.clone(), items.to_vec());
         self.commits
             .write(move |c| {
-                Box::pin(async move { insert_live_asset(c, &catalog, live, &asset, &items).await.map(|_| ()) })
+                Box::pin(async move {
+                    on_handle(c, |h| insert_live_asset(h, &catalog, live, &asset, &items).map(|_| ())).await
+                })
             })
             .await
     }
@@ -1219,8 +1218,11 @@ impl MetaStore for SqliteStore {
         self.commits
             .write(move |c| {
                 Box::pin(async move {
-                    insert_live_asset(c, &catalog, live, &asset, &items).await?;
-                    insert_job(c, &kind, &catalog, &payload).await
+                    on_handle(c, |h| {
+                        insert_live_asset(h, &catalog, live, &asset, &items)?;
+                        insert_job(h, &kind, &catalog, &payload)
+                    })
+                    .await
                 })
             })
             .await
@@ -1704,7 +1706,7 @@ impl MetaStore for SqliteStore {
     async fn enqueue_job(&self, kind: &str, catalog: &str, payload: &Value) -> StoreResult<String> {
         let (kind, catalog, payload) = (kind.to_string(), catalog.to_string(), payload.clone());
         self.commits
-            .write(move |c| Box::pin(async move { insert_job(c, &kind, &catalog, &payload).await }))
+            .write(move |c| Box::pin(async move { on_handle(c, |h| insert_job(h, &kind, &catalog, &payload)).await }))
             .await
     }
 

@@ -111,46 +111,11 @@ impl CatalogCodes {
 
 pub use super::unique_rows;
 
-/// Replaces an asset's value rows and its packed facet row.
-pub async fn write_rows(tx: &mut SqliteConnection, seq: i64, scope: ScopeCode, rows: &[IndexRow]) -> StoreResult<()> {
-    sqlx::query("DELETE FROM asset_values WHERE seq = ?")
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-    insert_value_rows(tx, seq, scope, rows).await?;
-    sqlx::query("DELETE FROM asset_facets WHERE seq = ?")
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-    insert_facets(tx, &[(seq, rows)]).await
-}
-
-/// Inserts value rows of one asset, a few hundred per statement.
-async fn insert_value_rows<R: std::borrow::Borrow<IndexRow>>(
-    tx: &mut SqliteConnection,
-    seq: i64,
-    scope: ScopeCode,
-    rows: &[R],
-) -> StoreResult<()> {
-    for chunk in rows.chunks(200) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO asset_values (seq, scope, field, v, n) ");
-        qb.push_values(chunk, |mut b, r| {
-            let r = r.borrow();
-            b.push_bind(seq)
-                .push_bind(scope)
-                .push_bind(r.field.clone())
-                .push_bind(r.v.clone())
-                .push_bind(r.n);
-        });
-        qb.build().execute(&mut *tx).await?;
-    }
-    Ok(())
-}
-
-/// Replaces a live asset's value rows after an edit, touching only the rows that changed:
-/// an edit of one field rewrote all of an asset's ~13 rows, each in three indexes, most of
-/// them on pages of their own. The packed facet row is rewritten only if a facet changed.
-/// Answers the rows the asset had. On the writer's own handle (`on_handle`).
+/// Writes a live asset's value rows: all of them for a new asset; after an edit only the
+/// rows that changed (an edit of one field rewrote all of an asset's ~13 rows, each in
+/// three indexes, most of them on pages of their own). The packed facet row is rewritten
+/// only if a facet changed. Answers the rows the asset had. On the writer's own handle
+/// (`on_handle`).
 pub fn replace_rows(
     c: &rusqlite::Connection,
     seq: i64,
