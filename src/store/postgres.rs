@@ -738,9 +738,15 @@ impl PostgresStore {
     /// migrate` copied them in, or to repair).
     pub async fn rebuild_counts(&self) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!(
-            "UPDATE assets a SET added = {ADDED_OF_VALUES} WHERE a.added IS DISTINCT FROM {ADDED_OF_VALUES}"
-        ))
+        // One grouped join over all assets, not a subquery per asset.
+        sqlx::query(
+            "UPDATE assets a SET added = x.n
+             FROM (SELECT b.seq, max(v.n) AS n FROM assets b
+                   LEFT JOIN asset_values v ON v.seq = b.seq AND v.field = $1
+                   GROUP BY b.seq) x
+             WHERE x.seq = a.seq AND a.added IS DISTINCT FROM x.n",
+        )
+        .bind(ADDED_FIELD)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -1212,9 +1218,6 @@ async fn upsert_record(
 
 /// The field whose value the newest-first page sorts by (`assets.added`, migration 0010).
 const ADDED_FIELD: &str = "assetaddeddate";
-/// `assets.added` of the asset `a` as its value rows say (what `added_of` computes).
-const ADDED_OF_VALUES: &str =
-    "(SELECT max(x.n) FROM asset_values x WHERE x.seq = a.seq AND x.field = 'assetaddeddate')";
 
 /// `assets.added` of an asset with value rows `rows`: its `assetaddeddate` as a number,
 /// the largest if it has several (as `max(n)` in migration 0010).
@@ -3349,7 +3352,7 @@ mod tests {
 /// `MEDIADB_REQUIRE_ALL=1`).
 #[cfg(test)]
 mod planner_agrees {
-    use super::{PostgresStore, ADDED_OF_VALUES};
+    use super::PostgresStore;
     use crate::store::planner_check::writes_then_searches;
     use crate::store::MetaStore;
 
@@ -3381,15 +3384,31 @@ mod planner_agrees {
         .await
         .unwrap();
         assert_eq!(astray, 0);
-        // Every write path set `assets.added` as the value rows have it.
-        let (dated, astray): (i64, i64) = sqlx::query_as(&format!(
-            "SELECT COUNT(a.added), COUNT(*) FILTER (WHERE a.added IS DISTINCT FROM {ADDED_OF_VALUES}) FROM assets a"
-        ))
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+        // Every write path set `assets.added` as the value rows have it (the largest
+        // `assetaddeddate` number, as `added_of` computes it).
+        let added = move |store: &PostgresStore| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query_as::<_, (i64, i64)>(
+                    "SELECT COUNT(a.added), COUNT(*) FILTER (WHERE a.added IS DISTINCT FROM
+                         (SELECT max(x.n) FROM asset_values x WHERE x.seq = a.seq AND x.field = 'assetaddeddate'))
+                     FROM assets a",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        let (dated, astray) = added(&store).await;
         assert!(dated > 300, "{dated} dated assets");
         assert_eq!(astray, 0);
+        // A rebuild puts back what was lost.
+        sqlx::query("UPDATE assets SET added = NULL WHERE seq % 3 = 0")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.rebuild_counts().await.unwrap();
+        assert_eq!(added(&store).await, (dated, 0));
         let st = &store;
         let counts = move |sql: &'static str| async move {
             sqlx::query_as::<_, (String, String, String)>(sql)
