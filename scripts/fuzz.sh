@@ -18,7 +18,7 @@ secs=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(lenient_json search_query multipart probe metadata)
+    targets=(lenient_json search_query multipart probe metadata psd)
 fi
 export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -24,7 +24,7 @@ enum Command {
     /// Run job workers and maintenance only, no HTTP (scale-out: any number of them may
     /// share one database and one bucket).
     Worker(Config),
-    /// Runs the import pipeline's rendering on one file (PDF and video need pdftoppm and ffmpeg).
+    /// Runs the import pipeline's rendering on one file (PDF, video and SVG need pdftoppm, ffmpeg and rsvg-convert).
     Convert {
         input: std::path::PathBuf,
         /// A preset id (`thumbimage`), an output name (`image200x200.jpg`), or `all`: every

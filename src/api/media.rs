@@ -143,7 +143,7 @@ pub async fn rotate(call: &mut Call) -> ApiResult<Response> {
 pub async fn custom_thumb(call: &mut Call, body: Option<Body>) -> ApiResult<Response> {
     let Some(body) = body else {
         return Err(ApiError::bad(
-            "customthumb takes multipart/form-data: the field assetid and an image file (JPEG, PNG, GIF, TIFF or WebP)",
+            "customthumb takes multipart/form-data: the field assetid and an image file (JPEG, PNG, GIF, TIFF, WebP, BMP or Photoshop)",
         ));
     };
     let mut upload = None;
@@ -219,7 +219,7 @@ async fn store_custom_thumb(call: &mut Call, upload: &mut Option<Original>) -> A
     live_asset(call, &id).await?;
     let Some(o) = upload.as_ref() else {
         return Err(ApiError::bad(
-            "customthumb needs an image file in the multipart body (JPEG, PNG, GIF, TIFF or WebP)",
+            "customthumb needs an image file in the multipart body (JPEG, PNG, GIF, TIFF, WebP, BMP or Photoshop)",
         ));
     };
     check_thumb_image(call, o).await?;
@@ -272,7 +272,7 @@ async fn check_thumb_image(call: &Call, o: &Original) -> ApiResult<()> {
     let format = crate::media::sniff::sniff_bytes(&head);
     if !format.decodes_in_process() {
         return Err(ApiError::bad(format!(
-            "the custom thumbnail must be a JPEG, PNG, GIF, TIFF or WebP image; \"{}\" is {}",
+            "the custom thumbnail must be a JPEG, PNG, GIF, TIFF, WebP, BMP or Photoshop image; \"{}\" is {}",
             o.filename,
             format.extension().unwrap_or("not a known image format")
         )));

@@ -142,6 +142,7 @@ pub(crate) fn decode(
     // Decoders are fuzzed, but a panic on a hostile upload must not take a worker down.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match header.format {
         Format::Jpeg => decode_jpeg(path, header, min_width, min_height, max_pixels),
+        Format::Psd => decode_psd(path, header, max_pixels),
         _ => decode_other(path, header, max_pixels),
     }));
     result.unwrap_or_else(|_| Err(MediaError::Decode("decoder failed on this file".into())))
@@ -447,6 +448,31 @@ fn decode_other(path: &Path, header: &Header, max_pixels: u64) -> Result<Decoded
         width: w,
         height: h,
         channels,
+        orientation: header.orientation,
+    })
+}
+
+/// A Photoshop file's composite image (its layers flattened by Photoshop when it saved).
+fn decode_psd(path: &Path, header: &Header, max_pixels: u64) -> Result<Decoded, MediaError> {
+    use mediadb_formats::media::psd::{decode_composite, PsdColor};
+    let c = decode_composite(&mut open(path)?, max_pixels)?;
+    let pixels = match c.color {
+        PsdColor::Gray => c.pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+        PsdColor::Rgb => {
+            let mut pixels = c.pixels;
+            if let Some(icc) = c.icc.as_deref() {
+                to_srgb(&mut pixels, icc, 3);
+            }
+            pixels
+        }
+        PsdColor::Cmyk => cmyk_to_srgb(&c.pixels, c.icc.as_deref()),
+    };
+    Ok(Decoded {
+        pixels,
+        planes: None,
+        width: c.width,
+        height: c.height,
+        channels: 3,
         orientation: header.orientation,
     })
 }

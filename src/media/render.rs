@@ -162,10 +162,11 @@ pub struct RenderOutput {
     pub renditions: Vec<Rendition>,
 }
 
-/// Renders `presets` of `input` into `out_dir` (as each preset's `output_file`). Images are
-/// decoded in-process; PDFs (first page), videos (a poster frame), HEIC stills and office
-/// documents go through `pdftoppm`, `ffmpeg`, `heif-convert` and `soffice` first, and fail
-/// with [`MediaError::ToolMissing`] when those are not installed.
+/// Renders `presets` of `input` into `out_dir` (as each preset's `output_file`). Images
+/// (Photoshop's composite and BMP included) are decoded in-process; PDFs (first page),
+/// videos (a poster frame), HEIC stills, SVG drawings and office documents go through
+/// `pdftoppm`, `ffmpeg`, `heif-convert`, `rsvg-convert` and `soffice` first, and fail with
+/// [`MediaError::ToolMissing`] when those are not installed.
 /// Files appear atomically (written under a temporary name, then renamed).
 pub fn render_presets(
     input: &Path,
@@ -191,6 +192,12 @@ pub fn render_presets(
         Format::Heif => {
             let still = tools::TempFile::new(out_dir, "jpg");
             tools::heif_to_jpeg(input, still.path())?;
+            render_image(still.path(), presets, out_dir, opts)
+        }
+        // SVG: drawn at the largest preset's size, then rendered like any image.
+        Format::Svg => {
+            let still = tools::TempFile::new(out_dir, "png");
+            tools::svg_to_png(input, still.path(), largest.max(1))?;
             render_image(still.path(), presets, out_dir, opts)
         }
         // Office documents: LibreOffice makes a PDF, whose first page becomes the preview.

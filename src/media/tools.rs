@@ -1,6 +1,6 @@
 //! Optional external programs: poppler's `pdftoppm` (first page of a PDF), `ffmpeg`/`ffprobe`
-//! (a video's poster frame and probe data), LibreOffice's `soffice` (office documents to PDF)
-//! and libheif's `heif-convert` (HEIC/HEIF/AVIF stills). Each runs with a fixed argument list,
+//! (a video's poster frame and probe data), LibreOffice's `soffice` (office documents to PDF),
+//! libheif's `heif-convert` (HEIC/HEIF/AVIF stills) and librsvg's `rsvg-convert` (SVG). Each runs with a fixed argument list,
 //! absolute input paths (so a name can never be read as an option), no stdin, in its own
 //! process group, and a timeout after which the whole group is killed (LibreOffice's launcher
 //! starts the real program as a child). A missing program is [`MediaError::ToolMissing`], so
@@ -27,6 +27,7 @@ pub enum Tool {
     Ffprobe,
     Soffice,
     HeifConvert,
+    RsvgConvert,
     Exiftool,
 }
 
@@ -38,6 +39,7 @@ impl Tool {
             Tool::Ffprobe => "ffprobe",
             Tool::Soffice => "soffice",
             Tool::HeifConvert => "heif-convert",
+            Tool::RsvgConvert => "rsvg-convert",
             Tool::Exiftool => "exiftool",
         }
     }
@@ -48,6 +50,7 @@ impl Tool {
             Tool::Ffmpeg | Tool::Ffprobe => "ffmpeg",
             Tool::Soffice => "libreoffice-writer-nogui",
             Tool::HeifConvert => "libheif-examples",
+            Tool::RsvgConvert => "librsvg2-bin",
             Tool::Exiftool => "libimage-exiftool-perl",
         }
     }
@@ -335,6 +338,45 @@ pub fn heif_to_jpeg(input: &Path, output: &Path) -> Result<(), MediaError> {
     if !output.is_file() {
         return Err(MediaError::ToolFailed {
             tool: "heif-convert",
+            reason: "no image was written".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Draws an SVG as a PNG at `output`, fitted into a `size` x `size` box: a vector image is
+/// drawn at the size it will be shown, never scaled up from a small bitmap. librsvg loads
+/// the files an SVG references only from the SVG's own directory and below, so the SVG is
+/// copied into a directory of its own first: a hostile SVG cannot draw another file of
+/// the server (another asset's original) into its preview.
+pub fn svg_to_png(input: &Path, output: &Path, size: u32) -> Result<(), MediaError> {
+    let output = absolute(output)?;
+    let parent = output.parent().unwrap_or(Path::new("."));
+    let alone = TempDir::new(parent, "svg")?;
+    let svg = alone.0.join("image.svg");
+    std::fs::copy(input, &svg).map_err(|e| MediaError::io("copy", input, e))?;
+    let size = size.clamp(16, 10_000).to_string();
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--width".as_ref(),
+        size.as_ref(),
+        "--height".as_ref(),
+        size.as_ref(),
+        "--keep-aspect-ratio".as_ref(),
+        "--format".as_ref(),
+        "png".as_ref(),
+        "--output".as_ref(),
+        output.as_os_str(),
+        svg.as_os_str(),
+    ];
+    run(Tool::RsvgConvert, &args, TOOL_TIMEOUT).map_err(|e| match e {
+        // librsvg refuses what it cannot parse or draw in time: the file's fault, so the
+        // asset is marked (`previewstatus` 3) instead of its import job failing.
+        MediaError::ToolFailed { reason, .. } => MediaError::Decode(format!("the SVG cannot be drawn: {reason}")),
+        e => e,
+    })?;
+    if !output.is_file() {
+        return Err(MediaError::ToolFailed {
+            tool: "rsvg-convert",
             reason: "no image was written".into(),
         });
     }

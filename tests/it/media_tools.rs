@@ -1,6 +1,7 @@
 //! The optional external tools over HTTP: office documents through LibreOffice, HEIC through
-//! libheif's heif-convert, and metadata of formats the built-in readers do not know through
-//! exiftool. Each test skips with a printed reason when its tool is missing and fails when
+//! libheif's heif-convert, SVG through librsvg's rsvg-convert (beside the Photoshop and BMP
+//! files decoded in-process), and metadata of formats the built-in readers do not know
+//! through exiftool. Each test skips with a printed reason when its tool is missing and fails when
 //! `MEDIADB_REQUIRE_ALL=1` (as CI sets).
 
 use crate::harness::*;
@@ -96,6 +97,61 @@ async fn a_heic_photo_gets_previews() {
     assert_eq!(st, StatusCode::OK);
     let img = image::load_from_memory(&bytes).unwrap();
     assert_eq!((img.width(), img.height()), (200, 133));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photoshop_bmp_and_svg_files_get_previews() {
+    let s = TestServer::start().await;
+    let key = s.login().await;
+    // Decoded in-process: exiftool's 8x8 samples.
+    for (fixture, id, format) in [
+        ("metadata/Photoshop.psd", "psd", "psd"),
+        ("metadata/BMP.bmp", "bmp", "bmp"),
+    ] {
+        s.upload(&key, fixture, &format!(r#"{{"id":"{id}"}}"#)).await;
+        let d = imported(&s, &key, id).await;
+        assert_eq!(d["previewstatus"]["id"], "2", "{d}");
+        assert_eq!(d["detectedfileformat"], format, "{d}");
+        let (st, h, bytes) = get_bytes(&s, &key, &thumb_url(&d)).await;
+        assert_eq!(st, StatusCode::OK, "{id}");
+        assert_eq!(h["content-type"], "image/jpeg");
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (8, 8), "{id}");
+    }
+    if require_tool("rsvg-convert") {
+        // A drawing 2:1, left half red: drawn at the preset's size, not scaled up.
+        let svg = br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 20"><rect width="20" height="20" fill="#f00"/><rect x="20" width="20" height="20" fill="#00f"/></svg>"##;
+        let form = reqwest::multipart::Form::new()
+            .text("jsonrequest", r#"{"id":"svg"}"#)
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(svg.to_vec()).file_name("halves.svg"),
+            );
+        let r = s
+            .client
+            .post(s.url("module/asset/create"))
+            .header("X-entermedia.key", &key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let d = imported(&s, &key, "svg").await;
+        assert_eq!(d["previewstatus"]["id"], "2", "{d}");
+        let (st, _, bytes) = get_bytes(&s, &key, &thumb_url(&d)).await;
+        assert_eq!(st, StatusCode::OK);
+        let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!((img.width(), img.height()), (200, 100));
+        let p = img.get_pixel(50, 50).0;
+        assert!(p[0] > 200 && p[1] < 60 && p[2] < 60, "{p:?}");
+        // exiftool's sample SVG is not well-formed: the asset stays, its preview an error
+        // with the reason, and the server goes on.
+        s.upload(&key, "metadata/XMP.svg", r#"{"id":"badsvg"}"#).await;
+        let d = imported(&s, &key, "badsvg").await;
+        assert_eq!(d["previewstatus"]["id"], "3", "{d}");
+        assert!(d["importerror"].as_str().unwrap_or_default().contains("SVG"), "{d}");
+    }
     s.stop().await;
 }
 

@@ -50,6 +50,10 @@ fn is_red(p: [u8; 3]) -> bool {
     p[0] > 200 && p[1] < 60 && p[2] < 60
 }
 
+fn is_blue(p: [u8; 3]) -> bool {
+    p[0] < 60 && p[1] < 60 && p[2] > 200
+}
+
 #[test]
 fn standard_preset_table() {
     let presets = standard_presets();
@@ -378,22 +382,17 @@ fn pixel_bomb_is_refused_before_decoding() {
 fn unsupported_and_broken_inputs() {
     let dir = tmpdir();
     let presets = standard_presets();
-    let err = render_presets(
-        &fixture("metadata/XMP.svg"),
-        &presets,
-        dir.path(),
-        &RenderOptions::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(err, MediaError::Unsupported(_)), "{err:?}");
-    let err = render_presets(
-        &fixture("metadata/BMP.bmp"),
-        &presets,
-        dir.path(),
-        &RenderOptions::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(err, MediaError::Unsupported(_)), "{err:?}");
+    // Plain text, and a 32-bit Photoshop document: no renditions, said as such.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "minutes of the meeting\n").unwrap();
+    let mut deep = halves_psd(40, 30, false);
+    deep[22..24].copy_from_slice(&32u16.to_be_bytes());
+    let deep_path = dir.path().join("deep.psd");
+    std::fs::write(&deep_path, deep).unwrap();
+    for input in [&text, &deep_path] {
+        let err = render_presets(input, &presets, dir.path(), &RenderOptions::default()).unwrap_err();
+        assert!(matches!(err, MediaError::Unsupported(_)), "{input:?}: {err:?}");
+    }
     // a truncated JPEG is a decode error (or renders what is there), never a panic
     let data = std::fs::read(fixture("media/test-asset-02.jpg")).unwrap();
     for cut in [10, 200, 2000, data.len() / 2] {
@@ -575,6 +574,84 @@ fn webp_from_jpeg_planes_matches_the_rgb_path() {
 
 /// The libjpeg-turbo build encodes the large WebP from the decoder's planes: it must look like
 /// the one made through RGB (the same decode, converted by libjpeg-turbo).
+/// An uncompressed Photoshop document (version 1, no layers): `w`x`h`, the left half red
+/// and the right half blue, in RGB, or the same colours in CMYK (stored as Photoshop does,
+/// 255 for no ink).
+fn halves_psd(w: u32, h: u32, cmyk: bool) -> Vec<u8> {
+    let (mode, channels): (u16, usize) = if cmyk { (4, 4) } else { (3, 3) };
+    let mut f = b"8BPS\0\x01\0\0\0\0\0\0".to_vec();
+    f.extend_from_slice(&(channels as u16).to_be_bytes());
+    f.extend_from_slice(&h.to_be_bytes());
+    f.extend_from_slice(&w.to_be_bytes());
+    f.extend_from_slice(&8u16.to_be_bytes());
+    f.extend_from_slice(&mode.to_be_bytes());
+    // Colour mode data, image resources, layers: all empty. Then raw planes.
+    f.extend_from_slice(&[0; 12]);
+    f.extend_from_slice(&0u16.to_be_bytes());
+    // Red is C 0 M 100 Y 100 K 0; blue C 100 M 100 Y 0 K 0 (inks before inversion).
+    let (left, right): (&[u8], &[u8]) = if cmyk {
+        (&[0, 255, 255, 0], &[255, 255, 0, 0])
+    } else {
+        (&[255, 0, 0], &[0, 0, 255])
+    };
+    for c in 0..channels {
+        for _ in 0..h {
+            for x in 0..w {
+                let v = if x < w / 2 { left[c] } else { right[c] };
+                f.push(if cmyk { 255 - v } else { v });
+            }
+        }
+    }
+    f
+}
+
+#[test]
+fn photoshop_composites_and_bmp_render_in_process() {
+    let dir = tmpdir();
+    for cmyk in [false, true] {
+        let psd = dir.path().join(format!("halves-{cmyk}.psd"));
+        std::fs::write(&psd, halves_psd(400, 300, cmyk)).unwrap();
+        let out = render_presets(
+            &psd,
+            &standard_presets(),
+            &dir.path().join(format!("out-{cmyk}")),
+            &RenderOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((out.width, out.height), (400, 300));
+        let thumb = out.renditions.iter().find(|r| r.preset_id == "thumbimage").unwrap();
+        assert_eq!((thumb.width, thumb.height), (200, 150));
+        let img = decode_file(&thumb.path);
+        assert!(is_red(pixel(&img, 20, 75)), "cmyk {cmyk}: {:?}", pixel(&img, 20, 75));
+        assert!(is_blue(pixel(&img, 180, 75)), "cmyk {cmyk}: {:?}", pixel(&img, 180, 75));
+    }
+    // The exiftool samples: an 8x8 RGB document with an ICC profile, and an 8x8 BMP.
+    for rel in ["metadata/Photoshop.psd", "metadata/BMP.bmp"] {
+        let out = render_presets(
+            &fixture(rel),
+            &standard_presets(),
+            &dir.path().join("samples"),
+            &RenderOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((out.width, out.height), (8, 8), "{rel}");
+        assert_eq!(out.renditions.len(), 8, "{rel}");
+        let thumb = out.renditions.iter().find(|r| r.preset_id == "thumbimage").unwrap();
+        assert_eq!((thumb.width, thumb.height), (8, 8), "{rel}");
+    }
+    // A Photoshop file over the pixel limit is refused from its header.
+    let big = dir.path().join("big.psd");
+    std::fs::write(&big, halves_psd(400, 300, false)).unwrap();
+    let opts = RenderOptions {
+        max_pixels: 1000,
+        ..RenderOptions::default()
+    };
+    assert!(matches!(
+        render_presets(&big, &standard_presets(), dir.path(), &opts),
+        Err(MediaError::TooManyPixels { .. })
+    ));
+}
+
 #[cfg(feature = "turbojpeg")]
 #[test]
 fn turbojpeg_planes_give_the_same_webp_as_rgb() {

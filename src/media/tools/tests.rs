@@ -251,3 +251,60 @@ fn heic_is_decoded_through_heif_convert() {
     let thumb = out.renditions.iter().find(|r| r.preset_id == "thumbimage").unwrap();
     assert_eq!((thumb.width, thumb.height), (137, 200));
 }
+
+#[test]
+fn svg_is_drawn_at_the_largest_presets_size_and_cannot_read_other_files() {
+    if !have(Tool::RsvgConvert) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A photo beside the SVG, referenced by an absolute and by a relative path over the
+    // drawing: neither may be drawn (the SVG is drawn from a directory of its own).
+    let photo = dir.path().join("secret.jpg");
+    std::fs::copy(fixture("media/test-asset-02.jpg"), &photo).unwrap();
+    let svg = dir.path().join("halves.svg");
+    std::fs::write(
+        &svg,
+        format!(
+            r##"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 200 100">
+  <rect width="100" height="100" fill="#ff0000"/><rect x="100" width="100" height="100" fill="#0000ff"/>
+  <image xlink:href="file://{}" width="200" height="100" preserveAspectRatio="none"/>
+  <image xlink:href="secret.jpg" width="200" height="100" preserveAspectRatio="none"/>
+</svg>"##,
+            photo.display()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = render_presets(&svg, &standard_presets(), &out_dir, &RenderOptions::default()).unwrap();
+    // Drawn into the largest preset's box (3000 x 3000), the shape kept.
+    assert_eq!((out.width, out.height), (3000, 1500));
+    let thumb = out.renditions.iter().find(|r| r.preset_id == "thumbimage").unwrap();
+    assert_eq!((thumb.width, thumb.height), (200, 100));
+    let img = image::open(&thumb.path).unwrap().to_rgb8();
+    let (left, right) = (img.get_pixel(40, 50).0, img.get_pixel(160, 50).0);
+    assert!(
+        left[0] > 200 && left[1] < 60 && left[2] < 60,
+        "left {left:?}: the photo was drawn"
+    );
+    assert!(
+        right[0] < 60 && right[1] < 60 && right[2] > 200,
+        "right {right:?}: the photo was drawn"
+    );
+    // Only the renditions are left: the SVG's own directory and the drawing are removed.
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 8);
+
+    // exiftool's sample SVG is not well-formed XML (an undeclared namespace prefix): the
+    // file's fault, said as such.
+    let bad = render_presets(
+        &fixture("metadata/XMP.svg"),
+        &standard_presets(),
+        &dir.path().join("bad"),
+        &RenderOptions::default(),
+    );
+    assert!(
+        matches!(&bad, Err(MediaError::Decode(m)) if m.contains("SVG")),
+        "{bad:?}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path().join("bad")).unwrap().count(), 0);
+}

@@ -47,7 +47,7 @@ impl Format {
     pub fn decodes_in_process(self) -> bool {
         matches!(
             self,
-            Format::Jpeg | Format::Png | Format::Gif | Format::Tiff | Format::Webp
+            Format::Jpeg | Format::Png | Format::Gif | Format::Tiff | Format::Webp | Format::Bmp | Format::Psd
         )
     }
 }

@@ -370,9 +370,11 @@ pub(super) fn psd<R: Read + Seek>(r: &mut R, b: &mut Blocks) -> Result<(), Media
         .map_err(truncated)?;
     r.read_exact(&mut len).map_err(truncated)?;
     let section_len = u64::from(u32::from_be_bytes(len));
-    // A resource section beyond the block limit (huge embedded thumbnails) is skipped, not fatal.
+    // A resource section beyond the block limit (huge embedded thumbnails) is skipped, not
+    // fatal; so is one cut short (an upload's size check reads only the file's start): the
+    // size is known from the header.
     if section_len <= MAX_BLOCK {
-        b.irb = read_exact_vec(r, section_len)?;
+        b.irb = read_exact_vec(r, section_len).unwrap_or_default();
     }
     Ok(())
 }
