@@ -102,6 +102,12 @@ pub enum Endpoint {
     OrderItems,
     /// `module/order/orderdownload`: basket or listed assets as one ZIP (originals or a preset).
     OrderDownload,
+    /// `module/order/listopenorders`: the caller's orders of the last 90 days.
+    OpenOrders,
+    /// `module/order/recentorderitems`: those orders with their items.
+    RecentOrderItems,
+    /// `module/order/orderdetails` and `updateorderstatus`: one order with its items.
+    OrderDetails,
     /// `module/asset/versions/getrevisions`.
     Revisions,
     /// `module/asset/versions/restoreversion`.
@@ -156,7 +162,9 @@ impl Endpoint {
             ListSearch(t) if t == "endpoint" || t == "docsection" => Access::Public,
             ListSearch(t) if t == "auditlog" => Access::Requires(Permission::ManageUsers),
             // Order items are per user; through the generic search only for user managers.
-            ListSearch(t) if t == crate::api::orders::TABLE => Access::Requires(Permission::ManageUsers),
+            ListSearch(t) if t == crate::api::orders::TABLE || t == crate::api::orders::ORDERS => {
+                Access::Requires(Permission::ManageUsers)
+            }
             ListSearch(_) => Access::Requires(Permission::SearchData),
             UserGet(_) | UserUpdate(_) => Access::SelfOr(Permission::ManageUsers),
             UserCreate | UserSearch | UserDelete(_) | UserGroup { .. } | UserKeys | UserRevokeKeys => {
@@ -169,7 +177,9 @@ impl Endpoint {
             ListConversions => Access::Requires(Permission::LoadData),
             ConvertAsset | RemoveAssetImages | RotateAsset | CustomThumb => Access::Requires(Permission::UpdateData),
             RecordCreate { .. } => Access::Requires(Permission::CreateData),
-            RecordGet { table, .. } if table == "auditlog" => Access::Requires(Permission::ManageUsers),
+            RecordGet { table, .. } if table == "auditlog" || table == crate::api::orders::ORDERS => {
+                Access::Requires(Permission::ManageUsers)
+            }
             RecordGet { .. } => Access::Requires(Permission::LoadData),
             RecordUpdate { .. } => Access::Requires(Permission::UpdateData),
             RecordDelete { .. } => Access::Requires(Permission::DeleteData),
@@ -179,12 +189,14 @@ impl Endpoint {
             CollectionAssets { .. } => Access::Requires(Permission::UpdateData),
             CollectionSearchAssets => Access::Requires(Permission::SearchData),
             CollectionDownload | OrderDownload => Access::Requires(Permission::Download),
-            RecordExport(t) if t == "auditlog" || t == crate::api::orders::TABLE => {
+            RecordExport(t) if t == "auditlog" || t == crate::api::orders::TABLE || t == crate::api::orders::ORDERS => {
                 Access::Requires(Permission::ManageUsers)
             }
             RecordExport(_) => Access::Requires(Permission::SearchData),
             RecordSearchOrCreate(_) | AssetClone => Access::Requires(Permission::CreateData),
-            Basket { .. } | OrderItems => Access::Requires(Permission::LoadData),
+            Basket { .. } | OrderItems | OpenOrders | RecentOrderItems | OrderDetails => {
+                Access::Requires(Permission::LoadData)
+            }
             Revisions => Access::Requires(Permission::LoadData),
             RestoreVersion => Access::Requires(Permission::UpdateData),
             ModuleCreate | ModuleList | ModuleGet(_) | ModuleUpdate(_) | ModuleDelete(_) => {
@@ -270,6 +282,9 @@ impl Endpoint {
             (Method::POST, "module/order/basketremove"),
             (Method::POST, "module/order/listorderitems"),
             (Method::POST, "module/order/orderdownload"),
+            (Method::GET, "module/order/listopenorders"),
+            (Method::POST, "module/order/recentorderitems"),
+            (Method::POST, "module/order/orderdetails"),
             (Method::POST, "module/asset/versions/getrevisions"),
             (Method::POST, "module/asset/versions/restoreversion"),
             (Method::POST, "settings/modules/create"),
@@ -350,6 +365,9 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/order/basketremove" => post(Endpoint::Basket { add: false }),
         "module/order/listorderitems" => post_or_get(Endpoint::OrderItems),
         "module/order/orderdownload" => post_or_get(Endpoint::OrderDownload),
+        "module/order/listopenorders" => post_or_get(Endpoint::OpenOrders),
+        "module/order/recentorderitems" => post_or_get(Endpoint::RecentOrderItems),
+        "module/order/orderdetails" | "module/order/updateorderstatus" => post_or_get(Endpoint::OrderDetails),
         "module/asset/versions/getrevisions" => post_or_get(Endpoint::Revisions),
         "module/asset/versions/restoreversion" => post(Endpoint::RestoreVersion),
         "settings/modules/create" => post(Endpoint::ModuleCreate),
@@ -607,9 +625,12 @@ mod tests {
             DmReindex => 62,
             DmExport(_) => 63,
             CustomThumb => 64,
+            OpenOrders => 65,
+            RecentOrderItems => 66,
+            OrderDetails => 67,
         }
     }
-    const VARIANTS: usize = 65;
+    const VARIANTS: usize = 68;
 
     #[test]
     fn samples_cover_every_endpoint() {

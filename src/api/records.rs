@@ -21,8 +21,10 @@ fn read_only(table: &str) -> bool {
             | "asset"
             | "user"
             | "group"
-            // Kept through their own calls: baskets per user, modules by administrators.
+            // Kept through their own calls: baskets and orders per user, modules by
+            // administrators.
             | "orderitem"
+            | "order"
             | "module"
             | "customfield"
     )

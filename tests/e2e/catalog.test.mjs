@@ -112,6 +112,16 @@ describe('every sample works against a fresh server', { concurrency: false }, ()
     return r.json.response.jobid;
   }
 
+  // An order to ask about: the shared asset's original downloaded as an order.
+  async function orderId() {
+    const asset = await sharedAsset();
+    const r = await call(server, 'POST', 'module/order/orderdownload', { key, json: { assetid: [asset], 'presetid.value': '0' } });
+    assert.equal(r.status, 200, r.text);
+    const id = r.headers.get('x-order-id');
+    assert.ok(id, 'orderdownload names its order');
+    return id;
+  }
+
   // Fills in ids: "101" in the sample and a trailing /101 in the URL.
   function fill(e, id) {
     const url = e.url.replace('${applicationid}', server.prefix.slice(1)).replace(/\/101$/, '/' + id);
@@ -122,6 +132,7 @@ describe('every sample works against a fresh server', { concurrency: false }, ()
   async function execute(e, k) {
     let id = '101';
     if (/\/jobs\/101$/.test(e.url)) id = await jobId();
+    else if (/"orderid"/.test(e.samplerequest)) id = await orderId();
     else if (isAssetScoped(e) && destructive(e)) id = await freshAsset(/trash\/restore/.test(e.url));
     // An upload that names an asset (customthumb) goes to the shared one too.
     else if (isAssetScoped(e) && (e.uploadfile !== 'true' || /"101"/.test(e.samplerequest))) id = await sharedAsset();

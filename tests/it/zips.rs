@@ -273,3 +273,159 @@ async fn orders_keep_a_basket_per_user_and_download_it() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_order_download_is_kept_and_its_user_reads_it_back() {
+    let s = TestServer::start().await;
+    let admin = s.login().await;
+    let a = s
+        .upload(
+            &admin,
+            "media/test-asset-01.jpg",
+            r#"{"id":"o1","sourcepath":"o/o1.jpg"}"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    imported(&s, &admin, "o1").await;
+    for user in ["buyer", "other"] {
+        let u = s
+            .post(
+                "settings/users/create",
+                &admin,
+                &json!({"id": user, "password": format!("{user}-password")}).to_string(),
+            )
+            .await;
+        assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+    }
+    let buyer = s.login_as("buyer", "buyer-password").await;
+    let other = s.login_as("other", "other-password").await;
+
+    // Two downloads, two orders; the ZIP names its order.
+    let mut ids = Vec::new();
+    for preset in ["0", "thumbimage"] {
+        let (st, h, _) = post_raw(
+            &s,
+            "module/order/orderdownload",
+            &buyer,
+            &json!({"assetid": ["o1"], "presetid.value": preset}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        ids.push(h["x-order-id"].to_str().unwrap().to_string());
+    }
+    // A refused download is no order.
+    let (st, _, _) = post_raw(&s, "module/order/orderdownload", &buyer, &json!({"assetid": ["gone"]})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    let l = s.get("module/order/listopenorders", Some(&buyer)).await;
+    assert_eq!(l.status, StatusCode::OK, "{}", l.text);
+    assert_eq!(l.json["response"]["totalhits"], "2", "{}", l.text);
+    let first = &l.json["results"][0];
+    assert_eq!(first["id"], ids[1].as_str(), "newest first: {}", l.text);
+    assert_eq!(
+        (
+            &first["userid"],
+            &first["presetid"],
+            &first["itemcount"],
+            &first["orderstatus"]
+        ),
+        (&json!("buyer"), &json!("thumbimage"), &json!("1"), &json!("complete"))
+    );
+    assert!(first.get("items").is_none(), "a list shows no items: {first}");
+    assert_eq!(
+        s.get("module/order/listopenorders", Some(&other)).await.json["response"]["totalhits"],
+        "0"
+    );
+
+    // Details: the original's item with the URL that downloads it.
+    let d = s
+        .post(
+            "module/order/orderdetails",
+            &buyer,
+            &json!({"orderid": ids[0]}).to_string(),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+    assert_eq!(d.json["order"]["id"], ids[0].as_str());
+    let item = &d.json["orderitems"][0];
+    assert_eq!(
+        (&item["asset"]["id"], &item["preset"]["id"]),
+        (&json!("o1"), &json!("0"))
+    );
+    assert_eq!(item["preset"]["name"], "Original");
+    let path = item["preset"]["path"].as_str().unwrap().to_string();
+    assert!(
+        path.ends_with("/module/asset/downloads/originals/o/o1.jpg/test-asset-01.jpg"),
+        "{path}"
+    );
+    let got = s
+        .client
+        .get(format!("{}{path}", s.base))
+        .header("X-entermedia.key", &buyer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(
+        got.bytes().await.unwrap().to_vec(),
+        fixture_bytes("media/test-asset-01.jpg")
+    );
+    // updateorderstatus answers the same; recentorderitems has both with their items.
+    let u = s
+        .post(
+            "module/order/updateorderstatus",
+            &buyer,
+            &json!({"orderid": ids[0]}).to_string(),
+        )
+        .await;
+    assert_eq!(u.json["orderitems"], d.json["orderitems"]);
+    let r = s.post("module/order/recentorderitems", &buyer, "{}").await;
+    assert_eq!(r.json["response"]["totalhits"], "2", "{}", r.text);
+    assert_eq!(r.json["results"][1]["orderitems"], d.json["orderitems"]);
+
+    // Another user's order is not found; a user manager sees it, and every order.
+    let x = s
+        .post(
+            "module/order/orderdetails",
+            &other,
+            &json!({"orderid": ids[0]}).to_string(),
+        )
+        .await;
+    assert_eq!(x.status, StatusCode::NOT_FOUND, "{}", x.text);
+    let x = s.post("module/order/orderdetails", &buyer, "{}").await;
+    assert_eq!(x.status, StatusCode::BAD_REQUEST, "{}", x.text);
+    let m = s
+        .post(
+            "module/order/orderdetails",
+            &admin,
+            &json!({"orderid": ids[0]}).to_string(),
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.text);
+    assert_eq!(
+        s.post("module/order/search", &buyer, "{}").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let all = s.post("module/order/search", &admin, "{}").await;
+    assert_eq!(all.json["response"]["totalhits"], 2, "{}", all.text);
+    // Orders are kept by the server only.
+    let c = s
+        .post("module/order/create", &admin, r#"{"id":"forged","userid":"buyer"}"#)
+        .await;
+    assert_eq!(c.status, StatusCode::FORBIDDEN, "{}", c.text);
+
+    // The asset deleted: the order still names it, with nothing to download.
+    let del = s.post("module/asset/deleteassets", &admin, r#"{"assetid":"o1"}"#).await;
+    assert_eq!(del.status, StatusCode::OK, "{}", del.text);
+    let d = s
+        .post(
+            "module/order/orderdetails",
+            &buyer,
+            &json!({"orderid": ids[0]}).to_string(),
+        )
+        .await;
+    let item = &d.json["orderitems"][0];
+    assert_eq!(item["asset"]["name"], "test-asset-01.jpg", "{}", d.text);
+    assert!(item["preset"]["path"].is_null(), "{}", d.text);
+    s.stop().await;
+}
