@@ -131,6 +131,9 @@ pub enum Endpoint {
     DmReindex,
     /// `settings/datamanager/table/export/{searchtype}.csv`.
     DmExport(String),
+    /// `settings/datamanager/table/import` (and EMDB's `table/import/import`): a CSV file
+    /// read back into a table.
+    DmImport,
 }
 
 /// Who may call an endpoint.
@@ -202,7 +205,7 @@ impl Endpoint {
             ModuleCreate | ModuleList | ModuleGet(_) | ModuleUpdate(_) | ModuleDelete(_) => {
                 Access::Requires(Permission::ManageModules)
             }
-            DmListTables | DmListFields | DmAddField | DmRemoveField | DmReindex | DmExport(_) => {
+            DmListTables | DmListFields | DmAddField | DmRemoveField | DmReindex | DmExport(_) | DmImport => {
                 Access::Requires(Permission::ManageList)
             }
         }
@@ -218,7 +221,7 @@ impl Endpoint {
 
     /// Whether the request body is streamed to the handler (uploads) instead of read whole.
     pub fn streams_body(&self) -> bool {
-        matches!(self, Endpoint::AssetCreate | Endpoint::CustomThumb)
+        matches!(self, Endpoint::AssetCreate | Endpoint::CustomThumb | Endpoint::DmImport)
     }
 
     /// One sample of every endpoint, for tests that walk the route table.
@@ -298,6 +301,7 @@ impl Endpoint {
             (Method::POST, "settings/datamanager/fields/remove"),
             (Method::POST, "settings/datamanager/table/reindex"),
             (Method::GET, "settings/datamanager/table/export/asset.csv"),
+            (Method::POST, "settings/datamanager/table/import"),
         ]
     }
 }
@@ -377,6 +381,7 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "settings/datamanager/fields/addnew" => post(Endpoint::DmAddField),
         "settings/datamanager/fields/remove" => post(Endpoint::DmRemoveField),
         "settings/datamanager/table/reindex" => post(Endpoint::DmReindex),
+        "settings/datamanager/table/import" | "settings/datamanager/table/import/import" => post(Endpoint::DmImport),
         "module/asset/media/convertasset" => post(Endpoint::ConvertAsset),
         "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
         "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
@@ -628,9 +633,10 @@ mod tests {
             OpenOrders => 65,
             RecentOrderItems => 66,
             OrderDetails => 67,
+            DmImport => 68,
         }
     }
-    const VARIANTS: usize = 68;
+    const VARIANTS: usize = 69;
 
     #[test]
     fn samples_cover_every_endpoint() {

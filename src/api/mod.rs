@@ -17,6 +17,7 @@ mod export;
 pub mod forwarded;
 #[doc(hidden)]
 pub mod https_redirect;
+mod import_csv;
 pub mod key_cache;
 pub use mediadb_formats::lenient_json;
 mod lists;
@@ -342,6 +343,7 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::Generate(path) => downloads::rendition(call, &path, true).await,
         Endpoint::ConvertAsset => media::convert(call).await,
         Endpoint::CustomThumb => media::custom_thumb(call, stream_body).await,
+        Endpoint::DmImport => import_csv::import(call, stream_body).await,
         Endpoint::ListConversions => media::list(call).await,
         Endpoint::RemoveAssetImages => media::remove_images(call).await,
         Endpoint::RotateAsset => media::rotate(call).await,

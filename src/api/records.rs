@@ -30,7 +30,7 @@ fn read_only(table: &str) -> bool {
     )
 }
 
-fn writable(table: &str) -> ApiResult<()> {
+pub(super) fn writable(table: &str) -> ApiResult<()> {
     if read_only(table) {
         return Err(ApiError::Forbidden(format!(
             "the \"{table}\" table is kept by the server and is read-only here"

@@ -143,7 +143,8 @@ describe('every sample works against a fresh server', { concurrency: false }, ()
       if (e.uploadfile === 'true') {
         const fd = new FormData();
         if (body.trim()) fd.append('jsonrequest', body);
-        fd.append('file', new Blob([TINY_JPEG], { type: 'image/jpeg' }), shared ? `upload-${++victims}.jpg` : 'sample.jpg');
+        if (/table\/import/.test(e.url)) fd.append('file', new Blob(['id,name\r\nsample,Sample\r\n'], { type: 'text/csv' }), 'sample.csv');
+        else fd.append('file', new Blob([TINY_JPEG], { type: 'image/jpeg' }), shared ? `upload-${++victims}.jpg` : 'sample.jpg');
         reqBody = fd;
       } else if (body.trim()) {
         headers['Content-Type'] = 'application/json';

@@ -1,6 +1,6 @@
 //! `settings/modules` (custom modules whose tables work with the generic calls) and
 //! `settings/datamanager` (tables, fields, custom asset fields set, searched and faceted
-//! at once, reindex, CSV export).
+//! at once, reindex, CSV export and import).
 
 use crate::harness::*;
 use reqwest::StatusCode;
@@ -307,5 +307,159 @@ async fn a_custom_field_is_set_searched_and_faceted_at_once() {
         r#"{"searchtype":"asset","id":"dmrating"}"#,
     )
     .await;
+    s.stop().await;
+}
+
+async fn import_csv(s: &TestServer, key: &str, searchtype: &str, csv: String) -> Answer {
+    let form = reqwest::multipart::Form::new()
+        .text("searchtype", searchtype.to_string())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("edited.csv"),
+        );
+    let r = s
+        .client
+        .post(s.url("settings/datamanager/table/import"))
+        .header("X-entermedia.key", key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    answer(r).await
+}
+
+/// Export, edit in a "spreadsheet", import: only the changed asset is written, and
+/// searchable at once; bad rows are reported and the rest go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_csv_edited_and_imported_updates_what_changed() {
+    let s = TestServer::start().await;
+    let key = s.login().await;
+    for (id, title) in [("c1", "First"), ("c2", "Second, with a comma")] {
+        let r = s
+            .post(
+                "module/asset/create",
+                &key,
+                &json!({"id": id, "sourcepath": format!("csv/{id}"), "assettitle": title, "keywords": ["a", "b"]})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let text = s
+        .client
+        .get(s.url("settings/datamanager/table/export/asset.csv"))
+        .header("X-entermedia.key", &key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Edit with a real CSV reader and writer, as a spreadsheet would.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let c1 = rows.iter_mut().find(|r| r[0] == "c1").unwrap();
+    c1[col("assettitle")] = "First, edited".into();
+    c1[col("keywords")] = "a|c".into();
+    let mut gone = rows[0].clone();
+    gone[0] = "gone".into();
+    let mut bad = rows.iter().find(|r| r[0] == "c2").unwrap().clone();
+    bad[col("pages")] = "many".into();
+    rows.push(gone);
+    rows.push(bad);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    let edited = String::from_utf8(w.into_inner().unwrap()).unwrap();
+
+    let r = import_csv(&s, &key, "asset", edited).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let resp = &r.json["response"];
+    assert_eq!(
+        (&resp["rows"], &resp["rowsedited"], &resp["unchanged"]),
+        (&json!("4"), &json!("1"), &json!("1")),
+        "{}",
+        r.text
+    );
+    assert_eq!(resp["notfound"], json!(["gone"]));
+    assert_eq!(resp["errors"][0]["row"], 5, "{}", r.text);
+    assert_eq!(resp["errors"][0]["id"], "c2");
+    assert!(
+        resp["errors"][0]["error"].as_str().unwrap().contains("pages"),
+        "{}",
+        r.text
+    );
+    let c1 = s.get("module/asset/data/c1", Some(&key)).await;
+    assert_eq!(c1.json["data"]["assettitle"], "First, edited");
+    let kw: Vec<&str> = c1.json["data"]["keywords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().or(k.as_str()).unwrap())
+        .collect();
+    assert_eq!(kw, ["a", "c"]);
+    let c2 = s.get("module/asset/data/c2", Some(&key)).await;
+    assert_eq!(c2.json["data"]["assettitle"], "Second, with a comma");
+    // Searchable at once under the new title.
+    let found = s
+        .post(
+            "module/asset/search",
+            &key,
+            r#"{"query":{"terms":[{"field":"assettitle","operation":"matches","value":"edited"}]}}"#,
+        )
+        .await;
+    assert_eq!(ids(&found), ["c1"]);
+
+    // A column that names no field refuses the file; nothing is written.
+    let r = import_csv(
+        &s,
+        &key,
+        "asset",
+        "id,assettitle,nosuchfield\r\nc2,Changed,x\r\n".into(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("nosuchfield"), "{}", r.text);
+    assert_eq!(
+        s.get("module/asset/data/c2", Some(&key)).await.json["data"]["assettitle"],
+        "Second, with a comma"
+    );
+    let r = import_csv(&s, &key, "asset", "assettitle\r\nx\r\n".into()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "no id column: {}", r.text);
+
+    // A generic table: created, then updated (an empty cell removes the field).
+    let r = import_csv(&s, &key, "purpose", "id,name,note\r\nads,Advertising,first\r\n".into()).await;
+    assert_eq!(r.json["response"]["created"], "1", "{}", r.text);
+    let r = import_csv(&s, &key, "purpose", "id,name,note\r\nads,Ads,\r\n".into()).await;
+    assert_eq!(r.json["response"]["rowsedited"], "1", "{}", r.text);
+    let p = s.get("lists/data/purpose/ads", Some(&key)).await;
+    assert_eq!(p.json["data"]["name"], "Ads", "{}", p.text);
+    assert!(p.json["data"].get("note").is_none(), "{}", p.text);
+    // Tables the server keeps are refused; so is a caller who may not manage lists.
+    let r = import_csv(&s, &key, "auditlog", "id,action\r\nx,forged\r\n".into()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let u = s
+        .post(
+            "settings/users/create",
+            &key,
+            r#"{"id":"clerk","password":"clerk-password"}"#,
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+    let clerk = s.login_as("clerk", "clerk-password").await;
+    let r = import_csv(&s, &clerk, "purpose", "id,name\r\nads,Hijacked\r\n".into()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(
+        s.get("lists/data/purpose/ads", Some(&key)).await.json["data"]["name"],
+        "Ads"
+    );
     s.stop().await;
 }
