@@ -134,6 +134,10 @@ pub enum Endpoint {
     /// `settings/datamanager/table/import` (and EMDB's `table/import/import`): a CSV file
     /// read back into a table.
     DmImport,
+    /// `settings/users/export/{name}.csv`: every user as CSV.
+    UserExport,
+    /// `settings/users/import` (and EMDB's `import/import`): users from a CSV file.
+    UserImport,
 }
 
 /// Who may call an endpoint.
@@ -170,9 +174,14 @@ impl Endpoint {
             }
             ListSearch(_) => Access::Requires(Permission::SearchData),
             UserGet(_) | UserUpdate(_) => Access::SelfOr(Permission::ManageUsers),
-            UserCreate | UserSearch | UserDelete(_) | UserGroup { .. } | UserKeys | UserRevokeKeys => {
-                Access::Requires(Permission::ManageUsers)
-            }
+            UserCreate
+            | UserSearch
+            | UserDelete(_)
+            | UserGroup { .. }
+            | UserKeys
+            | UserRevokeKeys
+            | UserExport
+            | UserImport => Access::Requires(Permission::ManageUsers),
             GroupCreate | GroupSearch | GroupGet(_) | GroupUpdate(_) | GroupDelete(_) => {
                 Access::Requires(Permission::ManageUsers)
             }
@@ -221,7 +230,10 @@ impl Endpoint {
 
     /// Whether the request body is streamed to the handler (uploads) instead of read whole.
     pub fn streams_body(&self) -> bool {
-        matches!(self, Endpoint::AssetCreate | Endpoint::CustomThumb | Endpoint::DmImport)
+        matches!(
+            self,
+            Endpoint::AssetCreate | Endpoint::CustomThumb | Endpoint::DmImport | Endpoint::UserImport
+        )
     }
 
     /// One sample of every endpoint, for tests that walk the route table.
@@ -254,6 +266,8 @@ impl Endpoint {
             (Method::POST, "settings/users/groupremove"),
             (Method::POST, "settings/users/keys"),
             (Method::POST, "settings/users/revokekeys"),
+            (Method::GET, "settings/users/export/user.csv"),
+            (Method::POST, "settings/users/import"),
             (Method::POST, "settings/groups/create"),
             (Method::POST, "settings/groups/search"),
             (Method::GET, "settings/groups/data/somegroup"),
@@ -393,6 +407,7 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "settings/users/groupremove" => post(Endpoint::UserGroup { add: false }),
         "settings/users/keys" => post_or_get(Endpoint::UserKeys),
         "settings/users/revokekeys" => post(Endpoint::UserRevokeKeys),
+        "settings/users/import" | "settings/users/import/import" => post(Endpoint::UserImport),
         "settings/groups/create" => post(Endpoint::GroupCreate),
         "settings/groups/search" => post_or_get(Endpoint::GroupSearch),
         _ => {
@@ -432,6 +447,12 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
                         table: path.to_string(),
                         module: false,
                     }),
+                    false => Err(RouteError::NotFound),
+                };
+            }
+            if let Some(name) = rest.strip_prefix("settings/users/export/") {
+                return match valid_segment(name) {
+                    true => post_or_get(Endpoint::UserExport),
                     false => Err(RouteError::NotFound),
                 };
             }
@@ -634,9 +655,11 @@ mod tests {
             RecentOrderItems => 66,
             OrderDetails => 67,
             DmImport => 68,
+            UserExport => 69,
+            UserImport => 70,
         }
     }
-    const VARIANTS: usize = 69;
+    const VARIANTS: usize = 71;
 
     #[test]
     fn samples_cover_every_endpoint() {

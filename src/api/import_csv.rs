@@ -1,6 +1,7 @@
 //! `settings/datamanager/table/import` (EMDB's `table/import/import`): a CSV file, as
 //! `table/export/{searchtype}.csv` writes it, read back into a table. The round trip an
-//! administrator makes in a spreadsheet: export, edit, import.
+//! administrator makes in a spreadsheet: export, edit, import. `settings/users/import`
+//! does the same for users (see [`import_users`]).
 //!
 //! Assets are updated by `id` through the same path as a metadata edit (validation,
 //! audit entry, reindex), only where a value changed; the read-only columns an export
@@ -28,7 +29,7 @@ pub async fn import(call: &mut Call, body: Option<Body>) -> ApiResult<Response> 
             "table/import takes multipart/form-data: the field searchtype and a CSV file, as table/export writes it",
         ));
     };
-    let csv = read_upload(call, body).await?;
+    let csv = read_upload(call, body, Access::Requires(Permission::ManageList)).await?;
     let table = call
         .params
         .get("searchtype")
@@ -202,7 +203,7 @@ async fn import_record(
 
 /// The form fields into the call's parameters, the CSV file into memory. The caller is
 /// authorised before a byte of the file is read (its key may come in a form field).
-async fn read_upload(call: &mut Call, body: Body) -> ApiResult<Option<Vec<u8>>> {
+pub(super) async fn read_upload(call: &mut Call, body: Body, access: Access) -> ApiResult<Option<Vec<u8>>> {
     let mut mp = open_multipart(call, body)?;
     let limit = call.state.config.max_body_bytes;
     let broken = |e: multer::Error| ApiError::bad(format!("the multipart body is broken: {e}"));
@@ -211,7 +212,7 @@ async fn read_upload(call: &mut Call, body: Body) -> ApiResult<Option<Vec<u8>>> 
         let name = field.name().unwrap_or("").to_string();
         let is_file = field.file_name().is_some() && name != "jsonrequest";
         if is_file && file.is_none() {
-            session::authorize(call, IMPORT_ACCESS).await?;
+            session::authorize(call, access).await?;
         }
         let max = if is_file { MAX_CSV_BYTES } else { limit };
         let mut bytes = Vec::new();
@@ -239,11 +240,9 @@ async fn read_upload(call: &mut Call, body: Body) -> ApiResult<Option<Vec<u8>>> 
             call.params.form.push((name, text));
         }
     }
-    session::authorize(call, IMPORT_ACCESS).await?;
+    session::authorize(call, access).await?;
     Ok(file)
 }
-
-const IMPORT_ACCESS: Access = Access::Requires(Permission::ManageList);
 
 #[cfg(test)]
 mod tests {
@@ -256,7 +255,10 @@ mod tests {
         assert_eq!(cell_value("'-5"), json!("-5"));
         assert_eq!(cell_value("'quoted'"), json!("'quoted'"));
         // A multi-language value is its JSON object again; other braces are text.
-        assert_eq!(cell_value(r#"{"en":"Hi","fr":"Salut"}"#), json!({"en": "Hi", "fr": "Salut"}));
+        assert_eq!(
+            cell_value(r#"{"en":"Hi","fr":"Salut"}"#),
+            json!({"en": "Hi", "fr": "Salut"})
+        );
         assert_eq!(cell_value("{not json"), json!("{not json"));
         assert_eq!(cell_value(""), json!(""));
         assert_eq!(cell_value("a|b"), json!("a|b"));

@@ -344,6 +344,8 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::ConvertAsset => media::convert(call).await,
         Endpoint::CustomThumb => media::custom_thumb(call, stream_body).await,
         Endpoint::DmImport => import_csv::import(call, stream_body).await,
+        Endpoint::UserExport => settings::user_export(call).await,
+        Endpoint::UserImport => settings::user_import(call, stream_body).await,
         Endpoint::ListConversions => media::list(call).await,
         Endpoint::RemoveAssetImages => media::remove_images(call).await,
         Endpoint::RotateAsset => media::rotate(call).await,

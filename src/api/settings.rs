@@ -360,3 +360,191 @@ pub async fn group_search(call: &mut Call) -> ApiResult<Response> {
     let (total, hits) = query_eval::search(records, &req, &group_field);
     Ok(search_answer("group", &req, total, hits))
 }
+
+/// `settings/users/export/{name}.csv`: every user as CSV (`id`, the profile, `enabled`,
+/// `groups` as ids joined with `|`); never a password or key.
+pub async fn user_export(call: &mut Call) -> ApiResult<Response> {
+    let users = call.state.store.list_users().await?;
+    let mut records = Vec::with_capacity(users.len());
+    for u in &users {
+        let groups = call.state.store.user_groups(&u.id).await?;
+        let rec = json!({
+            "id": u.id, "firstname": u.firstname, "lastname": u.lastname, "email": u.email,
+            "screenname": u.screenname, "enabled": u.enabled.to_string(), "groups": groups.join("|")
+        });
+        records.push(rec.as_object().cloned().unwrap_or_default());
+    }
+    super::export::csv_response("user", super::export::to_csv(&records))
+}
+
+/// `settings/users/import` (EMDB's `import/import`): a CSV of users, as the export writes
+/// it, plus a `password` column. A new user needs a password (and gets `users` when no
+/// group is named); an existing one gets the columns the file has: a non-empty
+/// `password` replaces theirs (revoking their keys), a non-empty `groups` replaces their
+/// memberships. Row by row, with a report as `table/import`'s.
+pub async fn user_import(call: &mut Call, body: Option<axum::body::Body>) -> ApiResult<Response> {
+    let Some(body) = body else {
+        return Err(ApiError::bad(
+            "users/import takes multipart/form-data: a CSV file with an id column (and password for new users)",
+        ));
+    };
+    let access = super::endpoint::Access::Requires(crate::auth::Permission::ManageUsers);
+    let csv = super::import_csv::read_upload(call, body, access)
+        .await?
+        .ok_or_else(|| ApiError::bad("users/import needs a CSV file in the multipart body"))?;
+    let mut reader = csv::ReaderBuilder::new().from_reader(csv.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| ApiError::bad(format!("the CSV header cannot be read: {e}")))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    const COLUMNS: [&str; 8] = [
+        "id",
+        "firstname",
+        "lastname",
+        "email",
+        "screenname",
+        "enabled",
+        "groups",
+        "password",
+    ];
+    if !header.iter().any(|h| h == "id") {
+        return Err(ApiError::bad("the CSV file needs an id column"));
+    }
+    let unknown: Vec<&str> = header
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !COLUMNS.contains(h))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::bad(format!(
+            "unknown column(s) {}; a user file has {}",
+            unknown.join(", "),
+            COLUMNS.join(", ")
+        )));
+    }
+    let (mut rows, mut created, mut edited, mut unchanged) = (0usize, 0usize, 0usize, 0usize);
+    let mut errors = Vec::new();
+    for (n, row) in reader.records().enumerate() {
+        let line = n + 2;
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(json!({"row": line, "id": "", "error": format!("cannot be read: {e}")}));
+                continue;
+            }
+        };
+        rows += 1;
+        let cell = |name: &str| -> Option<String> {
+            header
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| row.get(i))
+                .map(|v| v.trim().to_string())
+        };
+        let id = cell("id").unwrap_or_default();
+        match import_user_row(call, &id, &cell).await {
+            Ok(UserRow::Created) => created += 1,
+            Ok(UserRow::Edited) => edited += 1,
+            Ok(UserRow::Unchanged) => unchanged += 1,
+            Err(ApiError::Internal(e)) => return Err(ApiError::Internal(e)),
+            Err(e) => errors.push(json!({"row": line, "id": id, "error": e.to_string()})),
+        }
+    }
+    Ok(ok_json(json!({
+        "response": {
+            "status": "ok", "searchtype": "user", "rows": rows.to_string(),
+            "created": created.to_string(), "rowsedited": edited.to_string(),
+            "unchanged": unchanged.to_string(), "errors": errors,
+        }
+    })))
+}
+
+enum UserRow {
+    Created,
+    Edited,
+    Unchanged,
+}
+
+async fn import_user_row(call: &Call, id: &str, cell: &(dyn Fn(&str) -> Option<String> + Sync)) -> ApiResult<UserRow> {
+    if id.is_empty() {
+        return Err(ApiError::bad("no id"));
+    }
+    let enabled = match cell("enabled").map(|s| s.to_ascii_lowercase()) {
+        None => None,
+        Some(s) if s.is_empty() => None,
+        Some(s) if s == "true" => Some(true),
+        Some(s) if s == "false" => Some(false),
+        Some(s) => return Err(ApiError::bad(format!("enabled takes true or false, not \"{s}\""))),
+    };
+    let groups: Option<Vec<String>> = cell("groups").filter(|g| !g.is_empty()).map(|g| {
+        g.split(['|', ','])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    let password = cell("password").filter(|p| !p.is_empty());
+    let profile = |u: &mut User| -> bool {
+        let mut changed = false;
+        for (field, slot) in [
+            ("firstname", &mut u.firstname),
+            ("lastname", &mut u.lastname),
+            ("email", &mut u.email),
+            ("screenname", &mut u.screenname),
+        ] {
+            if let Some(v) = cell(field) {
+                if *slot != v {
+                    *slot = v;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    };
+    let Some(mut u) = call.state.store.get_user(id).await? else {
+        let password = password.ok_or_else(|| ApiError::bad("a new user needs a password"))?;
+        let mut user = User::new(id, String::new());
+        profile(&mut user);
+        if let Some(e) = enabled {
+            user.enabled = e;
+        }
+        let groups = groups.unwrap_or_else(|| vec![permissions::USERS.to_string()]);
+        users::create_user(&call.ops(), user, &password, &groups, &policy(call)).await?;
+        return Ok(UserRow::Created);
+    };
+    let mut changed = profile(&mut u);
+    let mut disabling = false;
+    if let Some(e) = enabled {
+        if u.enabled != e {
+            disabling = u.enabled && !e;
+            u.enabled = e;
+            changed = true;
+        }
+    }
+    if let Some(pw) = &password {
+        users::validate_password(pw)?;
+        users::set_password(&mut u, pw, &policy(call));
+        changed = true;
+    }
+    if changed {
+        users::update_user(&call.ops(), &u, password.is_some(), disabling).await?;
+    }
+    if let Some(groups) = groups {
+        let current = call.state.store.user_groups(id).await?;
+        for g in &groups {
+            if !current.contains(g) {
+                users::set_membership(&call.ops(), id, g, true).await?;
+                changed = true;
+            }
+        }
+        for g in &current {
+            if !groups.contains(g) {
+                users::set_membership(&call.ops(), id, g, false).await?;
+                changed = true;
+            }
+        }
+    }
+    Ok(if changed { UserRow::Edited } else { UserRow::Unchanged })
+}

@@ -144,6 +144,7 @@ describe('every sample works against a fresh server', { concurrency: false }, ()
         const fd = new FormData();
         if (body.trim()) fd.append('jsonrequest', body);
         if (/table\/import/.test(e.url)) fd.append('file', new Blob(['id,name\r\nsample,Sample\r\n'], { type: 'text/csv' }), 'sample.csv');
+        else if (/users\/import/.test(e.url)) fd.append('file', new Blob(['id,password\r\ncatalogsample,catalog-sample-password\r\n'], { type: 'text/csv' }), 'users.csv');
         else fd.append('file', new Blob([TINY_JPEG], { type: 'image/jpeg' }), shared ? `upload-${++victims}.jpg` : 'sample.jpg');
         reqBody = fd;
       } else if (body.trim()) {

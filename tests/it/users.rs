@@ -461,3 +461,117 @@ async fn an_owner_becomes_named_once_the_user_exists() {
         hits.text
     );
 }
+
+async fn import_users(s: &TestServer, key: &str, csv: &str) -> Answer {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("users.csv"),
+    );
+    let r = s
+        .client
+        .post(s.url("settings/users/import"))
+        .header("X-entermedia.key", key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    answer(r).await
+}
+
+/// Users out as CSV (no secret in it) and in again: new users can log in with the
+/// file's password, existing ones get the columns the file has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_exported_and_imported_as_csv() {
+    let s = TestServer::start().await;
+    let key = s.login().await;
+    let g = s
+        .post("settings/groups/create", &key, r#"{"id":"editors","name":"Editors"}"#)
+        .await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.text);
+    let csv = "id,firstname,lastname,email,groups,password\r\n\
+               ann,Ann,Lee,ann@example.com,users|editors,ann-password\r\n\
+               bob,Bob,,bob@example.com,,bob-password\r\n\
+               nopw,No,Password,,,\r\n\
+               short,Short,,,,abc\r\n";
+    let r = import_users(&s, &key, csv).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let resp = &r.json["response"];
+    assert_eq!(
+        (&resp["rows"], &resp["created"]),
+        (&json!("4"), &json!("2")),
+        "{}",
+        r.text
+    );
+    let errors: Vec<(i64, &str)> = resp["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_i64().unwrap(), e["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(4, "nopw"), (5, "short")], "{}", r.text);
+    // Ann can log in and is an editor; Bob got the default group.
+    let ann = s.login_as("ann", "ann-password").await;
+    assert!(!ann.is_empty());
+    let a = s.get("settings/users/data/ann", Some(&key)).await;
+    assert_eq!(a.json["data"]["lastname"], "Lee");
+    let groups: Vec<&str> = a.json["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert!(groups.contains(&"editors") && groups.contains(&"users"), "{groups:?}");
+    let b = s.get("settings/users/data/bob", Some(&key)).await;
+    assert_eq!(b.json["data"]["groups"][0]["id"], "users", "{}", b.text);
+
+    // The export: every user, groups as ids, no secret.
+    let out = s
+        .client
+        .get(s.url("settings/users/export/user.csv"))
+        .header("X-entermedia.key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    let text = out.text().await.unwrap();
+    assert!(
+        text.starts_with("id,firstname,lastname,email,screenname,enabled,groups\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nann,Ann,Lee,ann@example.com,,true,"), "{text}");
+    assert!(
+        !text.to_lowercase().contains("argon") && !text.contains("password"),
+        "{text}"
+    );
+
+    // Again with changes: Ann disabled (her keys stop working) and out of the editors; Bob
+    // unchanged; an unknown column refuses the file.
+    let again = "id,lastname,enabled,groups\r\nann,Lee-Smith,false,users\r\nbob,,true,\r\n";
+    let r = import_users(&s, &key, again).await;
+    let resp = &r.json["response"];
+    assert_eq!(
+        (&resp["rowsedited"], &resp["unchanged"]),
+        (&json!("1"), &json!("1")),
+        "{}",
+        r.text
+    );
+    let a = s.get("settings/users/data/ann", Some(&key)).await;
+    assert_eq!(a.json["data"]["lastname"], "Lee-Smith");
+    assert_eq!(a.json["data"]["enabled"], "false");
+    assert_eq!(a.json["data"]["groups"].as_array().unwrap().len(), 1, "{}", a.text);
+    assert_eq!(
+        s.post("module/asset/search", &ann, "{}").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = import_users(&s, &key, "id,role\r\nann,boss\r\n").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    // Only user managers.
+    let bob = s.login_as("bob", "bob-password").await;
+    let r = import_users(&s, &bob, "id,password\r\nmallory,mallory-password\r\n").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(
+        s.get("settings/users/data/mallory", Some(&key)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}
