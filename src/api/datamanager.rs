@@ -16,6 +16,8 @@ use serde_json::{json, Map, Value};
 
 /// The table of registered modules.
 pub const MODULES: &str = "module";
+/// The table of data tables added with `addtable` (no module of their own).
+pub const TABLES: &str = "customtable";
 
 /// Tables every catalog has, besides registered modules.
 const BUILT_IN: &[&str] = &[
@@ -58,6 +60,20 @@ async fn modules(call: &Call) -> ApiResult<Vec<Map<String, Value>>> {
     Ok(tables::all_records(call.state.store.as_ref(), &call.catalog, MODULES, &Map::new()).await?)
 }
 
+async fn added_tables(call: &Call) -> ApiResult<Vec<Map<String, Value>>> {
+    Ok(tables::all_records(call.state.store.as_ref(), &call.catalog, TABLES, &Map::new()).await?)
+}
+
+/// A table id as modules take them: a lower-case letter, then a-z, 0-9 and `_`.
+fn valid_table_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 // ---- settings/modules ----
 
 /// `settings/modules/create` `{"id":"project","name":"Projects"}`.
@@ -67,18 +83,12 @@ pub async fn module_create(call: &mut Call) -> ApiResult<Response> {
         .get("id")
         .or_else(|| call.params.get("moduleid"))
         .ok_or_else(|| ApiError::bad("id is required, e.g. {\"id\":\"project\",\"name\":\"Projects\"}"))?;
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
+    if !valid_table_id(&id) {
         return Err(ApiError::bad(format!(
             "module id \"{id}\" must start with a lower-case letter and hold only a-z, 0-9 and '_'"
         )));
     }
-    if BUILT_IN.contains(&id.as_str()) || id == MODULES {
+    if BUILT_IN.contains(&id.as_str()) || id == MODULES || id == TABLES {
         return Err(ApiError::Conflict(format!("\"{id}\" is a built-in table")));
     }
     let store = call.state.store.as_ref();
@@ -152,7 +162,87 @@ pub async fn list_tables(call: &mut Call) -> ApiResult<Response> {
         let id = m.get("id").cloned().unwrap_or(Value::Null);
         results.push(json!({"id": id, "name": m.get("name").cloned().unwrap_or_else(|| id.clone()), "module": "true"}));
     }
+    for t in added_tables(call).await? {
+        let id = t.get("id").cloned().unwrap_or(Value::Null);
+        if !results.iter().any(|r| r["id"] == id) {
+            results.push(
+                json!({"id": id, "name": t.get("name").cloned().unwrap_or_else(|| id.clone()), "module": "false"}),
+            );
+        }
+    }
     Ok(list_answer("table", results))
+}
+
+/// `addtable` `{"tablename":"vendors"}` (or `id`, `searchtype`): a data table listed by
+/// `listtables`. Every generic call works on any table anyway; this names it.
+pub async fn add_table(call: &mut Call) -> ApiResult<Response> {
+    let id = ["tablename", "searchtype", "id"]
+        .iter()
+        .find_map(|k| call.params.get(k).filter(|v| !v.is_empty()))
+        .ok_or_else(|| ApiError::bad("tablename is required, e.g. {\"tablename\":\"vendors\"}"))?;
+    if !valid_table_id(&id) {
+        return Err(ApiError::bad(format!(
+            "table id \"{id}\" must start with a lower-case letter and hold only a-z, 0-9 and '_'"
+        )));
+    }
+    if BUILT_IN.contains(&id.as_str()) || id == MODULES || id == TABLES {
+        return Err(ApiError::Conflict(format!("\"{id}\" is a built-in table")));
+    }
+    let store = call.state.store.as_ref();
+    if store.get_record(&call.catalog, TABLES, &id).await?.is_some()
+        || store.get_record(&call.catalog, MODULES, &id).await?.is_some()
+    {
+        return Err(ApiError::Conflict(format!("table \"{id}\" exists")));
+    }
+    let name = call
+        .params
+        .get("name")
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| id.clone());
+    let mut rec = Map::new();
+    rec.insert("id".into(), json!(id));
+    rec.insert("name".into(), json!(name));
+    store.put_record(&call.catalog, TABLES, &id, &rec).await?;
+    Ok(ok_json(json!({"response": {"status": "ok", "id": id}, "data": rec})))
+}
+
+/// `table/deletetable` `{"searchtype":"vendors"}`: a table added with `addtable` or a
+/// module's, with every record in it (a module's registration too). Built-in tables are
+/// refused. Answers how many records went.
+pub async fn delete_table(call: &mut Call) -> ApiResult<Response> {
+    let st = searchtype(call)?;
+    if BUILT_IN.contains(&st.as_str()) || st == MODULES || st == TABLES {
+        return Err(ApiError::Conflict(format!(
+            "\"{st}\" is a built-in table and cannot be deleted"
+        )));
+    }
+    let store = call.state.store.as_ref();
+    let added = store.get_record(&call.catalog, TABLES, &st).await?.is_some();
+    let module = store.get_record(&call.catalog, MODULES, &st).await?.is_some();
+    if !added && !module {
+        return Err(ApiError::not_found(st));
+    }
+    let mut deleted = 0u64;
+    for rec in tables::all_records(store, &call.catalog, &st, &Map::new()).await? {
+        if let Some(id) = rec.get("id").and_then(Value::as_str) {
+            if store.delete_record(&call.catalog, &st, id).await? {
+                deleted += 1;
+            }
+        }
+    }
+    // Unregistered last: a failure above leaves the table listed, to be deleted again.
+    store.delete_record(&call.catalog, TABLES, &st).await?;
+    store.delete_record(&call.catalog, MODULES, &st).await?;
+    Ok(ok_json(json!({
+        "response": {"status": "ok", "id": st, "deleted": "true", "rowsdeleted": deleted.to_string()}
+    })))
+}
+
+/// `reload`: the custom field definitions read again from the database now (other
+/// processes of a scale-out installation otherwise pick changes up within 10 s).
+pub async fn reload(call: &mut Call) -> ApiResult<Response> {
+    customfields::refresh(call.state.store.as_ref()).await?;
+    Ok(ok_json(json!({"response": {"status": "ok", "reloaded": "true"}})))
 }
 
 /// `fields/listfields?searchtype=x`: asset fields with their types (custom ones marked);
@@ -229,6 +319,60 @@ pub async fn add_field(call: &mut Call) -> ApiResult<Response> {
     ))
 }
 
+/// `fields/save` `{"searchtype":"asset","id":"projectcode","name":"Project","type":"list"}`:
+/// a custom field redefined (its name, type or list). A new type reindexes the assets at
+/// once, so searches and facets follow it; values that do not fit it are not indexed.
+pub async fn save_field(call: &mut Call) -> ApiResult<Response> {
+    let st = searchtype(call)?;
+    let id = call
+        .params
+        .get("id")
+        .or_else(|| call.params.get("fieldid"))
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad("id is required, e.g. {\"searchtype\":\"asset\",\"id\":\"projectcode\",\"name\":\"Project\"}")
+        })?;
+    if st != "asset" {
+        return Err(ApiError::bad(
+            "only asset fields are declared; generic tables take any field without a definition",
+        ));
+    }
+    if ASSET_FIELDS.iter().any(|d| d.id == id) {
+        return Err(ApiError::Conflict(format!(
+            "\"{id}\" is a standard field and cannot be changed"
+        )));
+    }
+    let Some(old) = custom::all().into_iter().find(|d| d.id == id).copied() else {
+        return Err(ApiError::not_found(id));
+    };
+    let name = call.params.get("name").unwrap_or_else(|| old.name.to_string());
+    let type_name = call
+        .params
+        .get("type")
+        .or_else(|| call.params.get("datatype"))
+        .unwrap_or_else(|| custom::type_name(old.kind).to_string());
+    let list = call
+        .params
+        .get("listid")
+        .or_else(|| old.kind.list_table().map(str::to_string))
+        .unwrap_or_default();
+    let def = customfields::add(call.state.store.as_ref(), &id, &name, &type_name, &list).await?;
+    let reindexed = if def.kind != old.kind {
+        reindex_assets(call).await?.to_string()
+    } else {
+        "0".to_string()
+    };
+    let mut data = json!({"id": def.id, "name": def.name, "type": custom::type_name(def.kind),
+        "custom": "true", "faceted": custom::faceted(def.kind).to_string()});
+    if let Some(t) = def.kind.list_table() {
+        data["listid"] = json!(t);
+    }
+    Ok(ok_json(json!({
+        "response": {"status": "ok", "id": def.id, "searchtype": "asset", "reindexed": reindexed},
+        "data": data
+    })))
+}
+
 /// `fields/remove` `{"searchtype":"asset","id":"projectcode"}`.
 pub async fn remove_field(call: &mut Call) -> ApiResult<Response> {
     let st = searchtype(call)?;
@@ -254,31 +398,10 @@ pub async fn remove_field(call: &mut Call) -> ApiResult<Response> {
 pub async fn reindex(call: &mut Call) -> ApiResult<Response> {
     let st = searchtype(call)?;
     let store = call.state.store.as_ref();
-    let mut n = 0u64;
-    if st == "asset" {
-        let all = crate::domain::query::parse_search(&Map::new(), "asset", &crate::ops::assets::field_info)?;
-        let ids = store.search_asset_ids(&call.catalog, &all, Scope::Live).await?;
-        for id in ids {
-            // A concurrent write reindexes the asset itself; a deleted one needs nothing.
-            for _ in 0..3 {
-                let Some(stored) = store.get_asset(&call.catalog, &id).await? else {
-                    break;
-                };
-                match store
-                    .update_asset(&call.catalog, &stored.asset, stored.version, &[], None)
-                    .await
-                {
-                    Ok(()) => {
-                        n += 1;
-                        break;
-                    }
-                    Err(StoreError::Stale) => continue,
-                    Err(StoreError::NotFound) => break,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+    let n = if st == "asset" {
+        reindex_assets(call).await?
     } else {
+        let mut n = 0u64;
         for rec in tables::all_records(store, &call.catalog, &st, &Map::new()).await? {
             let Some(id) = rec.get("id").and_then(Value::as_str).map(str::to_string) else {
                 continue;
@@ -286,10 +409,41 @@ pub async fn reindex(call: &mut Call) -> ApiResult<Response> {
             store.put_record(&call.catalog, &st, &id, &rec).await?;
             n += 1;
         }
-    }
+        n
+    };
     Ok(ok_json(
         json!({"response": {"status": "ok", "searchtype": st, "reindexed": n.to_string()}}),
     ))
+}
+
+/// Every live asset written again, so its index rows follow the current field
+/// definitions; answers how many.
+async fn reindex_assets(call: &Call) -> ApiResult<u64> {
+    let store = call.state.store.as_ref();
+    let mut n = 0u64;
+    let all = crate::domain::query::parse_search(&Map::new(), "asset", &crate::ops::assets::field_info)?;
+    let ids = store.search_asset_ids(&call.catalog, &all, Scope::Live).await?;
+    for id in ids {
+        // A concurrent write reindexes the asset itself; a deleted one needs nothing.
+        for _ in 0..3 {
+            let Some(stored) = store.get_asset(&call.catalog, &id).await? else {
+                break;
+            };
+            match store
+                .update_asset(&call.catalog, &stored.asset, stored.version, &[], None)
+                .await
+            {
+                Ok(()) => {
+                    n += 1;
+                    break;
+                }
+                Err(StoreError::Stale) => continue,
+                Err(StoreError::NotFound) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// `table/export/{searchtype}.csv`: a whole table as CSV. Assets are streamed one row at

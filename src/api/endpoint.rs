@@ -134,6 +134,14 @@ pub enum Endpoint {
     /// `settings/datamanager/table/import` (and EMDB's `table/import/import`): a CSV file
     /// read back into a table.
     DmImport,
+    /// `settings/datamanager/addtable`: a data table of its own name.
+    DmAddTable,
+    /// `settings/datamanager/table/deletetable`: an added table and its records.
+    DmDeleteTable,
+    /// `settings/datamanager/fields/save`: a custom field redefined.
+    DmSaveField,
+    /// `settings/datamanager/reload`: definitions read again.
+    DmReload,
     /// `settings/users/export/{name}.csv`: every user as CSV.
     UserExport,
     /// `settings/users/import` (and EMDB's `import/import`): users from a CSV file.
@@ -214,9 +222,8 @@ impl Endpoint {
             ModuleCreate | ModuleList | ModuleGet(_) | ModuleUpdate(_) | ModuleDelete(_) => {
                 Access::Requires(Permission::ManageModules)
             }
-            DmListTables | DmListFields | DmAddField | DmRemoveField | DmReindex | DmExport(_) | DmImport => {
-                Access::Requires(Permission::ManageList)
-            }
+            DmListTables | DmListFields | DmAddField | DmRemoveField | DmReindex | DmExport(_) | DmImport
+            | DmAddTable | DmDeleteTable | DmSaveField | DmReload => Access::Requires(Permission::ManageList),
         }
     }
 
@@ -316,6 +323,10 @@ impl Endpoint {
             (Method::POST, "settings/datamanager/table/reindex"),
             (Method::GET, "settings/datamanager/table/export/asset.csv"),
             (Method::POST, "settings/datamanager/table/import"),
+            (Method::POST, "settings/datamanager/addtable"),
+            (Method::POST, "settings/datamanager/table/deletetable"),
+            (Method::POST, "settings/datamanager/fields/save"),
+            (Method::POST, "settings/datamanager/reload"),
         ]
     }
 }
@@ -396,6 +407,10 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "settings/datamanager/fields/remove" => post(Endpoint::DmRemoveField),
         "settings/datamanager/table/reindex" => post(Endpoint::DmReindex),
         "settings/datamanager/table/import" | "settings/datamanager/table/import/import" => post(Endpoint::DmImport),
+        "settings/datamanager/addtable" | "settings/datamanager/table/addtable" => post(Endpoint::DmAddTable),
+        "settings/datamanager/table/deletetable" | "settings/datamanager/deletetable" => post(Endpoint::DmDeleteTable),
+        "settings/datamanager/fields/save" => post(Endpoint::DmSaveField),
+        "settings/datamanager/reload" => post_or_get(Endpoint::DmReload),
         "module/asset/media/convertasset" => post(Endpoint::ConvertAsset),
         "module/asset/media/listconversions" => post_or_get(Endpoint::ListConversions),
         "module/asset/media/removeassetimages" => post(Endpoint::RemoveAssetImages),
@@ -657,9 +672,13 @@ mod tests {
             DmImport => 68,
             UserExport => 69,
             UserImport => 70,
+            DmAddTable => 71,
+            DmDeleteTable => 72,
+            DmSaveField => 73,
+            DmReload => 74,
         }
     }
-    const VARIANTS: usize = 71;
+    const VARIANTS: usize = 75;
 
     #[test]
     fn samples_cover_every_endpoint() {

@@ -26,6 +26,7 @@ fn read_only(table: &str) -> bool {
             | "orderitem"
             | "order"
             | "module"
+            | "customtable"
             | "customfield"
     )
 }
