@@ -209,7 +209,11 @@ impl Endpoint {
             CollectionAssets { .. } => Access::Requires(Permission::UpdateData),
             CollectionSearchAssets => Access::Requires(Permission::SearchData),
             CollectionDownload | OrderDownload => Access::Requires(Permission::Download),
-            RecordExport(t) if t == "auditlog" || t == crate::api::orders::TABLE || t == crate::api::orders::ORDERS => {
+            RecordExport(t)
+                if matches!(t.as_str(), "auditlog" | "user" | "group")
+                    || t == crate::api::orders::TABLE
+                    || t == crate::api::orders::ORDERS =>
+            {
                 Access::Requires(Permission::ManageUsers)
             }
             RecordExport(_) => Access::Requires(Permission::SearchData),

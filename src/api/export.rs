@@ -1,5 +1,7 @@
-//! `lists/export/{table}` and `module/{module}/export`: a generic table's matches as CSV
+//! `lists/export/{table}` and `module/{module}/export`: a table's matches as CSV
 //! (RFC 4180), one row per record, a header of every field met, in order of appearance.
+//! Generic tables from the store; the endpoint catalog and the presets from memory; users
+//! and groups as their settings calls show them (users never with a secret).
 
 use super::error::{ApiError, ApiResult};
 use super::Call;
@@ -7,18 +9,40 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-/// Tables that are not generic records (served from memory or their own tables).
-fn exportable(table: &str) -> ApiResult<()> {
-    match table {
-        "endpoint" | "docsection" | "convertpreset" | "asset" | "user" | "group" => Err(ApiError::bad(format!(
-            "the \"{table}\" table is not a generic table; export works on list and module tables"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 pub async fn csv(call: &mut Call, table: &str) -> ApiResult<Response> {
-    exportable(table)?;
+    let memory = match table {
+        "asset" => {
+            return Err(ApiError::bad(
+                "assets are exported by settings/datamanager/table/export/asset.csv",
+            ))
+        }
+        "user" => return super::settings::user_export(call).await,
+        "group" => {
+            let groups: Vec<Map<String, Value>> = call
+                .state
+                .store
+                .list_groups()
+                .await?
+                .into_iter()
+                .map(|g| {
+                    let mut m = Map::new();
+                    m.insert("id".into(), Value::String(g.id));
+                    m.insert("name".into(), Value::String(g.name));
+                    m.insert("permissions".into(), Value::String(g.permissions.join("|")));
+                    m
+                })
+                .collect();
+            return csv_response(table, to_csv(&groups));
+        }
+        "endpoint" => Some(super::ui::endpoints().clone()),
+        "docsection" => Some(super::ui::docsections().clone()),
+        "convertpreset" => Some(super::media::presets()),
+        _ => None,
+    };
+    if let Some(records) = memory {
+        let matching = super::ui::all_matching(call, table, records)?;
+        return csv_response(table, to_csv(&matching));
+    }
     let body = call.params.merged();
     let records = crate::ops::tables::all_records(call.state.store.as_ref(), &call.catalog, table, &body).await?;
     csv_response(table, to_csv(&records))

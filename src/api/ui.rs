@@ -63,7 +63,7 @@ fn parse_list(text: &str) -> Vec<Map<String, Value>> {
 
 /// The endpoint catalog, as EnterMediaDB's `endpoint` table renders it: `httpmethod` and
 /// `docsection` as `{"id","name"}` objects.
-fn endpoints() -> &'static Vec<Map<String, Value>> {
+pub fn endpoints() -> &'static Vec<Map<String, Value>> {
     static CATALOG: OnceLock<Vec<Map<String, Value>>> = OnceLock::new();
     CATALOG.get_or_init(|| {
         let sections = docsections();
@@ -87,7 +87,7 @@ fn endpoints() -> &'static Vec<Map<String, Value>> {
     })
 }
 
-fn docsections() -> &'static Vec<Map<String, Value>> {
+pub fn docsections() -> &'static Vec<Map<String, Value>> {
     static SECTIONS: OnceLock<Vec<Map<String, Value>>> = OnceLock::new();
     SECTIONS.get_or_init(|| parse_list(include_str!("../../ui/catalog/docsections.json")))
 }
@@ -115,6 +115,37 @@ pub async fn search_catalog(call: &mut Call, searchtype: &str) -> ApiResult<Resp
     search_records(call, searchtype, records).await
 }
 
+/// The search language of `body` over records held in memory: the request read, the
+/// number of matches and the page of them.
+fn evaluate(
+    body: Map<String, Value>,
+    searchtype: &str,
+    records: Vec<Map<String, Value>>,
+) -> ApiResult<(query::SearchRequest, u64, Vec<Map<String, Value>>)> {
+    let resolve = |f: &str| {
+        Some(FieldInfo {
+            kind: catalog_field(f),
+            name: "",
+        })
+    };
+    let req = query::parse_search(&body, searchtype, &resolve)?;
+    let (total, hits) = query_eval::search(records, &req, &catalog_field);
+    Ok((req, total, hits))
+}
+
+/// Every record of an in-memory table the call's search language selects (for
+/// `lists/export`: paging ignored).
+pub fn all_matching(
+    call: &Call,
+    searchtype: &str,
+    records: Vec<Map<String, Value>>,
+) -> ApiResult<Vec<Map<String, Value>>> {
+    let mut body = call.params.merged();
+    body.insert("page".into(), json!("1"));
+    body.insert("hitsperpage".into(), json!(records.len().max(1).to_string()));
+    Ok(evaluate(body, searchtype, records)?.2)
+}
+
 /// The search language over a built-in table held in memory.
 pub async fn search_records(
     call: &mut Call,
@@ -125,14 +156,7 @@ pub async fn search_records(
     if !body.contains_key("hitsperpage") {
         body.insert("hitsperpage".into(), json!("1000"));
     }
-    let resolve = |f: &str| {
-        Some(FieldInfo {
-            kind: catalog_field(f),
-            name: "",
-        })
-    };
-    let req = query::parse_search(&body, searchtype, &resolve)?;
-    let (total, hits) = query_eval::search(records, &req, &catalog_field);
+    let (req, total, hits) = evaluate(body, searchtype, records)?;
     let pages = total.div_ceil(req.hits_per_page as u64);
     Ok(ok_json(json!({
         "response": {

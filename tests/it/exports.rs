@@ -166,3 +166,67 @@ async fn clone_copies_the_asset_and_its_original() {
     assert_eq!(r.json["data"]["assettitle"], "T");
     s.stop().await;
 }
+
+/// The tables kept in memory and the users and groups export too: the catalog narrowed by
+/// the search language, users and groups only for user managers, never a secret.
+#[tokio::test]
+async fn memory_tables_users_and_groups_export_as_csv() {
+    let s = TestServer::start_with(|c| c.workers = 0).await;
+    let key = s.login().await;
+    let export = |path: &'static str, key: String, body: serde_json::Value| {
+        let s = &s;
+        async move {
+            let r = s
+                .client
+                .post(s.url(path))
+                .header("X-entermedia.key", &key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (st, csv) = export(
+        "lists/export/endpoint",
+        key.clone(),
+        json!({"query": {"terms": [{"field": "id", "operation": "exact", "value": "deleteasset"}]}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{csv}");
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 2, "the header and Delete Asset: {csv}");
+    assert!(lines[0].starts_with("id,"), "{csv}");
+    assert!(lines[1].starts_with("deleteasset,"), "{csv}");
+    let (st, csv) = export("lists/export/convertpreset", key.clone(), json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(csv.contains("\r\nthumbimage,"), "{csv}");
+    let (st, csv) = export("lists/export/docsection", key.clone(), json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(csv.lines().count() > 3, "{csv}");
+    let (st, csv) = export("lists/export/group", key.clone(), json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(csv.starts_with("id,name,permissions\r\n"), "{csv}");
+    assert!(csv.contains("\r\nadministrators,"), "{csv}");
+    let (st, csv) = export("lists/export/user", key.clone(), json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(csv.contains("\r\nadmin,"), "{csv}");
+    assert!(!csv.contains("argon2"), "{csv}");
+    // Users and groups are for user managers only.
+    let u = s
+        .post(
+            "settings/users/create",
+            &key,
+            r#"{"id":"reader","password":"reader-password"}"#,
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+    let reader = s.login_as("reader", "reader-password").await;
+    for path in ["lists/export/user", "lists/export/group"] {
+        let (st, body) = export(path, reader.clone(), json!({})).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    let (st, _) = export("lists/export/endpoint", reader, json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    s.stop().await;
+}
