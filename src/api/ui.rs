@@ -115,13 +115,16 @@ pub async fn search_catalog(call: &mut Call, searchtype: &str) -> ApiResult<Resp
     search_records(call, searchtype, records).await
 }
 
-/// The search language of `body` over records held in memory: the request read, the
-/// number of matches and the page of them.
-fn evaluate(
-    body: Map<String, Value>,
-    searchtype: &str,
-    records: Vec<Map<String, Value>>,
-) -> ApiResult<(query::SearchRequest, u64, Vec<Map<String, Value>>)> {
+/// What the search language selected from records held in memory.
+struct Evaluated {
+    req: query::SearchRequest,
+    total: u64,
+    /// The page of matches.
+    hits: Vec<Map<String, Value>>,
+}
+
+/// The search language of `body` over records held in memory.
+fn evaluate(body: Map<String, Value>, searchtype: &str, records: Vec<Map<String, Value>>) -> ApiResult<Evaluated> {
     let resolve = |f: &str| {
         Some(FieldInfo {
             kind: catalog_field(f),
@@ -130,7 +133,7 @@ fn evaluate(
     };
     let req = query::parse_search(&body, searchtype, &resolve)?;
     let (total, hits) = query_eval::search(records, &req, &catalog_field);
-    Ok((req, total, hits))
+    Ok(Evaluated { req, total, hits })
 }
 
 /// Every record of an in-memory table the call's search language selects (for
@@ -143,7 +146,7 @@ pub fn all_matching(
     let mut body = call.params.merged();
     body.insert("page".into(), json!("1"));
     body.insert("hitsperpage".into(), json!(records.len().max(1).to_string()));
-    Ok(evaluate(body, searchtype, records)?.2)
+    Ok(evaluate(body, searchtype, records)?.hits)
 }
 
 /// The search language over a built-in table held in memory.
@@ -156,7 +159,7 @@ pub async fn search_records(
     if !body.contains_key("hitsperpage") {
         body.insert("hitsperpage".into(), json!("1000"));
     }
-    let (req, total, hits) = evaluate(body, searchtype, records)?;
+    let Evaluated { req, total, hits } = evaluate(body, searchtype, records)?;
     let pages = total.div_ceil(req.hits_per_page as u64);
     Ok(ok_json(json!({
         "response": {
