@@ -157,13 +157,10 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
     while let Some(mut field) = mp.next_field().await.map_err(broken)? {
         let name = field.name().unwrap_or("").to_string();
         let filename = field.file_name().map(str::to_string);
-        if multipart::is_json_part(&field) {
+        let is_json = multipart::is_json_part(&field);
+        if is_json {
             let bytes = read_small(&mut field, limit).await?;
-            let v = lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
-            let Value::Object(m) = v else {
-                return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
-            };
-            call.params.json.get_or_insert_with(Map::new).extend(m);
+            take_field(call, name, true, bytes)?;
         } else if let Some(fname) = filename {
             if original.is_some() {
                 // Only the first file is the asset's; the rest are read and dropped.
@@ -178,9 +175,24 @@ async fn read_multipart(call: &mut Call, body: Body, original: &mut Option<Origi
             *original = Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), max).await?);
         } else {
             let bytes = read_small(&mut field, limit).await?;
-            let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
-            call.params.form.push((name, text));
+            take_field(call, name, false, bytes)?;
         }
+    }
+    Ok(())
+}
+
+/// A multipart part that is not the file, into the call's parameters: a JSON part
+/// (`jsonrequest`) merged into the JSON body, any other as a form field.
+pub(super) fn take_field(call: &mut Call, name: String, is_json: bool, bytes: Vec<u8>) -> ApiResult<()> {
+    if is_json {
+        let v = lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?;
+        let Value::Object(m) = v else {
+            return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
+        };
+        call.params.json.get_or_insert_with(Map::new).extend(m);
+    } else {
+        let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
+        call.params.form.push((name, text));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 use super::error::{ApiError, ApiResult};
 use super::export::{cell, csv_response, push_row, to_csv};
 use super::{ok_json, Call};
-use crate::domain::fields::{custom, ASSET_FIELDS};
+use crate::domain::fields::{custom, FieldDef, ASSET_FIELDS};
 use crate::ops::{customfields, tables};
 use crate::store::{Scope, StoreError};
 use axum::body::Body;
@@ -256,14 +256,8 @@ pub async fn list_fields(call: &mut Call) -> ApiResult<Response> {
             .chain(customs.iter().copied())
             .map(|d| {
                 let is_custom = !ASSET_FIELDS.iter().any(|s| s.id == d.id);
-                let mut v = json!({
-                    "id": d.id, "name": d.name, "type": custom::type_name(d.kind),
-                    "readonly": d.readonly.to_string(), "custom": is_custom.to_string(),
-                    "faceted": custom::faceted(d.kind).to_string(),
-                });
-                if let Some(t) = d.kind.list_table() {
-                    v["listid"] = json!(t);
-                }
+                let mut v = field_json(d, is_custom);
+                v["readonly"] = json!(d.readonly.to_string());
                 v
             })
             .collect()
@@ -281,6 +275,18 @@ pub async fn list_fields(call: &mut Call) -> ApiResult<Response> {
             .collect()
     };
     Ok(list_answer("propertydetail", results))
+}
+
+/// A field definition as the field calls answer it.
+fn field_json(d: &FieldDef, is_custom: bool) -> Value {
+    let mut v = json!({
+        "id": d.id, "name": d.name, "type": custom::type_name(d.kind),
+        "custom": is_custom.to_string(), "faceted": custom::faceted(d.kind).to_string(),
+    });
+    if let Some(t) = d.kind.list_table() {
+        v["listid"] = json!(t);
+    }
+    v
 }
 
 /// `fields/addnew` `{"searchtype":"asset","newproperty":"projectcode","name":"Project Code","type":"list"}`.
@@ -309,11 +315,7 @@ pub async fn add_field(call: &mut Call) -> ApiResult<Response> {
         .unwrap_or_default();
     let list = call.params.get("listid").unwrap_or_default();
     let def = customfields::add(call.state.store.as_ref(), &id, &name, &type_name, &list).await?;
-    let mut data = json!({"id": def.id, "name": def.name, "type": custom::type_name(def.kind),
-        "custom": "true", "faceted": custom::faceted(def.kind).to_string()});
-    if let Some(t) = def.kind.list_table() {
-        data["listid"] = json!(t);
-    }
+    let data = field_json(&def, true);
     Ok(ok_json(
         json!({"response": {"status": "ok", "id": def.id, "searchtype": "asset"}, "data": data}),
     ))
@@ -362,11 +364,7 @@ pub async fn save_field(call: &mut Call) -> ApiResult<Response> {
     } else {
         "0".to_string()
     };
-    let mut data = json!({"id": def.id, "name": def.name, "type": custom::type_name(def.kind),
-        "custom": "true", "faceted": custom::faceted(def.kind).to_string()});
-    if let Some(t) = def.kind.list_table() {
-        data["listid"] = json!(t);
-    }
+    let data = field_json(&def, true);
     Ok(ok_json(json!({
         "response": {"status": "ok", "id": def.id, "searchtype": "asset", "reindexed": reindexed},
         "data": data

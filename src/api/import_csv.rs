@@ -9,14 +9,15 @@
 //! created or updated by `id`. Each row stands alone: a bad row is reported with its
 //! number and the rest go on. A header naming no field refuses the whole file first.
 
-use super::assets::open_multipart;
+use super::assets::{open_multipart, read_small, take_field};
 use super::endpoint::Access;
 use super::error::{ApiError, ApiResult};
-use super::{lenient_json, ok_json, session, Call};
+use super::{ok_json, session, Call};
 use crate::auth::Permission;
 use crate::ops::OpsError;
 use axum::body::Body;
 use axum::response::Response;
+use mediadb_formats::multipart;
 use serde_json::{json, Map, Value};
 
 /// The largest CSV file read (it is held in memory while the rows are applied).
@@ -210,34 +211,18 @@ pub(super) async fn read_upload(call: &mut Call, body: Body, access: Access) -> 
     let mut file = None;
     while let Some(mut field) = mp.next_field().await.map_err(broken)? {
         let name = field.name().unwrap_or("").to_string();
-        let is_file = field.file_name().is_some() && name != "jsonrequest";
-        if is_file && file.is_none() {
+        let is_json = multipart::is_json_part(&field);
+        if field.file_name().is_some() && !is_json {
+            if file.is_some() {
+                // Only the first file is read; the rest are drained.
+                while field.chunk().await.map_err(broken)?.is_some() {}
+                continue;
+            }
             session::authorize(call, access).await?;
-        }
-        let max = if is_file { MAX_CSV_BYTES } else { limit };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(broken)? {
-            if bytes.len() + chunk.len() > max {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "part \"{name}\" is larger than {max} bytes"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if is_file {
-            if file.is_none() {
-                file = Some(bytes);
-            }
-        } else if name == "jsonrequest" {
-            let Value::Object(m) =
-                lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?
-            else {
-                return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
-            };
-            call.params.json.get_or_insert_with(Map::new).extend(m);
+            file = Some(read_small(&mut field, MAX_CSV_BYTES).await?);
         } else {
-            let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
-            call.params.form.push((name, text));
+            let bytes = read_small(&mut field, limit).await?;
+            take_field(call, name, is_json, bytes)?;
         }
     }
     session::authorize(call, access).await?;

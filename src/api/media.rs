@@ -1,10 +1,10 @@
 //! `module/asset/media/*` (wire §7.3): convertasset, listconversions, removeassetimages,
 //! rotateasset, customthumb; and the `convertpreset` table.
 
-use super::assets::open_multipart;
+use super::assets::{open_multipart, read_small, take_field};
 use super::endpoint::Access;
 use super::error::{ApiError, ApiResult};
-use super::{lenient_json, ok_json, session, Call};
+use super::{ok_json, session, Call};
 use crate::auth::Permission;
 use crate::domain::asset::Original;
 use crate::ops::import;
@@ -13,6 +13,7 @@ use crate::ops::OpsError;
 use axum::body::Body;
 use axum::response::Response;
 use futures_util::StreamExt;
+use mediadb_formats::multipart;
 use serde_json::{json, Map, Value};
 
 fn asset_id(call: &Call) -> ApiResult<String> {
@@ -169,10 +170,8 @@ async fn read_thumb_upload(call: &mut Call, body: Body, upload: &mut Option<Orig
     while let Some(mut field) = mp.next_field().await.map_err(broken)? {
         let name = field.name().unwrap_or("").to_string();
         let filename = field.file_name().map(str::to_string);
-        let is_json = field
-            .content_type()
-            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
-        if let (Some(fname), false) = (filename, is_json || name == "jsonrequest") {
+        let is_json = multipart::is_json_part(&field);
+        if let (Some(fname), false) = (filename, is_json) {
             if upload.is_some() {
                 while field.chunk().await.map_err(broken)?.is_some() {}
                 continue;
@@ -189,26 +188,8 @@ async fn read_thumb_upload(call: &mut Call, body: Body, upload: &mut Option<Orig
             *upload = Some(ingest::receive(&call.state.blobs, &fname, Box::pin(stream), MAX_THUMB_BYTES).await?);
             continue;
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(broken)? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "a form field is larger than {limit} bytes"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if name == "jsonrequest" || is_json {
-            let Value::Object(m) =
-                lenient_json::parse(&bytes).map_err(|e| ApiError::bad(format!("part \"{name}\": {e}")))?
-            else {
-                return Err(ApiError::bad(format!("part \"{name}\" must hold a JSON object")));
-            };
-            call.params.json.get_or_insert_with(Map::new).extend(m);
-        } else {
-            let text = String::from_utf8(bytes).map_err(|_| ApiError::bad(format!("field \"{name}\" is not UTF-8")))?;
-            call.params.form.push((name, text));
-        }
+        let bytes = read_small(&mut field, limit).await?;
+        take_field(call, name, is_json, bytes)?;
     }
     session::authorize(call, CUSTOM_THUMB_ACCESS).await
 }

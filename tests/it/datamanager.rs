@@ -311,21 +311,14 @@ async fn a_custom_field_is_set_searched_and_faceted_at_once() {
 }
 
 async fn import_csv(s: &TestServer, key: &str, searchtype: &str, csv: String) -> Answer {
-    let form = reqwest::multipart::Form::new()
-        .text("searchtype", searchtype.to_string())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("edited.csv"),
-        );
-    let r = s
-        .client
-        .post(s.url("settings/datamanager/table/import"))
-        .header("X-entermedia.key", key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    answer(r).await
+    s.post_file(
+        "settings/datamanager/table/import",
+        key,
+        &[("searchtype", searchtype)],
+        "edited.csv",
+        csv.into_bytes(),
+    )
+    .await
 }
 
 /// Export, edit in a "spreadsheet", import: only the changed asset is written, and

@@ -178,14 +178,37 @@ impl TestServer {
 
     /// Uploads a fixture with `jsonrequest` metadata, as the EMDB documentation does.
     pub async fn upload(&self, key: &str, fixture_name: &str, jsonrequest: &str) -> Answer {
-        let bytes = fixture_bytes(fixture_name);
-        let filename = fixture_name.rsplit('/').next().unwrap_or(fixture_name).to_string();
-        let form = reqwest::multipart::Form::new()
-            .text("jsonrequest", jsonrequest.to_string())
-            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename));
+        let filename = fixture_name.rsplit('/').next().unwrap_or(fixture_name);
+        self.post_file(
+            "module/asset/create",
+            key,
+            &[("jsonrequest", jsonrequest)],
+            filename,
+            fixture_bytes(fixture_name),
+        )
+        .await
+    }
+
+    /// POSTs multipart/form-data: the text `fields`, then `bytes` as the part `file`.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        key: &str,
+        fields: &[(&str, &str)],
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Answer {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        let form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()),
+        );
         let resp = self
             .client
-            .post(self.url("module/asset/create"))
+            .post(self.url(path))
             .header("X-entermedia.key", key)
             .multipart(form)
             .send()

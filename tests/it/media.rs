@@ -239,21 +239,16 @@ async fn hostile_and_unsupported_files_end_honestly() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(s.blob_files().is_empty(), "nothing stored: {:?}", s.blob_files());
     // A file with no renditions (plain text): the type's icon, not an error.
-    let form = reqwest::multipart::Form::new()
-        .text("jsonrequest", r#"{"id":"doc"}"#)
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"minutes of the meeting\n".to_vec()).file_name("notes.txt"),
-        );
     let r = s
-        .client
-        .post(s.url("module/asset/create"))
-        .header("X-entermedia.key", &key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+        .post_file(
+            "module/asset/create",
+            &key,
+            &[("jsonrequest", r#"{"id":"doc"}"#)],
+            "notes.txt",
+            b"minutes of the meeting\n".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let d = imported(&s, &key, "doc").await;
     assert_eq!(d["importstatus"]["id"], "complete");
     assert_eq!(d["previewstatus"]["id"], "mime");

@@ -122,21 +122,16 @@ async fn photoshop_bmp_and_svg_files_get_previews() {
     if require_tool("rsvg-convert") {
         // A drawing 2:1, left half red: drawn at the preset's size, not scaled up.
         let svg = br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 20"><rect width="20" height="20" fill="#f00"/><rect x="20" width="20" height="20" fill="#00f"/></svg>"##;
-        let form = reqwest::multipart::Form::new()
-            .text("jsonrequest", r#"{"id":"svg"}"#)
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(svg.to_vec()).file_name("halves.svg"),
-            );
         let r = s
-            .client
-            .post(s.url("module/asset/create"))
-            .header("X-entermedia.key", &key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+            .post_file(
+                "module/asset/create",
+                &key,
+                &[("jsonrequest", r#"{"id":"svg"}"#)],
+                "halves.svg",
+                svg.to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let d = imported(&s, &key, "svg").await;
         assert_eq!(d["previewstatus"]["id"], "2", "{d}");
         let (st, _, bytes) = get_bytes(&s, &key, &thumb_url(&d)).await;

@@ -463,19 +463,8 @@ async fn an_owner_becomes_named_once_the_user_exists() {
 }
 
 async fn import_users(s: &TestServer, key: &str, csv: &str) -> Answer {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("users.csv"),
-    );
-    let r = s
-        .client
-        .post(s.url("settings/users/import"))
-        .header("X-entermedia.key", key)
-        .multipart(form)
-        .send()
+    s.post_file("settings/users/import", key, &[], "users.csv", csv.as_bytes().to_vec())
         .await
-        .unwrap();
-    answer(r).await
 }
 
 /// Users out as CSV (no secret in it) and in again: new users can log in with the
