@@ -102,6 +102,14 @@ pub enum Endpoint {
     OrderItems,
     /// `module/order/orderdownload`: basket or listed assets as one ZIP (originals or a preset).
     OrderDownload,
+    /// `test/helloworld`: a fixed answer, for checking a connection.
+    HelloWorld,
+    /// `system/acceptingconnections`: whether this server's database and storage answer.
+    AcceptingConnections,
+    /// `system/softwareversions`: the server's version and its store's.
+    SoftwareVersions,
+    /// `system/cleardatacache`: the per-process caches dropped.
+    ClearDataCache,
     /// `module/order/listopenorders`: the caller's orders of the last 90 days.
     OpenOrders,
     /// `module/order/recentorderitems`: those orders with their items.
@@ -163,7 +171,9 @@ impl Endpoint {
     pub fn access(&self) -> Access {
         use Endpoint::*;
         match self {
-            Login | GetKey | SystemStatus => Access::Public,
+            Login | GetKey | SystemStatus | HelloWorld | AcceptingConnections => Access::Public,
+            SoftwareVersions => Access::Authenticated,
+            ClearDataCache => Access::Requires(Permission::ManageList),
             Logout => Access::Authenticated,
             AssetCreate => Access::Requires(Permission::CreateData),
             AssetGet(_) => Access::Requires(Permission::LoadData),
@@ -254,6 +264,10 @@ impl Endpoint {
             (Method::POST, "authentication/getkey"),
             (Method::POST, "authentication/logout"),
             (Method::GET, "system/systemstatus"),
+            (Method::GET, "test/helloworld"),
+            (Method::GET, "system/acceptingconnections"),
+            (Method::GET, "system/softwareversions"),
+            (Method::POST, "system/cleardatacache"),
             (Method::POST, "module/asset/create"),
             (Method::GET, "module/asset/data/101"),
             (Method::PUT, "module/asset/data/101"),
@@ -380,6 +394,10 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "authentication/getkey" => post_or_get(Endpoint::GetKey),
         "authentication/logout" => post_or_get(Endpoint::Logout),
         "system/systemstatus" => any(Endpoint::SystemStatus),
+        "test/helloworld" | "test/helloworld.json" => any(Endpoint::HelloWorld),
+        "system/acceptingconnections" => any(Endpoint::AcceptingConnections),
+        "system/softwareversions" => post_or_get(Endpoint::SoftwareVersions),
+        "system/cleardatacache" => post(Endpoint::ClearDataCache),
         "module/asset/create" => post(Endpoint::AssetCreate),
         "module/asset/search" => post_or_get(Endpoint::AssetSearch),
         "module/asset/deleteassets" => post(Endpoint::DeleteAssets),
@@ -396,7 +414,7 @@ pub fn decode(method: &Method, rest: &str) -> Result<Endpoint, RouteError> {
         "module/asset/clone" => post(Endpoint::AssetClone),
         "module/order/basketadd" => post(Endpoint::Basket { add: true }),
         "module/order/basketremove" => post(Endpoint::Basket { add: false }),
-        "module/order/listorderitems" => post_or_get(Endpoint::OrderItems),
+        "module/order/listorderitems" | "module/order/basketlist" => post_or_get(Endpoint::OrderItems),
         "module/order/orderdownload" => post_or_get(Endpoint::OrderDownload),
         "module/order/listopenorders" => post_or_get(Endpoint::OpenOrders),
         "module/order/recentorderitems" => post_or_get(Endpoint::RecentOrderItems),
@@ -680,9 +698,13 @@ mod tests {
             DmDeleteTable => 72,
             DmSaveField => 73,
             DmReload => 74,
+            HelloWorld => 75,
+            AcceptingConnections => 76,
+            SoftwareVersions => 77,
+            ClearDataCache => 78,
         }
     }
-    const VARIANTS: usize = 75;
+    const VARIANTS: usize = 79;
 
     #[test]
     fn samples_cover_every_endpoint() {
@@ -700,7 +722,12 @@ mod tests {
             let e = decode(&m, p).unwrap_or_else(|_| panic!("{m} {p}"));
             let public = matches!(
                 e,
-                Endpoint::Login | Endpoint::GetKey | Endpoint::SystemStatus | Endpoint::ValidateUser
+                Endpoint::Login
+                    | Endpoint::GetKey
+                    | Endpoint::SystemStatus
+                    | Endpoint::ValidateUser
+                    | Endpoint::HelloWorld
+                    | Endpoint::AcceptingConnections
             ) || matches!(&e, Endpoint::ListSearch(t) if t == "endpoint");
             assert_eq!(e.access() == Access::Public, public, "{p}");
         }

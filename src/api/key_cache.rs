@@ -51,6 +51,15 @@ impl KeyCache {
         Some(entry.caller.clone())
     }
 
+    /// Forgets every caller (`system/cleardatacache`); each is resolved again from the
+    /// database on its next request. Answers how many there were.
+    pub fn clear(&self) -> usize {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let n = inner.entries.len();
+        inner.entries.clear();
+        n
+    }
+
     /// Remembers a caller resolved under `epoch` (read before resolving, so a change
     /// committed meanwhile makes the entry stale at once).
     pub fn put(&self, caller: &Caller, expires: Option<String>, epoch: i64) {

@@ -29,6 +29,7 @@ pub mod render;
 pub mod request;
 mod session;
 mod settings;
+mod system;
 mod trash;
 mod ui;
 mod versions;
@@ -75,14 +76,19 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Ready when the database and the file storage both answer.
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Whether the database and the file storage both answer, with each one's error.
+pub(crate) async fn readiness(state: &AppState) -> (bool, Result<(), String>, Result<(), String>) {
     let db = state.store.ping().await.map_err(|e| e.to_string());
     let files = match state.blobs.get("readyz/probe", Some(0..1)).await {
         Ok(_) | Err(crate::blobs::BlobError::NotFound) => Ok(()),
         Err(e) => Err(e.to_string()),
     };
-    let ok = db.is_ok() && files.is_ok();
+    (db.is_ok() && files.is_ok(), db, files)
+}
+
+/// Ready when the database and the file storage both answer.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let (ok, db, files) = readiness(&state).await;
     let body = json!({
         "status": if ok { "ready" } else { "unavailable" },
         "database": db.err().unwrap_or_else(|| "ok".into()),
@@ -312,6 +318,12 @@ async fn run(call: &mut Call, endpoint: Endpoint, stream_body: Option<Body>) -> 
         Endpoint::GetKey => authn::login(call, false).await,
         Endpoint::Logout => authn::logout(call).await,
         Endpoint::SystemStatus => Ok(ok_json(json!({"response": {"status": "ok"}}))),
+        Endpoint::HelloWorld => Ok(ok_json(
+            json!({"response": {"status": "ok", "message": "Hello World !"}}),
+        )),
+        Endpoint::AcceptingConnections => system::accepting_connections(call).await,
+        Endpoint::SoftwareVersions => system::software_versions(call).await,
+        Endpoint::ClearDataCache => system::clear_data_cache(call).await,
         Endpoint::AssetCreate => assets::create(call, stream_body).await,
         Endpoint::AssetGet(id) => assets::get(call, &id).await,
         Endpoint::AssetUpdate(id) => assets::update(call, &id).await,

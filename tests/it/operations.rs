@@ -649,3 +649,52 @@ async fn import_brings_in_a_folder_tree_reports_duplicates_and_resumes() {
     }
     s.stop().await;
 }
+
+/// The `system/*` and `test/*` calls monitoring and installers make: hello world and
+/// accepting connections without a key, versions with one, and the caches dropped by
+/// an administrator without logging anyone out.
+#[tokio::test]
+async fn system_calls_answer_as_entermediadb_does() {
+    let s = TestServer::start_with(|c| c.workers = 0).await;
+    let hello = s.get("test/helloworld", None).await;
+    assert_eq!(hello.status, StatusCode::OK, "{}", hello.text);
+    assert_eq!(hello.json["response"]["message"], "Hello World !");
+    let acc = s.get("system/acceptingconnections", None).await;
+    assert_eq!(acc.status, StatusCode::OK, "{}", acc.text);
+    assert_eq!(acc.json["response"]["accepting"], "true", "{}", acc.text);
+    assert_eq!(
+        s.get("system/softwareversions", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let key = s.login().await;
+    let v = s.get("system/softwareversions", Some(&key)).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.text);
+    assert_eq!(v.json["results"][0]["version"], env!("CARGO_PKG_VERSION"));
+    let c = s.post("system/cleardatacache", &key, "{}").await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+    assert!(
+        c.json["response"]["callers"].as_str().unwrap().parse::<u64>().unwrap() >= 1,
+        "{}",
+        c.text
+    );
+    // The key still works: its caller is read again from the database.
+    assert_eq!(s.search_all(&key).await.status, StatusCode::OK);
+    let u = s
+        .post(
+            "settings/users/create",
+            &key,
+            r#"{"id":"plain","password":"plain-password"}"#,
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+    let plain = s.login_as("plain", "plain-password").await;
+    assert_eq!(
+        s.post("system/cleardatacache", &plain, "{}").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // EnterMediaDB's other name for the basket list.
+    let b = s.post("module/order/basketlist", &plain, "{}").await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text);
+    assert_eq!(b.json["response"]["totalhits"], "0");
+    s.stop().await;
+}

@@ -384,6 +384,8 @@ async fn every_route_is_public_by_name_or_guarded() {
         "authentication/login",
         "authentication/getkey",
         "system/systemstatus",
+        "test/helloworld",
+        "system/acceptingconnections",
         "lists/search/endpoint",
         "authentication/validateuser",
     ];
