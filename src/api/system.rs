@@ -11,10 +11,17 @@ use serde_json::json;
 /// `accepting`, as EnterMediaDB gives it.
 pub async fn accepting_connections(call: &mut Call) -> ApiResult<Response> {
     let (ok, db, files) = super::readiness(&call.state).await;
+    // The answer is public: the causes go to the log, not to the caller.
     let message = match (&db, &files) {
-        (Ok(()), Ok(())) => "the database and the file storage answer".to_string(),
-        (Err(e), _) => format!("the database does not answer: {e}"),
-        (_, Err(e)) => format!("the file storage does not answer: {e}"),
+        (Ok(()), Ok(())) => "the database and the file storage answer",
+        (Err(e), _) => {
+            tracing::warn!(error = %e, "not accepting connections: the database does not answer");
+            "the database does not answer"
+        }
+        (_, Err(e)) => {
+            tracing::warn!(error = %e, "not accepting connections: the file storage does not answer");
+            "the file storage does not answer"
+        }
     };
     Ok(ok_json(json!({
         "response": {"status": "ok", "accepting": ok.to_string(), "message": message}
